@@ -1,0 +1,84 @@
+"""Step 3, creating tasks: ground, date and de-duplicate what the extractor proposed."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pipeline.commitments import title_for, uncovered_commitments
+from pipeline.deadlines import call_day, is_vague, resolve_deadline
+from pipeline.extraction import CallContext
+from pipeline.grounding import TranscriptIndex, merge_duplicates, model_timestamp
+from pipeline.tasks import Evidence, ExtractedTask, Priority, Task, TaskOrigin
+from pipeline.transcript import Transcript
+
+
+def build_tasks(
+    extracted: list[ExtractedTask],
+    transcript: Transcript,
+    context: CallContext,
+    origin: TaskOrigin,
+    *,
+    recall_check: bool = True,
+) -> list[Task]:
+    index = TranscriptIndex(transcript)
+    tasks = [_ground(item, index, context, origin) for item in extracted]
+    tasks = merge_duplicates(tasks)
+    if recall_check:
+        for commitment in uncovered_commitments(transcript, tasks, index):
+            tasks.append(
+                Task(
+                    title=title_for(commitment.sentence),
+                    description="Said on the call and not in the extracted tasks; "
+                                "keep it if it is a real commitment.",
+                    owner=commitment.owner,
+                    due_text=commitment.due_text,
+                    due_date=resolve_deadline(commitment.due_text, context.started_at,
+                                              context.timezone),
+                    priority=Priority.LOW,
+                    priority_reason="Found by the recall check, not by the extractor.",
+                    evidence=[Evidence(quote=commitment.sentence, at=commitment.segment.start,
+                                       speaker=commitment.segment.speaker, verified=True)],
+                    confidence=0.3,
+                    origin="recall_check",
+                )
+            )
+    return tasks
+
+
+def _ground(
+    item: ExtractedTask, index: TranscriptIndex, context: CallContext, origin: TaskOrigin
+) -> Task:
+    evidence = index.evidence_for(item.quote, model_timestamp(item.timestamp)) if item.quote else (
+        Evidence(quote="", at=model_timestamp(item.timestamp), verified=False))
+    return Task(
+        title=item.title,
+        description=item.description,
+        owner=item.owner,
+        due_text=item.due_text,
+        due_date=_due_date(item, context),
+        priority=item.priority,
+        priority_reason=item.priority_reason,
+        related_to=item.related_to,
+        evidence=[evidence],
+        confidence=item.confidence,
+        origin=origin,
+    )
+
+
+def _due_date(item: ExtractedTask, context: CallContext) -> date | None:
+    """Our resolver decides; the model's own date only fills in what the resolver can't read.
+
+    With no words said about a deadline there is no date, whatever the model wrote.
+    """
+    if not item.due_text or is_vague(item.due_text):
+        return None
+    resolved = resolve_deadline(item.due_text, context.started_at, context.timezone)
+    if resolved is not None:
+        return resolved
+    try:
+        proposed = date.fromisoformat(item.due_date) if item.due_date else None
+    except ValueError:
+        return None
+    if proposed is None or proposed < call_day(context.started_at, context.timezone):
+        return None
+    return proposed

@@ -1,0 +1,87 @@
+"""A recall safety net: sentences that sound like commitments but match no extracted task.
+
+Extractors miss things (a small local model more than Claude). Every sentence where someone
+says they will do something is checked against the tasks; one that no task covers is added
+as a low-confidence task marked ``recall_check``, for the rep to keep or reject. It is cheap,
+deterministic, and only ever adds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pipeline.grounding import TranscriptIndex, normalise_word
+from pipeline.tasks import Task
+from pipeline.transcript import Segment, Transcript
+
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
+_FIRST_PERSON = (
+    r"(?:i'll|i will|i'm going to|i am going to|i can|let me|i'll make sure to|i need to)"
+)
+_TEAM = r"(?:we'll|we will|we're going to|we are going to|we need to|we should|our team will)"
+_ASK = r"(?:can you|could you|would you|will you|you'll|you will|please)"
+_ACTION = (
+    r"(?:send|share|email|e-mail|forward|schedule|set up|book|arrange|organi[sz]e|follow up|"
+    r"get back|reach out|call|ring|loop in|introduce|prepare|draft|write|put together|review|"
+    r"check|confirm|update|revise|circulate|deliver|provide|sign|approve|finali[sz]e|invite|"
+    r"run|look into|find out|demo|present|ship|order|pay|quote|price|escalate|talk to|ask)"
+)
+_COMMITMENT = re.compile(
+    rf"\b(?P<who>{_FIRST_PERSON}|{_TEAM}|{_ASK})\b(?:\s+\w+){{0,3}}?\s+\b{_ACTION}\b",
+    re.IGNORECASE,
+)
+_DEADLINE = re.compile(
+    r"\b(?:by|before|until|no later than|on|within|in|next|this|end of|tomorrow|today|eod|"
+    r"eow|eom)\b[\w\s-]{0,24}?\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"tomorrow|today|week|month|quarter|year|eod|\d+\s*(?:days?|weeks?|hours?)|"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\w*\s*\d{0,2})\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Commitment:
+    sentence: str
+    segment: Segment
+    owner: str
+    due_text: str
+
+
+def find_commitments(transcript: Transcript) -> list[Commitment]:
+    found: list[Commitment] = []
+    for segment in transcript.segments:
+        for sentence in _SENTENCE.findall(segment.text):
+            match = _COMMITMENT.search(sentence)
+            if match is None:
+                continue
+            who = match["who"].lower()
+            owner = segment.speaker if re.fullmatch(_FIRST_PERSON, who) else ""
+            deadline = _DEADLINE.search(sentence)
+            found.append(Commitment(sentence.strip(), segment, owner,
+                                    deadline[0].strip() if deadline else ""))
+    return found
+
+
+def _covered(commitment: Commitment, tasks: list[Task], index: TranscriptIndex) -> bool:
+    words = {normalise_word(w) for w in commitment.sentence.split()} - {""}
+    for task in tasks:
+        for evidence in task.evidence:
+            if evidence.verified and evidence.at == commitment.segment.start:
+                return True
+            quoted = {normalise_word(w) for w in evidence.quote.split()} - {""}
+            if quoted and len(words & quoted) >= 0.6 * min(len(words), len(quoted)):
+                return True
+    return False
+
+
+def uncovered_commitments(
+    transcript: Transcript, tasks: list[Task], index: TranscriptIndex
+) -> list[Commitment]:
+    return [c for c in find_commitments(transcript) if not _covered(c, tasks, index)]
+
+
+def title_for(sentence: str) -> str:
+    words = sentence.split()
+    title = " ".join(words[:14]) + (" …" if len(words) > 14 else "")
+    return f"Check: {title}"

@@ -1,0 +1,77 @@
+"""The local task extractor: the llama.cpp model under a JSON-schema grammar.
+
+Used when there is no Claude key, when Claude fails, and for confidential calls. The grammar
+makes the model's output parse as the same task schema Claude fills, and the schema's length
+and count limits keep a complete answer inside the token budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from pipeline.errors import ExtractionError
+from pipeline.extraction import CallContext, parse_tasks, plan_parts, system_prompt, user_prompt
+from pipeline.local_llm import LocalModel
+from pipeline.prompting import Prompts
+from pipeline.tasks import ExtractedTask, extraction_schema
+from pipeline.transcript import Transcript
+
+# Upper bound of one bounded task in tokens (about 1,000 characters of JSON).
+_TOKENS_PER_TASK = 360
+
+
+class LocalExtractor:
+    name = "local"
+
+    def __init__(
+        self,
+        model: LocalModel,
+        prompts: Prompts,
+        *,
+        max_tasks_per_part: int = 8,
+        temperature: float = 0.1,
+    ) -> None:
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        self.model = model
+        self.model_name = model.name
+        self.prompts = prompts
+        self.temperature = temperature
+        self.max_tokens = 64 + _TOKENS_PER_TASK * max_tasks_per_part
+        schema = extraction_schema(max_tasks=max_tasks_per_part, bounded=True)
+        self._grammar: Any = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        self._system = system_prompt(prompts)
+
+    async def extract(self, transcript: Transcript, context: CallContext) -> list[ExtractedTask]:
+        return await asyncio.to_thread(self.extract_sync, transcript, context)
+
+    def extract_sync(self, transcript: Transcript, context: CallContext) -> list[ExtractedTask]:
+        fixed = self.model.count_tokens(self._system) + 400
+        budget = self.model.n_ctx - self.max_tokens - fixed
+        if budget < 256:
+            raise ExtractionError(
+                f"the local model's context ({self.model.n_ctx} tokens) is too small for "
+                "task extraction"
+            )
+        parts = plan_parts(transcript, budget, self.model.count_tokens)
+        tasks: list[ExtractedTask] = []
+        for number, part in enumerate(parts, start=1):
+            prompt = user_prompt(self.prompts, transcript, part, context, number, len(parts))
+            prompt = prompt.replace("with the record_tasks tool", "as JSON")
+            answer = self.model.chat(
+                [{"role": "system", "content": self._system},
+                 {"role": "user", "content": prompt}],
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                grammar=self._grammar,
+            )
+            try:
+                payload = json.loads(answer)
+            except json.JSONDecodeError as exc:
+                raise ExtractionError(
+                    f"the local extractor returned malformed output ({exc.msg})"
+                ) from None
+            tasks.extend(parse_tasks(payload, "the local extractor"))
+        return tasks

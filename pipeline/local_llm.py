@@ -1,0 +1,105 @@
+"""One loaded llama.cpp model, shared by the summarizer and the local task extractor."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ModelError
+
+# A meeting transcript needs room: llama.cpp's 512-token default holds about two minutes of talk.
+DEFAULT_CONTEXT = 8192
+
+
+class LocalModel:
+    """A GGUF chat model in llama.cpp; the chat template comes from the GGUF's own metadata.
+
+    llama.cpp contexts are not thread-safe, so every generation holds ``lock``; callers that
+    must go in a given order (the summary before local extraction) sequence themselves.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        n_ctx: int = DEFAULT_CONTEXT,
+        n_threads: int | None = None,
+        seed: int = 7,
+        role: str = "summarizer",
+    ) -> None:
+        if not path.exists():
+            raise ModelError(f"{role} model not found: {path}")
+        if not path.is_file():
+            raise ModelError(f"{role} model path is not a file: {path}")
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+        if magic != b"GGUF":
+            raise ModelError(f"{role} model is not a GGUF file: {path}")
+        from llama_cpp import Llama  # imported here: loading the native library takes time
+
+        try:
+            self._llm = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or max(1, (os.cpu_count() or 2)),
+                seed=seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"cannot load {role} model {path}: {exc}") from exc
+        self.path = path
+        self.name = _model_name(self._llm, path)
+        self.n_ctx = self._llm.n_ctx()
+        self.lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream_chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        grammar: Any = None,
+    ) -> Iterator[str]:
+        """Yield the reply's text pieces as llama.cpp produces them (holds ``lock``)."""
+        with self.lock:
+            chunks = self._llm.create_chat_completion(
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=0.9,
+                repeat_penalty=1.1,
+                grammar=grammar,
+                stream=True,
+            )
+            for chunk in chunks:
+                delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
+                piece = delta.get("content") if isinstance(delta, dict) else None
+                if isinstance(piece, str) and piece:
+                    yield piece
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        grammar: Any = None,
+    ) -> str:
+        return "".join(
+            self.stream_chat(messages, max_tokens=max_tokens, temperature=temperature,
+                             grammar=grammar)
+        )
+
+    def close(self) -> None:
+        self._llm.close()
+
+
+def _model_name(llm: Any, path: Path) -> str:
+    metadata: dict[str, str] = getattr(llm, "metadata", {}) or {}
+    return metadata.get("general.name") or path.stem

@@ -1,0 +1,3 @@
+from smartnotes.cli import main
+
+main()

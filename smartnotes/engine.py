@@ -1,0 +1,77 @@
+"""Build the pipeline from settings: load each model once, and only the ones a job needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anthropic
+
+from pipeline.asr import Transcriber
+from pipeline.claude import ClaudeExtractor
+from pipeline.demo_models import demo_asr_model, demo_summarizer_model
+from pipeline.local_extractor import LocalExtractor
+from pipeline.local_llm import LocalModel
+from pipeline.process import Pipeline
+from pipeline.prompting import Prompts
+from pipeline.summarizer import Summarizer, SummaryOptions
+from smartnotes.settings import Settings
+
+
+class Engine:
+    """Owns the loaded models; the transcriber loads on first use (text calls never need it)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.prompts = Prompts.load(settings.prompts_dir)
+        self.summarizer_path = settings.summarizer_model or demo_summarizer_model()
+        self.uses_demo_summarizer = settings.summarizer_model is None
+        self.model = LocalModel(
+            self.summarizer_path,
+            n_ctx=settings.summarizer_context,
+            n_threads=settings.summarizer_threads,
+        )
+        self.pipeline = Pipeline(
+            summarizer=Summarizer(
+                self.model, self.prompts, SummaryOptions(max_tokens=settings.summary_max_tokens)
+            ),
+            local_extractor=LocalExtractor(
+                self.model, self.prompts, max_tasks_per_part=settings.local_extractor_max_tasks
+            ),
+            remote_extractor=self._claude(),
+            recall_check=settings.recall_check,
+            max_call_seconds=settings.max_call_minutes * 60,
+        )
+        self._transcriber: Transcriber | None = None
+
+    def _claude(self) -> ClaudeExtractor | None:
+        key = self.settings.anthropic_api_key
+        if key is None:
+            return None
+        client = anthropic.AsyncAnthropic(
+            api_key=key.get_secret_value(),
+            base_url=self.settings.anthropic_base_url,
+            timeout=self.settings.extractor_timeout,
+            max_retries=self.settings.extractor_max_retries,
+        )
+        return ClaudeExtractor(
+            client,
+            self.prompts,
+            model=self.settings.extractor_model,
+            temperature=self.settings.extractor_temperature,
+        )
+
+    @property
+    def asr_path(self) -> Path:
+        return self.settings.asr_model or demo_asr_model()
+
+    def transcriber(self) -> Transcriber:
+        if self._transcriber is None:
+            self._transcriber = Transcriber(
+                self.asr_path,
+                compute_type=self.settings.asr_compute_type,
+                language=self.settings.asr_language,
+            )
+        return self._transcriber
+
+    def close(self) -> None:
+        self.model.close()

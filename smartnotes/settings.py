@@ -1,0 +1,66 @@
+"""All configuration, read once in ``main()`` from ``SMARTNOTES_*`` variables (and a .env file).
+
+Tests and embedding code build ``Settings(...)`` directly; nothing reads the environment at
+import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SMARTNOTES_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    # Summarizer: a GGUF chat model for llama.cpp. Empty: the bundled SmolLM2-135M demo model.
+    summarizer_model: Path | None = None
+    summarizer_context: int = Field(default=8192, ge=1024, le=131072)
+    summarizer_threads: int | None = Field(default=None, ge=1)
+    summary_max_tokens: int = Field(default=400, ge=32, le=4096)
+
+    # ASR: a CTranslate2 Whisper folder for faster-whisper. Empty: the bundled tiny.en model.
+    asr_model: Path | None = None
+    asr_language: str | None = None
+    asr_compute_type: str = "int8"
+
+    # Task extraction with Claude. No key: the local extractor runs and says so.
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SMARTNOTES_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY",
+                                      "anthropic_api_key"),
+    )
+    anthropic_base_url: str | None = None
+    extractor_model: str = "claude-sonnet-4-6"
+    extractor_temperature: float = Field(default=0.1, ge=0.0, le=0.2)
+    extractor_timeout: float = Field(default=60.0, gt=0)
+    extractor_max_retries: int = Field(default=2, ge=0, le=10)
+    local_extractor_max_tasks: int = Field(default=8, ge=1, le=32)
+
+    prompts_dir: Path | None = None
+    recall_check: bool = True
+    max_call_minutes: int = Field(default=180, ge=1)
+    default_timezone: str = "UTC"
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("anthropic_api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
