@@ -64,8 +64,14 @@ class Transcriber:
             for piece in segments:  # a generator: decoding happens while we iterate
                 text = " ".join(piece.text.split())
                 if text:
-                    collected.append(Segment(speaker=UNKNOWN_SPEAKER, start=max(0.0, piece.start),
-                                             end=max(piece.start, piece.end), text=text))
+                    collected.append(
+                        Segment(
+                            speaker=UNKNOWN_SPEAKER,
+                            start=max(0.0, piece.start),
+                            end=max(piece.start, piece.end),
+                            text=text,
+                        )
+                    )
                 if progress is not None:
                     progress(min(piece.end, total), total)
         except Exception as exc:
@@ -76,8 +82,11 @@ class Transcriber:
             raise AudioError(f"audio file has no sound in it: {audio.name}")
         if not collected:
             raise AudioError(f"no speech found in {audio.name} ({total:.0f} s of audio)")
-        return Transcript(segments=tuple(collected), source_format="audio",
-                          language=getattr(info, "language", None))
+        return Transcript(
+            segments=tuple(collected),
+            source_format="audio",
+            language=getattr(info, "language", None),
+        )
 
 
 def _describe(exc: Exception) -> str:

@@ -29,15 +29,22 @@ def build_tasks(
                 Task(
                     title=title_for(commitment.sentence),
                     description="Said on the call and not in the extracted tasks; "
-                                "keep it if it is a real commitment.",
+                    "keep it if it is a real commitment.",
                     owner=commitment.owner,
                     due_text=commitment.due_text,
-                    due_date=resolve_deadline(commitment.due_text, context.started_at,
-                                              context.timezone),
+                    due_date=resolve_deadline(
+                        commitment.due_text, context.started_at, context.timezone
+                    ),
                     priority=Priority.LOW,
                     priority_reason="Found by the recall check, not by the extractor.",
-                    evidence=[Evidence(quote=commitment.sentence, at=commitment.segment.start,
-                                       speaker=commitment.segment.speaker, verified=True)],
+                    evidence=[
+                        Evidence(
+                            quote=commitment.sentence,
+                            at=commitment.segment.start,
+                            speaker=commitment.segment.speaker,
+                            verified=True,
+                        )
+                    ],
                     confidence=0.3,
                     origin="recall_check",
                 )
@@ -48,8 +55,11 @@ def build_tasks(
 def _ground(
     item: ExtractedTask, index: TranscriptIndex, context: CallContext, origin: TaskOrigin
 ) -> Task:
-    evidence = index.evidence_for(item.quote, model_timestamp(item.timestamp)) if item.quote else (
-        Evidence(quote="", at=model_timestamp(item.timestamp), verified=False))
+    evidence = (
+        index.evidence_for(item.quote, model_timestamp(item.timestamp))
+        if item.quote
+        else (Evidence(quote="", at=model_timestamp(item.timestamp), verified=False))
+    )
     return Task(
         title=item.title,
         description=item.description,

@@ -41,9 +41,19 @@ def _fit(
         return [turn]
     span = turn.end - turn.start
     share = middle / len(words)
-    first = Segment(speaker=turn.speaker, start=turn.start, end=turn.start + span * share,
-                    text=" ".join(words[:middle]))
-    second = Segment(speaker=turn.speaker, start=turn.start + span * share, end=turn.end,
-                     text=" ".join(words[middle:]))
-    return [*_fit(first, budget, transcript, count_tokens),
-            *_fit(second, budget, transcript, count_tokens)]
+    first = Segment(
+        speaker=turn.speaker,
+        start=turn.start,
+        end=turn.start + span * share,
+        text=" ".join(words[:middle]),
+    )
+    second = Segment(
+        speaker=turn.speaker,
+        start=turn.start + span * share,
+        end=turn.end,
+        text=" ".join(words[middle:]),
+    )
+    return [
+        *_fit(first, budget, transcript, count_tokens),
+        *_fit(second, budget, transcript, count_tokens),
+    ]

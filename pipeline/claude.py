@@ -71,8 +71,10 @@ class ClaudeExtractor:
     async def extract(self, transcript: Transcript, context: CallContext) -> list[ExtractedTask]:
         parts = plan_parts(transcript, self.part_tokens, approximate_tokens)
         results = await asyncio.gather(
-            *(self._extract_part(transcript, part, context, i, len(parts))
-              for i, part in enumerate(parts, start=1))
+            *(
+                self._extract_part(transcript, part, context, i, len(parts))
+                for i, part in enumerate(parts, start=1)
+            )
         )
         return [task for part_tasks in results for task in part_tasks]
 

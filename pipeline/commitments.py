@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pipeline.grounding import TranscriptIndex, normalise_word
 from pipeline.tasks import Task
-from pipeline.transcript import Segment, Transcript
+from pipeline.transcript import UNKNOWN_SPEAKER, Segment, Transcript
 
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 _FIRST_PERSON = (
@@ -34,7 +34,8 @@ _COMMITMENT = re.compile(
 _DEADLINE = re.compile(
     r"\b(?:by|before|until|no later than|on|within|in|next|this|end of|tomorrow|today|eod|"
     r"eow|eom)\b[\w\s-]{0,24}?\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-    r"tomorrow|today|week|month|quarter|year|eod|\d+\s*(?:days?|weeks?|hours?)|"
+    r"tomorrow|today|tonight|afternoon|morning|evening|week|month|quarter|year|eod|"
+    r"\d+\s*(?:days?|weeks?|hours?)|"
     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\w*\s*\d{0,2})\b",
     re.IGNORECASE,
 )
@@ -52,14 +53,18 @@ def find_commitments(transcript: Transcript) -> list[Commitment]:
     found: list[Commitment] = []
     for segment in transcript.segments:
         for sentence in _SENTENCE.findall(segment.text):
-            match = _COMMITMENT.search(sentence)
+            match = _COMMITMENT.search(sentence.replace("\u2019", "'"))
             if match is None:
                 continue
             who = match["who"].lower()
-            owner = segment.speaker if re.fullmatch(_FIRST_PERSON, who) else ""
+            speaker_known = segment.speaker != UNKNOWN_SPEAKER
+            owner = segment.speaker if speaker_known and re.fullmatch(_FIRST_PERSON, who) else ""
             deadline = _DEADLINE.search(sentence)
-            found.append(Commitment(sentence.strip(), segment, owner,
-                                    deadline[0].strip() if deadline else ""))
+            found.append(
+                Commitment(
+                    sentence.strip(), segment, owner, deadline[0].strip() if deadline else ""
+                )
+            )
     return found
 
 
@@ -81,7 +86,12 @@ def uncovered_commitments(
     return [c for c in find_commitments(transcript) if not _covered(c, tasks, index)]
 
 
+_OPENER = re.compile(r"^(?:(?:yes|yeah|sure|okay|ok|right|great|so|and|well|perfect|"
+                     r"of course|no problem)\b[\s,.!-]*)+", re.IGNORECASE)
+
+
 def title_for(sentence: str) -> str:
-    words = sentence.split()
+    words = (_OPENER.sub("", sentence).strip() or sentence).split()
+    words[0] = words[0][:1].upper() + words[0][1:]
     title = " ".join(words[:14]) + (" …" if len(words) > 14 else "")
     return f"Check: {title}"

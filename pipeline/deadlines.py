@@ -24,14 +24,35 @@ from zoneinfo import ZoneInfo
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAY_RE = "|".join(_WEEKDAYS) + "|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun"
 _NUMBERS = {
-    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-    "couple": 2, "a couple": 2, "a couple of": 2, "couple of": 2, "few": 3, "a few": 3,
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "couple": 2,
+    "a couple": 2,
+    "a couple of": 2,
+    "couple of": 2,
+    "few": 3,
+    "a few": 3,
 }
-_VAGUE = re.compile(r"\b(asap|as soon as possible|soon|sometime|some time|later|at some point|"
-                    r"whenever|eventually|shortly)\b")
-_MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|"
-           "december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
+_VAGUE = re.compile(
+    r"\b(asap|as soon as possible|soon|sometime|some time|later|at some point|"
+    r"whenever|eventually|shortly)\b"
+)
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|"
+    "december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
 
 
 def call_day(call_start: datetime, timezone: str | ZoneInfo) -> date:
@@ -70,8 +91,11 @@ def _relative_day(text: str, today: date) -> date | None:
         return today + timedelta(days=2)
     if re.search(r"\btomorrow\b|\btmrw\b|\btmr\b", text):
         return today + timedelta(days=1)
-    if re.search(r"\b(today|tonight|eod|cob|eob|end of (the )?(day|business)|"
-                 r"close of business|this (afternoon|evening|morning))\b", text):
+    if re.search(
+        r"\b(today|tonight|eod|cob|eob|end of (the )?(day|business)|"
+        r"close of business|this (afternoon|evening|morning))\b",
+        text,
+    ):
         return today
     return None
 

@@ -22,7 +22,13 @@ class Step(StrEnum):
 
 
 EventKind = Literal[
-    "step_started", "step_finished", "step_failed", "progress", "token", "warning", "done",
+    "step_started",
+    "step_finished",
+    "step_failed",
+    "progress",
+    "token",
+    "warning",
+    "done",
     "failed",
 ]
 

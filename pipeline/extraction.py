@@ -40,13 +40,15 @@ class TaskExtractor(Protocol):
     name: str
     model_name: str
 
-    async def extract(self, transcript: Transcript, context: CallContext) -> list[ExtractedTask]:
-        ...
+    async def extract(
+        self, transcript: Transcript, context: CallContext
+    ) -> list[ExtractedTask]: ...
 
 
 def system_prompt(prompts: Prompts) -> str:
-    return fill(prompts.extract_system, crm_fields=prompts.crm_task_fields,
-                style=prompts.writing_style)
+    return fill(
+        prompts.extract_system, crm_fields=prompts.crm_task_fields, style=prompts.writing_style
+    )
 
 
 def user_prompt(

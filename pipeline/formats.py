@@ -20,8 +20,9 @@ from pydantic import ValidationError
 from pipeline.errors import EmptyTranscriptError, EncodingError, TranscriptFormatError
 from pipeline.transcript import UNKNOWN_SPEAKER, Segment, Transcript, parse_timestamp
 
-AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".m4a", ".ogg", ".oga", ".opus", ".mp4", ".webm",
-                              ".flac", ".aac"})
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".mp3", ".m4a", ".ogg", ".oga", ".opus", ".mp4", ".webm", ".flac", ".aac"}
+)
 
 # Speech rate used to estimate timings for sources without timestamps.
 _WORDS_PER_SECOND = 2.5
@@ -41,6 +42,8 @@ _LINE_TIMESTAMP = re.compile(
 def is_audio(data: bytes, filename: str | None = None) -> bool:
     """Audio by content first (magic bytes), then by file extension."""
     head = data[:16]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):  # text byte-order marks
+        return False
     if head.startswith((b"RIFF", b"OggS", b"fLaC", b"ID3", b"\x1aE\xdf\xa3")):
         return True
     if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG audio frame sync
@@ -75,7 +78,8 @@ def detect_text_format(text: str) -> str:
         raise EmptyTranscriptError("transcript is empty")
     if stripped.startswith("WEBVTT"):
         return "webvtt"
-    if stripped[0] in "[{":
+    first_line = stripped.split("\n", 1)[0]
+    if stripped[0] == "{" or (stripped[0] == "[" and not _SPEAKER_LINE.match(first_line)):
         return "json"
     first_block = stripped.split("\n\n", 1)[0].splitlines()
     if len(first_block) >= 2 and first_block[0].strip().isdigit() and "-->" in first_block[1]:
@@ -131,6 +135,7 @@ _FORMAT_NAMES = {
 
 
 # -- WebVTT and SRT ------------------------------------------------------------------------
+
 
 def _cue_blocks(text: str, kind: str) -> Iterator[tuple[int, float, float, list[str]]]:
     """Yield (line number, start, end, payload lines) for every cue of a VTT or SRT file."""
@@ -255,6 +260,7 @@ def _parse_srt(text: str) -> Transcript:
 
 # -- Speaker lines -------------------------------------------------------------------------
 
+
 def _parse_speaker_lines(text: str) -> Transcript:
     turns: list[tuple[str, float | None, str]] = []
     for raw in text.splitlines():
@@ -299,6 +305,7 @@ def _optional_timestamp(value: str | None) -> float | None:
 
 
 # -- JSON ----------------------------------------------------------------------------------
+
 
 def _parse_json(text: str) -> Transcript:
     try:
@@ -348,13 +355,19 @@ def _parse_stream_json(entries: list[Any]) -> Transcript:
         except ValueError as exc:
             raise TranscriptFormatError(f"transcript JSON: entry {position}: {exc}") from None
         language = language or entry.get("spokenLanguageTag")
-        _append(segments, str(entry.get("speakerDisplayName") or ""), start, max(start, end),
-                str(entry.get("text") or ""))
+        _append(
+            segments,
+            str(entry.get("speakerDisplayName") or ""),
+            start,
+            max(start, end),
+            str(entry.get("text") or ""),
+        )
     segments.sort(key=lambda s: s.start)
     return Transcript(segments=tuple(segments), source_format="stream_json", language=language)
 
 
 # -- helpers -------------------------------------------------------------------------------
+
 
 def _clean(payload: str) -> str:
     return " ".join(html.unescape(_TAG.sub("", payload)).split())

@@ -19,11 +19,48 @@ from pipeline.transcript import Transcript, parse_timestamp
 
 _WORD = re.compile(r"\S+")
 _STRIP = re.compile(r"[^\w']+")
-_STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "i", "if", "in",
-    "is", "it", "its", "i'll", "i'm", "we", "we'll", "you", "you'll", "of", "on", "or", "so",
-    "that", "the", "this", "to", "will", "with", "our", "your", "my", "me", "us",
-})
+_STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "i'll",
+        "i'm",
+        "we",
+        "we'll",
+        "you",
+        "you'll",
+        "of",
+        "on",
+        "or",
+        "so",
+        "that",
+        "the",
+        "this",
+        "to",
+        "will",
+        "with",
+        "our",
+        "your",
+        "my",
+        "me",
+        "us",
+    }
+)
 FUZZY_THRESHOLD = 0.8
 
 
@@ -166,8 +203,9 @@ def merge_duplicates(tasks: list[Task]) -> list[Task]:
     for task in tasks:
         for index, existing in enumerate(merged):
             if is_duplicate(existing, task):
-                lead, other = (existing, task) if existing.confidence >= task.confidence else (
-                    task, existing)
+                lead, other = (
+                    (existing, task) if existing.confidence >= task.confidence else (task, existing)
+                )
                 merged[index] = merge_pair(lead, other)
                 break
         else:

@@ -61,8 +61,7 @@ class LocalExtractor:
             prompt = user_prompt(self.prompts, transcript, part, context, number, len(parts))
             prompt = prompt.replace("with the record_tasks tool", "as JSON")
             answer = self.model.chat(
-                [{"role": "system", "content": self._system},
-                 {"role": "user", "content": prompt}],
+                [{"role": "system", "content": self._system}, {"role": "user", "content": prompt}],
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
                 grammar=self._grammar,

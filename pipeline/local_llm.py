@@ -92,8 +92,9 @@ class LocalModel:
         grammar: Any = None,
     ) -> str:
         return "".join(
-            self.stream_chat(messages, max_tokens=max_tokens, temperature=temperature,
-                             grammar=grammar)
+            self.stream_chat(
+                messages, max_tokens=max_tokens, temperature=temperature, grammar=grammar
+            )
         )
 
     def close(self) -> None:

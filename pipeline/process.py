@@ -97,8 +97,12 @@ class Emitter:
             if inspect.isawaitable(outcome):
                 await outcome
 
-    async def step(self, kind: Literal["step_started", "step_finished", "step_failed"],
-                   step: Step, text: str = "") -> None:
+    async def step(
+        self,
+        kind: Literal["step_started", "step_finished", "step_failed"],
+        step: Step,
+        text: str = "",
+    ) -> None:
         await self.emit(PipelineEvent(kind=kind, step=step, text=text))
 
 
@@ -142,8 +146,13 @@ class Pipeline:
         summary_done = asyncio.Event()
         summary_job = asyncio.create_task(self._summarize(transcript, emitter, summary_done))
         tasks_job = asyncio.create_task(
-            self._tasks(transcript, context, emitter, summary_done,
-                        local_only_reason if local_only else None)
+            self._tasks(
+                transcript,
+                context,
+                emitter,
+                summary_done,
+                local_only_reason if local_only else None,
+            )
         )
         (summary, summary_error), (tasks, extractor, tasks_error) = await asyncio.gather(
             summary_job, tasks_job
@@ -186,14 +195,15 @@ class Pipeline:
         else:
             transcript = await asyncio.to_thread(read_text_transcript, path)
         if transcript.started_at is not None and context.started_at_assumed:
-            context = replace(context, started_at=transcript.started_at,
-                              started_at_assumed=False)
+            context = replace(context, started_at=transcript.started_at, started_at_assumed=False)
         if context.started_at_assumed:
-            await emitter.emit(PipelineEvent(
-                kind="warning",
-                text="The call's start time is unknown; deadlines are resolved against "
-                     f"{context.started_at:%Y-%m-%d}.",
-            ))
+            await emitter.emit(
+                PipelineEvent(
+                    kind="warning",
+                    text="The call's start time is unknown; deadlines are resolved against "
+                    f"{context.started_at:%Y-%m-%d}.",
+                )
+            )
         result = await self.run(transcript, context, local_only=local_only, emitter=emitter)
         return transcript, result
 
@@ -205,11 +215,18 @@ class Pipeline:
             text = await run_with_events(
                 lambda post: self.summarizer.summarize(
                     transcript,
-                    lambda piece: post(PipelineEvent(kind="token", step=Step.SUMMARIZING,
-                                                     text=piece)),
-                    lambda done, total: post(PipelineEvent(
-                        kind="progress", step=Step.SUMMARIZING, done=done, total=total,
-                        text=f"part {min(done + 1, total)} of {total}")),
+                    lambda piece: post(
+                        PipelineEvent(kind="token", step=Step.SUMMARIZING, text=piece)
+                    ),
+                    lambda done, total: post(
+                        PipelineEvent(
+                            kind="progress",
+                            step=Step.SUMMARIZING,
+                            done=done,
+                            total=total,
+                            text=f"part {min(done + 1, total)} of {total}",
+                        )
+                    ),
                 ),
                 emitter.emit,
             )
@@ -233,16 +250,18 @@ class Pipeline:
     ) -> tuple[list[Task], ExtractorInfo | None, str | None]:
         await emitter.step("step_started", Step.ANALYZING)
         try:
-            extracted, info = await self._extract(transcript, context, emitter, summary_done,
-                                                  local_only_reason)
+            extracted, info = await self._extract(
+                transcript, context, emitter, summary_done, local_only_reason
+            )
         except (ExtractionError, PipelineError) as exc:
             await emitter.step("step_failed", Step.ANALYZING, str(exc))
             return [], None, f"task extraction failed: {exc}"
         await emitter.step("step_finished", Step.ANALYZING)
         await emitter.step("step_started", Step.CREATING_TASKS)
         origin: TaskOrigin = info.name
-        tasks = await asyncio.to_thread(build_tasks, extracted, transcript, context, origin,
-                                        recall_check=self.recall_check)
+        tasks = await asyncio.to_thread(
+            build_tasks, extracted, transcript, context, origin, recall_check=self.recall_check
+        )
         await emitter.step("step_finished", Step.CREATING_TASKS)
         return tasks, info, None
 
@@ -262,15 +281,19 @@ class Pipeline:
                 return tasks, ExtractorInfo(name="claude", model=remote.model_name)
             except ExtractionError as exc:
                 reason = exc.reason
-        await emitter.emit(PipelineEvent(
-            kind="warning", step=Step.ANALYZING,
-            text=f"Tasks come from the local extractor: {reason}.",
-        ))
+        await emitter.emit(
+            PipelineEvent(
+                kind="warning",
+                step=Step.ANALYZING,
+                text=f"Tasks come from the local extractor: {reason}.",
+            )
+        )
         if self.local_extractor.model is self.summarizer.model:
             await summary_done.wait()
         tasks = await self.local_extractor.extract(transcript, context)
-        return tasks, ExtractorInfo(name="local", model=self.local_extractor.model_name,
-                                    fallback_reason=reason)
+        return tasks, ExtractorInfo(
+            name="local", model=self.local_extractor.model_name, fallback_reason=reason
+        )
 
 
 def _hours(seconds: float) -> str:
@@ -278,5 +301,4 @@ def _hours(seconds: float) -> str:
     return f"{minutes // 60}h {minutes % 60:02d}m"
 
 
-__all__ = ["CallContext", "ExtractorInfo", "Pipeline", "PipelineResult", "StepRecord",
-           "utcnow"]
+__all__ = ["CallContext", "ExtractorInfo", "Pipeline", "PipelineResult", "StepRecord", "utcnow"]

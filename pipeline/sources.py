@@ -35,8 +35,10 @@ def file_is_audio(path: Path) -> bool:
 def read_text_transcript(path: Path) -> Transcript:
     size = check_file(path)
     if size > MAX_TEXT_BYTES:
-        raise InputError(f"{path.name} is {size // 1_048_576} MB; transcripts are limited to "
-                         f"{MAX_TEXT_BYTES // 1_048_576} MB")
+        raise InputError(
+            f"{path.name} is {size // 1_048_576} MB; transcripts are limited to "
+            f"{MAX_TEXT_BYTES // 1_048_576} MB"
+        )
     return parse_transcript_bytes(path.read_bytes(), path.name)
 
 
@@ -45,8 +47,12 @@ async def transcribe_file(path: Path, transcriber: Transcriber, emit: Emit) -> T
     check_file(path)
 
     def work(post: Callable[[PipelineEvent], None]) -> Transcript:
-        return transcriber.transcribe(path, lambda done, total: post(PipelineEvent(
-            kind="progress", step=Step.TRANSCRIBING, done=done, total=total)))
+        return transcriber.transcribe(
+            path,
+            lambda done, total: post(
+                PipelineEvent(kind="progress", step=Step.TRANSCRIBING, done=done, total=total)
+            ),
+        )
 
     await emit(PipelineEvent(kind="step_started", step=Step.TRANSCRIBING))
     try:

@@ -69,16 +69,21 @@ class Summarizer:
         """Blocking; run it in a thread. ``on_token`` sees the final text as it is written."""
         parts = self.plan(transcript)
         if len(parts) == 1:
-            prompt = fill(self.prompts.summary_single,
-                          transcript=quote_material(transcript.render(parts[0])))
+            prompt = fill(
+                self.prompts.summary_single, transcript=quote_material(transcript.render(parts[0]))
+            )
             return self._generate(prompt, self.options.max_tokens, on_token)
         notes: list[str] = []
         for number, part in enumerate(parts, start=1):
             if on_progress is not None:
                 on_progress(number - 1, len(parts))
-            prompt = fill(self.prompts.summary_map, part=number, parts=len(parts),
-                          max_words=self.options.part_words,
-                          transcript=quote_material(transcript.render(part)))
+            prompt = fill(
+                self.prompts.summary_map,
+                part=number,
+                parts=len(parts),
+                max_words=self.options.part_words,
+                transcript=quote_material(transcript.render(part)),
+            )
             notes.append(self._generate(prompt, self.options.part_tokens, None))
         if on_progress is not None:
             on_progress(len(parts), len(parts))
@@ -98,8 +103,11 @@ class Summarizer:
                 prompt = fill(self.prompts.summary_reduce, notes=_join_notes(groups[0]))
                 return self._generate(prompt, self.options.max_tokens, on_token)
             notes = [
-                self._generate(fill(self.prompts.summary_reduce, notes=_join_notes(group)),
-                               self.options.part_tokens, None)
+                self._generate(
+                    fill(self.prompts.summary_reduce, notes=_join_notes(group)),
+                    self.options.part_tokens,
+                    None,
+                )
                 for group in groups
             ]
 
@@ -109,8 +117,9 @@ class Summarizer:
             {"role": "user", "content": prompt},
         ]
         pieces: list[str] = []
-        for piece in self.model.stream_chat(messages, max_tokens=max_tokens,
-                                            temperature=self.options.temperature):
+        for piece in self.model.stream_chat(
+            messages, max_tokens=max_tokens, temperature=self.options.temperature
+        ):
             pieces.append(piece)
             if on_token is not None:
                 on_token(piece)

@@ -38,8 +38,16 @@ class ExtractedTask(BaseModel):
     timestamp: str = Field(default="", max_length=20)
     confidence: float = Field(default=0.5, ge=0.0, le=1.0)
 
-    @field_validator("title", "description", "owner", "due_text", "related_to", "quote",
-                     "priority_reason", mode="before")
+    @field_validator(
+        "title",
+        "description",
+        "owner",
+        "due_text",
+        "related_to",
+        "quote",
+        "priority_reason",
+        mode="before",
+    )
     @classmethod
     def _text(cls, value: Any) -> Any:
         return " ".join(value.split()) if isinstance(value, str) else value
@@ -100,8 +108,9 @@ def extraction_schema(*, max_tasks: int | None = None, bounded: bool = False) ->
             "title": text("Short imperative task title", 80),
             "description": text("What exactly has to be done, with the context needed", 240),
             "owner": text("Who committed to it, as named in the call; empty if nobody", 40),
-            "due_text": text("The words said about the deadline, e.g. 'by Friday'; empty if "
-                             "none was said", 40),
+            "due_text": text(
+                "The words said about the deadline, e.g. 'by Friday'; empty if none was said", 40
+            ),
             "due_date": text("The deadline as YYYY-MM-DD if one was said, else empty", 10),
             "priority": {"type": "string", "enum": ["high", "medium", "low"]},
             "priority_reason": text("Why this priority", 100),
@@ -110,8 +119,19 @@ def extraction_schema(*, max_tasks: int | None = None, bounded: bool = False) ->
             "timestamp": text("hh:mm:ss of the quote in the transcript", 8),
             "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         },
-        "required": ["title", "description", "owner", "due_text", "due_date", "priority",
-                     "priority_reason", "related_to", "quote", "timestamp", "confidence"],
+        "required": [
+            "title",
+            "description",
+            "owner",
+            "due_text",
+            "due_date",
+            "priority",
+            "priority_reason",
+            "related_to",
+            "quote",
+            "timestamp",
+            "confidence",
+        ],
         "additionalProperties": False,
     }
     tasks: dict[str, Any] = {"type": "array", "items": task}

@@ -88,7 +88,9 @@ def parse_timestamp(text: str) -> float:
 
 
 def merge_turns(
-    segments: tuple[Segment, ...] | list[Segment], *, max_gap: float = 3.0,
+    segments: tuple[Segment, ...] | list[Segment],
+    *,
+    max_gap: float = 3.0,
     max_length: float = 90.0,
 ) -> list[Segment]:
     """Join consecutive segments of one speaker into turns, so the models read fewer headers.
@@ -104,8 +106,12 @@ def merge_turns(
             and segment.start - last.end <= max_gap
             and segment.end - last.start <= max_length
         ):
-            turns[-1] = Segment(speaker=last.speaker, start=last.start,
-                                end=max(last.end, segment.end), text=f"{last.text} {segment.text}")
+            turns[-1] = Segment(
+                speaker=last.speaker,
+                start=last.start,
+                end=max(last.end, segment.end),
+                text=f"{last.text} {segment.text}",
+            )
         else:
             turns.append(segment)
     return turns

@@ -69,20 +69,25 @@ def _context(
     except (ZoneInfoNotFoundError, ValueError):
         raise _fail(err, f"unknown time zone: {zone_name}", Exit.BAD_INPUT) from None
     if started_at is None:
-        return CallContext(started_at=utcnow(), timezone=zone_name, rep=rep,
-                           started_at_assumed=True)
+        return CallContext(
+            started_at=utcnow(), timezone=zone_name, rep=rep, started_at_assumed=True
+        )
     try:
         moment = datetime.fromisoformat(started_at)
     except ValueError:
-        raise _fail(err, f"--started-at is not an ISO date-time: {started_at}",
-                    Exit.BAD_INPUT) from None
+        raise _fail(
+            err, f"--started-at is not an ISO date-time: {started_at}", Exit.BAD_INPUT
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return CallContext(started_at=moment, timezone=zone_name, rep=rep)
 
 
 def _run(
-    files: list[tuple[Path, CallContext]], settings: Settings, as_json: bool, out: Console,
+    files: list[tuple[Path, CallContext]],
+    settings: Settings,
+    as_json: bool,
+    out: Console,
     err: Console,
 ) -> list[tuple[Path, Transcript, PipelineResult]]:
     from smartnotes.engine import Engine  # loads llama.cpp; keep --help fast
@@ -119,20 +124,25 @@ def _run(
 def _json_document(path: Path, result: PipelineResult) -> dict[str, object]:
     document: dict[str, object] = {"file": str(path), "complete": result.complete}
     document.update(result.model_dump(mode="json"))
-    document["steps"] = [
-        {**r.model_dump(mode="json"), "seconds": r.seconds} for r in result.steps
-    ]
+    document["steps"] = [{**r.model_dump(mode="json"), "seconds": r.seconds} for r in result.steps]
     return document
 
 
 @app.command()
 def process(
     file: Annotated[Path, typer.Argument(help="Transcript (VTT, SRT, text, JSON) or recording.")],
-    started_at: Annotated[str | None, typer.Option(
-        help="When the call started (ISO 8601); deadlines like 'by Friday' count from it.")] = None,
-    timezone: Annotated[str | None, typer.Option(
-        help="The rep's time zone, e.g. Europe/Berlin (default SMARTNOTES_DEFAULT_TIMEZONE).")]
-        = None,
+    started_at: Annotated[
+        str | None,
+        typer.Option(
+            help="When the call started (ISO 8601); deadlines like 'by Friday' count from it."
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="The rep's time zone, e.g. Europe/Berlin (default SMARTNOTES_DEFAULT_TIMEZONE)."
+        ),
+    ] = None,
     rep: Annotated[str, typer.Option(help="The rep's name as it appears in the call.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
@@ -155,10 +165,12 @@ def demo(
     out, err = Console(highlight=False), Console(stderr=True, highlight=False)
     settings = _settings(err)
     zone = "America/Chicago"
-    context = CallContext(started_at=datetime(2026, 11, 17, 10, 0, tzinfo=ZoneInfo(zone)),
-                          timezone=zone, rep="Maria Chen")
-    files = [(SAMPLES / "sales_call.vtt", context),
-             (SAMPLES / "sales_call_excerpt.wav", context)]
+    context = CallContext(
+        started_at=datetime(2026, 11, 17, 10, 0, tzinfo=ZoneInfo(zone)),
+        timezone=zone,
+        rep="Maria Chen",
+    )
+    files = [(SAMPLES / "sales_call.vtt", context), (SAMPLES / "sales_call_excerpt.wav", context)]
     if not as_json:
         err.print(
             "[bold]Smart Notes demo[/]: a sales call between Maria Chen (Northwind Analytics) "
@@ -183,7 +195,8 @@ def _explain_models(
     extractor_line = (
         f"{extractor.name} ({extractor.model})"
         + (f" because {extractor.fallback_reason}" if extractor.fallback_reason else "")
-        if extractor else "none"
+        if extractor
+        else "none"
     )
     summarizer = "bundled demo model" if settings.summarizer_model is None else "your model"
     asr = "bundled Whisper tiny.en" if settings.asr_model is None else str(settings.asr_model)

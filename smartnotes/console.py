@@ -101,10 +101,13 @@ def show_result(console: Console, result: PipelineResult) -> None:
             source += f" — {result.extractor.fallback_reason}"
         console.print(f"[dim]Tasks by the {escape(source)}[/]")
     console.print(_task_table(result.tasks))
-    console.print("[dim]AI generated: review and edit before anything is saved to the CRM. "
-                  "✓ = quote found in the transcript, ? = not found (check it).[/]")
+    console.print(
+        "[dim]AI generated: review and edit before anything is saved to the CRM. "
+        "✓ = quote found in the transcript, ? = not found (check it).[/]"
+    )
     timings = ", ".join(
-        f"{STEP_LABELS[r.step].lower()} {r.seconds:.1f} s" for r in result.steps
+        f"{STEP_LABELS[r.step].lower()} {r.seconds:.1f} s"
+        for r in result.steps
         if r.seconds is not None
     )
     console.print(f"[dim]Steps: {timings}[/]")
@@ -113,8 +116,7 @@ def show_result(console: Console, result: PipelineResult) -> None:
 
 
 def _task_table(tasks: list[Task]) -> Table:
-    table = Table(title=f"Tasks ({len(tasks)})", title_justify="left", show_lines=True,
-                  expand=True)
+    table = Table(title=f"Tasks ({len(tasks)})", title_justify="left", show_lines=True, expand=True)
     table.add_column("#", justify="right", width=3)
     table.add_column("Task", ratio=3)
     table.add_column("Owner", ratio=1)
@@ -133,7 +135,13 @@ def _task_table(tasks: list[Task]) -> Table:
             who = f" {evidence.speaker}" if evidence.speaker else ""
             quote = f"{mark} [{where}]{who}: “{evidence.quote}”"
         title = task.title if task.origin != "recall_check" else f"{task.title}\n(recall check)"
-        cells = (str(number), title, task.owner or "—", due,
-                 f"{task.priority.value}\n{task.priority_reason}".strip(), quote)
+        cells = (
+            str(number),
+            title,
+            task.owner or "—",
+            due,
+            f"{task.priority.value}\n{task.priority_reason}".strip(),
+            quote,
+        )
         table.add_row(*(Text(cell) for cell in cells))
     return table

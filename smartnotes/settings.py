@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     # Task extraction with Claude. No key: the local extractor runs and says so.
     anthropic_api_key: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("SMARTNOTES_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY",
-                                      "anthropic_api_key"),
+        validation_alias=AliasChoices(
+            "SMARTNOTES_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY", "anthropic_api_key"
+        ),
     )
     anthropic_base_url: str | None = None
     extractor_model: str = "claude-sonnet-4-6"
