@@ -9,6 +9,7 @@ back to the local extractor.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -95,6 +96,9 @@ class ClaudeExtractor:
                 )
             except anthropic.APIError as exc:
                 raise ExtractionError(_reason(exc)) from exc
+            except json.JSONDecodeError as exc:
+                # The SDK lets a 200 with a broken body through as a plain decode error.
+                raise ExtractionError("Claude returned malformed output (not JSON)") from exc
         if message.stop_reason == "max_tokens":
             raise ExtractionError("Claude returned malformed output (answer cut off)")
         for block in message.content:

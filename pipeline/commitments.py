@@ -86,8 +86,11 @@ def uncovered_commitments(
     return [c for c in find_commitments(transcript) if not _covered(c, tasks, index)]
 
 
-_OPENER = re.compile(r"^(?:(?:yes|yeah|sure|okay|ok|right|great|so|and|well|perfect|"
-                     r"of course|no problem)\b[\s,.!-]*)+", re.IGNORECASE)
+_OPENER = re.compile(
+    r"^(?:(?:yes|yeah|sure|okay|ok|right|great|so|and|well|perfect|"
+    r"of course|no problem)\b[\s,.!-]*)+",
+    re.IGNORECASE,
+)
 
 
 def title_for(sentence: str) -> str:

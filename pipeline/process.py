@@ -290,6 +290,9 @@ class Pipeline:
         )
         if self.local_extractor.model is self.summarizer.model:
             await summary_done.wait()
+        await emitter.emit(
+            PipelineEvent(kind="progress", step=Step.ANALYZING, text="local extractor running")
+        )
         tasks = await self.local_extractor.extract(transcript, context)
         return tasks, ExtractorInfo(
             name="local", model=self.local_extractor.model_name, fallback_reason=reason

@@ -30,8 +30,13 @@ class Reply:
     raw: bytes | None = None
 
 
-def tool_message(tool_input: Any, *, name: str = "record_tasks", model: str = "claude-test",
-                 stop_reason: str = "tool_use") -> dict[str, Any]:
+def tool_message(
+    tool_input: Any,
+    *,
+    name: str = "record_tasks",
+    model: str = "claude-test",
+    stop_reason: str = "tool_use",
+) -> dict[str, Any]:
     number = next(_ids)
     return {
         "id": f"msg_{number:024d}",
@@ -39,8 +44,7 @@ def tool_message(tool_input: Any, *, name: str = "record_tasks", model: str = "c
         "role": "assistant",
         "model": model,
         "content": [
-            {"type": "tool_use", "id": f"toolu_{number:024d}", "name": name,
-             "input": tool_input},
+            {"type": "tool_use", "id": f"toolu_{number:024d}", "name": name, "input": tool_input},
         ],
         "stop_reason": stop_reason,
         "stop_sequence": None,
@@ -57,14 +61,18 @@ def error_reply(status: int, kind: str, message: str, *, retry_after_ms: int | N
     if retry_after_ms is not None:
         headers["retry-after-ms"] = str(retry_after_ms)
         headers["retry-after"] = str(max(1, retry_after_ms // 1000))
-    return Reply(status=status, body={"type": "error", "error": {"type": kind, "message": message}},
-                 headers=headers)
+    return Reply(
+        status=status,
+        body={"type": "error", "error": {"type": kind, "message": message}},
+        headers=headers,
+    )
 
 
 class FakeAnthropic:
     def __init__(self, default: Reply | Callable[[dict[str, Any]], Reply] | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.keys: list[str] = []
         self.script: deque[Reply] = deque()
         self.default = default or tasks_reply([])
         self._runner: web.AppRunner | None = None
@@ -75,16 +83,29 @@ class FakeAnthropic:
         return self
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
-        if not request.headers.get("x-api-key") or not request.headers.get("anthropic-version"):
+        # The API takes the key as ``x-api-key`` or as a bearer token (newer SDKs send that).
+        key = request.headers.get("x-api-key") or request.headers.get(
+            "authorization", ""
+        ).removeprefix("Bearer ")
+        if not key or not request.headers.get("anthropic-version"):
             return web.json_response(
-                {"type": "error", "error": {"type": "authentication_error",
-                                            "message": "missing x-api-key"}}, status=401)
+                {
+                    "type": "error",
+                    "error": {"type": "authentication_error", "message": "missing x-api-key"},
+                },
+                status=401,
+            )
         try:
             body = await request.json()
         except json.JSONDecodeError:
             return web.json_response(
-                {"type": "error", "error": {"type": "invalid_request_error",
-                                            "message": "body is not JSON"}}, status=400)
+                {
+                    "type": "error",
+                    "error": {"type": "invalid_request_error", "message": "body is not JSON"},
+                },
+                status=400,
+            )
+        self.keys.append(key)
         self.requests.append(body)
         self.headers.append(dict(request.headers))
         if self.script:
@@ -96,8 +117,12 @@ class FakeAnthropic:
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.raw is not None:
-            return web.Response(status=reply.status, body=reply.raw, headers=reply.headers,
-                                content_type="application/json")
+            return web.Response(
+                status=reply.status,
+                body=reply.raw,
+                headers=reply.headers,
+                content_type="application/json",
+            )
         return web.json_response(reply.body, status=reply.status, headers=reply.headers)
 
     async def start(self) -> str:

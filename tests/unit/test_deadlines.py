@@ -64,8 +64,19 @@ def test_resolves_what_was_said(said: str, expected: date) -> None:
 
 
 @pytest.mark.parametrize(
-    "said", ["", "   ", "soon", "ASAP", "as soon as possible", "at some point", "later",
-             "before the board meeting", "whenever you can", "by 2025-01-01"],
+    "said",
+    [
+        "",
+        "   ",
+        "soon",
+        "ASAP",
+        "as soon as possible",
+        "at some point",
+        "later",
+        "before the board meeting",
+        "whenever you can",
+        "by 2025-01-01",
+    ],
 )
 def test_vague_unsaid_or_past_deadlines_stay_empty(said: str) -> None:
     assert resolve_deadline(said, CALL, ZONE) is None
@@ -74,8 +85,7 @@ def test_vague_unsaid_or_past_deadlines_stay_empty(said: str) -> None:
 def test_relative_days_count_in_the_reps_time_zone() -> None:
     late_utc = datetime(2026, 11, 17, 23, 30, tzinfo=UTC)  # already Wednesday in Tokyo
     assert resolve_deadline("tomorrow", late_utc, "Asia/Tokyo") == date(2026, 11, 19)
-    assert resolve_deadline("tomorrow", late_utc, ZoneInfo("America/Chicago")) == date(
-        2026, 11, 18)
+    assert resolve_deadline("tomorrow", late_utc, ZoneInfo("America/Chicago")) == date(2026, 11, 18)
 
 
 def test_naive_call_time_is_refused() -> None:

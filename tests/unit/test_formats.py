@@ -166,9 +166,14 @@ def test_stream_transcript_json_entries() -> None:
         "version": "1.0.0",
         "type": "Transcript",
         "entries": [
-            {"id": "1", "text": "Hello everyone.", "speakerDisplayName": "Smith, John",
-             "startOffset": "00:00:22.2871418", "endOffset": "00:00:23.1671418",
-             "spokenLanguageTag": "en-gb"},
+            {
+                "id": "1",
+                "text": "Hello everyone.",
+                "speakerDisplayName": "Smith, John",
+                "startOffset": "00:00:22.2871418",
+                "endOffset": "00:00:23.1671418",
+                "spokenLanguageTag": "en-gb",
+            },
         ],
     }
     transcript = parse_transcript_text(json.dumps(document))
@@ -196,22 +201,38 @@ def test_utf8_bom_and_utf16_are_read() -> None:
         (b"   \n\t \n", EmptyTranscriptError, "empty"),
         (b"WEBVTT\n\n", EmptyTranscriptError, "no speech"),
         (b"Anna: caf\xe9 au lait", EncodingError, r"not UTF-8 text \(byte 0xe9 at offset 9\)"),
-        (b"WEBVTT\n\n00:00:01.000 -> 00:00:02.000\n<v A>hi</v>\n", TranscriptFormatError,
-         "line 3 has no cue timing"),
-        (b"WEBVTT\n\n00:00:xx.000 --> 00:00:02.000\n<v A>hi</v>\n", TranscriptFormatError,
-         "not a timestamp"),
-        (b"WEBVTT\n\n00:00:05.000 --> 00:00:02.000\n<v A>hi</v>\n", TranscriptFormatError,
-         "ends before it starts"),
-        (b"just some prose without any structure at all.\nmore prose.", TranscriptFormatError,
-         "unrecognised transcript format"),
-        (b'[{"speaker": "A", "start": "soon", "end": 1, "text": "x"}]', TranscriptFormatError,
-         "segment 1 field 'start'"),
+        (
+            b"WEBVTT\n\n00:00:01.000 -> 00:00:02.000\n<v A>hi</v>\n",
+            TranscriptFormatError,
+            "line 3 has no cue timing",
+        ),
+        (
+            b"WEBVTT\n\n00:00:xx.000 --> 00:00:02.000\n<v A>hi</v>\n",
+            TranscriptFormatError,
+            "not a timestamp",
+        ),
+        (
+            b"WEBVTT\n\n00:00:05.000 --> 00:00:02.000\n<v A>hi</v>\n",
+            TranscriptFormatError,
+            "ends before it starts",
+        ),
+        (
+            b"just some prose without any structure at all.\nmore prose.",
+            TranscriptFormatError,
+            "unrecognised transcript format",
+        ),
+        (
+            b'[{"speaker": "A", "start": "soon", "end": 1, "text": "x"}]',
+            TranscriptFormatError,
+            "segment 1 field 'start'",
+        ),
         (b'{"segments": [', TranscriptFormatError, "malformed JSON transcript"),
         (b'{"hello": 1}', TranscriptFormatError, "must be a list of segments"),
     ],
 )
-def test_bad_text_input_names_the_problem(data: bytes, error: type[Exception],
-                                          message: str) -> None:
+def test_bad_text_input_names_the_problem(
+    data: bytes, error: type[Exception], message: str
+) -> None:
     with pytest.raises(error, match=message):
         parse_transcript_bytes(data, "call.txt")
 

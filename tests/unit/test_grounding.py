@@ -25,14 +25,18 @@ VTT = """WEBVTT
 <v Maria Chen>Thanks everyone, talk soon.</v>
 """
 TRANSCRIPT = parse_transcript_text(VTT)
-CONTEXT = CallContext(started_at=datetime(2026, 11, 17, 16, 0, tzinfo=UTC),
-                      timezone="America/Chicago", rep="Maria Chen")
+CONTEXT = CallContext(
+    started_at=datetime(2026, 11, 17, 16, 0, tzinfo=UTC),
+    timezone="America/Chicago",
+    rep="Maria Chen",
+)
 
 
 def test_exact_quote_is_verified_with_speaker_and_time() -> None:
     evidence = TranscriptIndex(TRANSCRIPT).evidence_for("I'll loop in Elena, our CFO")
-    assert evidence == Evidence(quote="I'll loop in Elena, our CFO,", at=5.0,
-                                speaker="Daniel Okafor", verified=True)
+    assert evidence == Evidence(
+        quote="I'll loop in Elena, our CFO,", at=5.0, speaker="Daniel Okafor", verified=True
+    )
 
 
 def test_case_punctuation_and_curly_apostrophes_are_ignored() -> None:
@@ -45,7 +49,8 @@ def test_case_punctuation_and_curly_apostrophes_are_ignored() -> None:
 def test_asr_style_differences_still_match() -> None:
     # A model quoting from memory: one word changed, one dropped.
     evidence = TranscriptIndex(TRANSCRIPT).evidence_for(
-        "I will send you the revised quote with annual pricing by Friday")
+        "I will send you the revised quote with annual pricing by Friday"
+    )
     assert evidence.verified
     assert evidence.speaker == "Maria Chen"
     assert evidence.quote.startswith("I will send you a revised quote")
@@ -71,14 +76,26 @@ def _extracted(**fields: object) -> ExtractedTask:
 def test_build_tasks_grounds_dates_and_never_drops_unverified() -> None:
     tasks = build_tasks(
         [
-            _extracted(title="Send revised annual quote", owner="Maria Chen",
-                       due_text="by Friday", due_date="2030-01-01",
-                       quote="I will send you a revised quote with the annual pricing by Friday",
-                       timestamp="00:00:01", priority="HIGH"),
-            _extracted(title="Offer 40% discount", quote="We agreed on a 40% discount",
-                       timestamp="00:01:35", due_date="2026-12-01"),
+            _extracted(
+                title="Send revised annual quote",
+                owner="Maria Chen",
+                due_text="by Friday",
+                due_date="2030-01-01",
+                quote="I will send you a revised quote with the annual pricing by Friday",
+                timestamp="00:00:01",
+                priority="HIGH",
+            ),
+            _extracted(
+                title="Offer 40% discount",
+                quote="We agreed on a 40% discount",
+                timestamp="00:01:35",
+                due_date="2026-12-01",
+            ),
         ],
-        TRANSCRIPT, CONTEXT, "claude", recall_check=False,
+        TRANSCRIPT,
+        CONTEXT,
+        "claude",
+        recall_check=False,
     )
     quote, discount = tasks
     assert quote.due_date == date(2026, 11, 20)  # our resolver, not the model's date
@@ -92,22 +109,42 @@ def test_build_tasks_grounds_dates_and_never_drops_unverified() -> None:
 
 def test_model_date_fills_in_only_when_words_were_said() -> None:
     [task] = build_tasks(
-        [_extracted(due_text="before the board meeting", due_date="2026-12-09",
-                    quote="loop in Elena")],
-        TRANSCRIPT, CONTEXT, "claude", recall_check=False,
+        [
+            _extracted(
+                due_text="before the board meeting", due_date="2026-12-09", quote="loop in Elena"
+            )
+        ],
+        TRANSCRIPT,
+        CONTEXT,
+        "claude",
+        recall_check=False,
     )
     assert task.due_date == date(2026, 12, 9)
-    [vague] = build_tasks([_extracted(due_text="soon", due_date="2026-11-18")], TRANSCRIPT,
-                          CONTEXT, "claude", recall_check=False)
+    [vague] = build_tasks(
+        [_extracted(due_text="soon", due_date="2026-11-18")],
+        TRANSCRIPT,
+        CONTEXT,
+        "claude",
+        recall_check=False,
+    )
     assert vague.due_date is None
 
 
 def test_duplicates_merge_keeping_the_richer_fields() -> None:
-    first = Task(title="Send the revised quote to Contoso", owner="Maria Chen", confidence=0.6,
-                 evidence=[Evidence(quote="a", at=1.0, speaker="Maria Chen", verified=True)])
-    second = Task(title="Send revised quote to Contoso", due_date=date(2026, 11, 20),
-                  due_text="by Friday", confidence=0.9, related_to="Contoso",
-                  evidence=[Evidence(quote="b", at=40.0, speaker="Maria Chen", verified=True)])
+    first = Task(
+        title="Send the revised quote to Contoso",
+        owner="Maria Chen",
+        confidence=0.6,
+        evidence=[Evidence(quote="a", at=1.0, speaker="Maria Chen", verified=True)],
+    )
+    second = Task(
+        title="Send revised quote to Contoso",
+        due_date=date(2026, 11, 20),
+        due_text="by Friday",
+        confidence=0.9,
+        related_to="Contoso",
+        evidence=[Evidence(quote="b", at=40.0, speaker="Maria Chen", verified=True)],
+    )
     other_owner = Task(title="Send revised quote to Contoso", owner="Tom Becker")
     merged = merge_duplicates([first, second, other_owner])
     assert len(merged) == 2
@@ -121,13 +158,24 @@ def test_duplicates_merge_keeping_the_richer_fields() -> None:
 
 def test_recall_check_adds_commitments_no_task_covers() -> None:
     tasks = build_tasks(
-        [_extracted(title="Send revised quote", owner="Maria Chen", due_text="by Friday",
-                    quote="I will send you a revised quote with the annual pricing by Friday")],
-        TRANSCRIPT, CONTEXT, "local",
+        [
+            _extracted(
+                title="Send revised quote",
+                owner="Maria Chen",
+                due_text="by Friday",
+                quote="I will send you a revised quote with the annual pricing by Friday",
+            )
+        ],
+        TRANSCRIPT,
+        CONTEXT,
+        "local",
     )
     origins = [(t.origin, t.owner) for t in tasks]
-    assert origins == [("local", "Maria Chen"), ("recall_check", "Daniel Okafor"),
-                       ("recall_check", "Priya Raman")]
+    assert origins == [
+        ("local", "Maria Chen"),
+        ("recall_check", "Daniel Okafor"),
+        ("recall_check", "Priya Raman"),
+    ]
     cfo, questionnaire = tasks[1], tasks[2]
     assert cfo.due_date == date(2026, 11, 30)
     assert cfo.evidence[0].verified

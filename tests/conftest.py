@@ -1,0 +1,78 @@
+"""Shared fixtures: the real demo models (loaded once) and a local Messages API server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import anthropic
+import pytest
+import pytest_asyncio
+
+from pipeline.claude import ClaudeExtractor
+from pipeline.demo_models import demo_asr_model, demo_summarizer_model
+from pipeline.local_extractor import LocalExtractor
+from pipeline.local_llm import LocalModel
+from pipeline.process import Pipeline
+from pipeline.prompting import Prompts
+from pipeline.summarizer import Summarizer, SummaryOptions
+from tests.fakes.anthropic_server import FakeAnthropic
+
+TEST_KEY = "sk-ant-test-key"
+
+
+@pytest.fixture(scope="session")
+def prompts() -> Prompts:
+    return Prompts.load()
+
+
+@pytest.fixture(scope="session")
+def local_model() -> Iterator[LocalModel]:
+    model = LocalModel(demo_summarizer_model(), n_ctx=4096)
+    yield model
+    model.close()
+
+
+@pytest.fixture(scope="session")
+def asr_model_path() -> str:
+    return str(demo_asr_model())
+
+
+@pytest_asyncio.fixture
+async def fake_claude() -> AsyncIterator[FakeAnthropic]:
+    server = FakeAnthropic()
+    await server.start()
+    yield server
+    await server.close()
+
+
+def claude_extractor(
+    server: FakeAnthropic,
+    prompts: Prompts,
+    *,
+    timeout: float = 10.0,
+    max_retries: int = 2,
+    part_tokens: int = 60_000,
+    model: str = "claude-sonnet-4-6",
+) -> ClaudeExtractor:
+    client = anthropic.AsyncAnthropic(
+        api_key=TEST_KEY, base_url=server.base_url, timeout=timeout, max_retries=max_retries
+    )
+    return ClaudeExtractor(client, prompts, model=model, part_tokens=part_tokens)
+
+
+def make_pipeline(
+    model: LocalModel,
+    prompts: Prompts,
+    remote: ClaudeExtractor | None = None,
+    *,
+    summary_tokens: int = 48,
+    local_tasks: int = 2,
+) -> Pipeline:
+    """A pipeline on the real demo model, with short outputs so tests stay quick."""
+    return Pipeline(
+        summarizer=Summarizer(
+            model, prompts, SummaryOptions(max_tokens=summary_tokens, part_tokens=48)
+        ),
+        local_extractor=LocalExtractor(model, prompts, max_tasks_per_part=local_tasks),
+        remote_extractor=remote,
+    )
