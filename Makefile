@@ -34,7 +34,7 @@ test: lint typecheck
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python -m benchmarks.pipeline
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts

@@ -189,11 +189,12 @@ class Pipeline:
     ) -> tuple[Transcript, PipelineResult]:
         """A transcript file or a recording, start to end; audio is transcribed first."""
         emitter = Emitter(sink)
+        check_file(path)
         if file_is_audio(path):
-            check_file(path)
             transcript = await transcribe_file(path, transcriber(), emitter.emit)
         else:
             transcript = await asyncio.to_thread(read_text_transcript, path)
+        self.check_length(transcript)
         if transcript.started_at is not None and context.started_at_assumed:
             context = replace(context, started_at=transcript.started_at, started_at_assumed=False)
         if context.started_at_assumed:

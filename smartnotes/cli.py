@@ -47,7 +47,7 @@ def main() -> None:
 
 
 def _fail(err: Console, message: str, code: Exit) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(int(code))
 
 
