@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from pipeline.events import PipelineEvent, Step
@@ -100,7 +99,7 @@ def show_result(console: Console, result: PipelineResult) -> None:
         if result.extractor.fallback_reason:
             source += f" — {result.extractor.fallback_reason}"
         console.print(f"[dim]Tasks by the {escape(source)}[/]")
-    console.print(_task_table(result.tasks))
+    console.print(_task_list(result.tasks))
     console.print(
         "[dim]AI generated: review and edit before anything is saved to the CRM. "
         "✓ = quote found in the transcript, ? = not found (check it).[/]"
@@ -115,33 +114,34 @@ def show_result(console: Console, result: PipelineResult) -> None:
         console.print(f"[bold red]INCOMPLETE: {escape('; '.join(result.errors))}[/]")
 
 
-def _task_table(tasks: list[Task]) -> Table:
-    table = Table(title=f"Tasks ({len(tasks)})", title_justify="left", show_lines=True, expand=True)
-    table.add_column("#", justify="right", width=3)
-    table.add_column("Task", ratio=3)
-    table.add_column("Owner", ratio=1)
-    table.add_column("Due", ratio=1)
-    table.add_column("Priority", ratio=1)
-    table.add_column("Evidence", ratio=4)
+def _task_list(tasks: list[Task]) -> Group:
+    """One block a task: the line a rep scans, then where it came from."""
+    blocks: list[Text] = [Text(f"Tasks ({len(tasks)})", style="bold")]
     for number, task in enumerate(tasks, start=1):
-        due = task.due_date.isoformat() if task.due_date else "—"
-        if task.due_text:
-            due += f"\n“{task.due_text}”"
-        evidence = task.evidence[0] if task.evidence else None
-        quote = "—"
-        if evidence is not None:
-            mark = "✓" if evidence.verified else "?"
-            where = format_timestamp(evidence.at) if evidence.at is not None else "--:--:--"
+        line = Text(f"{number:>2}. ")
+        line.append(task.title, style="bold")
+        facts = [f"{task.priority.value} priority"]
+        if task.owner:
+            facts.append(f"owner {task.owner}")
+        if task.due_date is not None:
+            said = f' ("{task.due_text}")' if task.due_text else ""
+            facts.append(f"due {task.due_date:%a %d %b %Y}{said}")
+        elif task.due_text:
+            facts.append(f'due "{task.due_text}" (no date)')
+        if task.related_to:
+            facts.append(task.related_to)
+        line.append("\n    " + " · ".join(facts), style="cyan")
+        if task.description:
+            line.append(f"\n    {task.description}")
+        for evidence in task.evidence:
+            mark = "✓" if evidence.verified else "? unverified"
+            when = format_timestamp(evidence.at) if evidence.at is not None else "--:--:--"
             who = f" {evidence.speaker}" if evidence.speaker else ""
-            quote = f"{mark} [{where}]{who}: “{evidence.quote}”"
-        title = task.title if task.origin != "recall_check" else f"{task.title}\n(recall check)"
-        cells = (
-            str(number),
-            title,
-            task.owner or "—",
-            due,
-            f"{task.priority.value}\n{task.priority_reason}".strip(),
-            quote,
-        )
-        table.add_row(*(Text(cell) for cell in cells))
-    return table
+            line.append(f"\n    {mark} [{when}]{who}: “{evidence.quote}”", style="dim")
+        if task.origin == "recall_check":
+            line.append(
+                "\n    found by the recall check: keep it only if it is a real commitment",
+                style="yellow",
+            )
+        blocks.append(line)
+    return Group(*blocks)
