@@ -108,12 +108,11 @@ def bench_summarizer(
 ) -> dict[str, float]:
     options = SummaryOptions(max_tokens=160)
     summarizer = Summarizer(model, prompts, options)
+    instruction = fill(prompts.summary_single, max_words=options.max_words)
+    block = fill(prompts.local_transcript, transcript=quote_material(transcript.render()))
     messages = [
-        {"role": "system", "content": fill(prompts.summary_system, max_words=options.max_words)},
-        {
-            "role": "user",
-            "content": fill(prompts.summary_single, transcript=quote_material(transcript.render())),
-        },
+        {"role": "system", "content": prompts.local_system},
+        {"role": "user", "content": f"{block}\n\n{instruction}"},
     ]
     llm: Any = model._llm
 

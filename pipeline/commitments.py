@@ -31,12 +31,22 @@ _COMMITMENT = re.compile(
     rf"\b(?P<who>{_FIRST_PERSON}|{_TEAM}|{_ASK})\b(?:\s+\w+){{0,3}}?\s+\b{_ACTION}\b",
     re.IGNORECASE,
 )
+_DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_COUNT = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a couple of|a few)"
 _DEADLINE = re.compile(
-    r"\b(?:by|before|until|no later than|on|within|in|next|this|end of|tomorrow|today|eod|"
-    r"eow|eom)\b[\w\s-]{0,24}?\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-    r"tomorrow|today|tonight|afternoon|morning|evening|week|month|quarter|year|eod|"
-    r"\d+\s*(?:days?|weeks?|hours?)|"
-    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\w*\s*\d{0,2})\b",
+    r"\b(?:(?:by|before|until|no later than|on|within|in|for)\s+)?(?:the\s+)?(?:"
+    r"(?:end of|close of)\s+(?:the\s+|this\s+|next\s+)?(?:day|business|week|month|quarter|year)"
+    r"(?:\s+tomorrow)?"
+    rf"|(?:this|next|coming)\s+(?:week|month|quarter|year|afternoon|morning|evening|{_DAYS})"
+    r"|(?:early|mid|late)\s+next\s+(?:week|month)"
+    r"|(?:the\s+)?day after tomorrow"
+    r"|tomorrow(?:\s+(?:eod|morning|afternoon|evening|end of day))?"
+    rf"|today|tonight|eod|eow|eom|cob|{_DAYS}"
+    rf"|{_COUNT}\s+(?:business\s+|working\s+)?(?:days?|weeks?|months?|hours?)(?:\s+from now)?"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}"
+    r"(?:st|nd|rd|th)?"
+    r"|\d{1,2}(?:st|nd|rd|th)(?:\s+of\s+[a-z]+)?"
+    r")\b",
     re.IGNORECASE,
 )
 

@@ -14,7 +14,7 @@ from pipeline.deadlines import call_day
 from pipeline.errors import ExtractionError
 from pipeline.prompting import Prompts, fill, quote_material
 from pipeline.tasks import ExtractedTask
-from pipeline.transcript import Segment, Transcript
+from pipeline.transcript import Segment, Transcript, merge_turns
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,17 @@ def system_prompt(prompts: Prompts) -> str:
     )
 
 
+def call_facts(context: CallContext, transcript: Transcript) -> dict[str, str]:
+    day = call_day(context.started_at, context.timezone)
+    return {
+        "call_date": day.isoformat(),
+        "weekday": day.strftime("%A"),
+        "timezone": context.timezone,
+        "rep": context.rep or "unknown",
+        "participants": ", ".join(context.participants or transcript.speakers) or "unknown",
+    }
+
+
 def user_prompt(
     prompts: Prompts,
     transcript: Transcript,
@@ -59,17 +70,12 @@ def user_prompt(
     number: int,
     parts: int,
 ) -> str:
-    day = call_day(context.started_at, context.timezone)
     note = f"This is part {number} of {parts} of the call.\n" if parts > 1 else ""
     return fill(
         prompts.extract_user,
-        call_date=day.isoformat(),
-        weekday=day.strftime("%A"),
-        timezone=context.timezone,
-        rep=context.rep or "unknown",
-        participants=", ".join(context.participants or transcript.speakers) or "unknown",
         part_note=note,
         transcript=quote_material(transcript.render(part)),
+        **call_facts(context, transcript),
     )
 
 
@@ -77,7 +83,7 @@ def plan_parts(
     transcript: Transcript, budget_tokens: int, count_tokens: Callable[[str], int]
 ) -> list[list[Segment]]:
     if count_tokens(transcript.render()) <= budget_tokens:
-        return [list(transcript.segments)]
+        return [merge_turns(transcript.segments)]
     return split_turns(transcript, budget_tokens, count_tokens)
 
 

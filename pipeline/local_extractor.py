@@ -12,9 +12,16 @@ import json
 from typing import Any
 
 from pipeline.errors import ExtractionError
-from pipeline.extraction import CallContext, parse_tasks, plan_parts, system_prompt, user_prompt
+from pipeline.extraction import (
+    CallContext,
+    call_facts,
+    parse_tasks,
+    plan_parts,
+    system_prompt,
+)
 from pipeline.local_llm import LocalModel
-from pipeline.prompting import Prompts
+from pipeline.prompting import Prompts, fill
+from pipeline.summarizer import transcript_prompt
 from pipeline.tasks import ExtractedTask, extraction_schema
 from pipeline.transcript import Transcript
 
@@ -42,13 +49,17 @@ class LocalExtractor:
         self.max_tokens = 64 + _TOKENS_PER_TASK * max_tasks_per_part
         schema = extraction_schema(max_tasks=max_tasks_per_part, bounded=True)
         self._grammar: Any = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-        self._system = system_prompt(prompts)
+        self._instructions = system_prompt(prompts)
 
     async def extract(self, transcript: Transcript, context: CallContext) -> list[ExtractedTask]:
         return await asyncio.to_thread(self.extract_sync, transcript, context)
 
     def extract_sync(self, transcript: Transcript, context: CallContext) -> list[ExtractedTask]:
-        fixed = self.model.count_tokens(self._system) + 400
+        fixed = (
+            self.model.count_tokens(self.prompts.local_system)
+            + self.model.count_tokens(self._instructions)
+            + 200
+        )
         budget = self.model.n_ctx - self.max_tokens - fixed
         if budget < 256:
             raise ExtractionError(
@@ -58,10 +69,19 @@ class LocalExtractor:
         parts = plan_parts(transcript, budget, self.model.count_tokens)
         tasks: list[ExtractedTask] = []
         for number, part in enumerate(parts, start=1):
-            prompt = user_prompt(self.prompts, transcript, part, context, number, len(parts))
-            prompt = prompt.replace("with the record_tasks tool", "as JSON")
+            note = f" This is part {number} of {len(parts)} of the call." if len(parts) > 1 else ""
+            instruction = fill(
+                self.prompts.extract_local,
+                instructions=self._instructions,
+                part_note=note,
+                **call_facts(context, transcript),
+            )
+            prompt = transcript_prompt(self.prompts, transcript, part, instruction)
             answer = self.model.chat(
-                [{"role": "system", "content": self._system}, {"role": "user", "content": prompt}],
+                [
+                    {"role": "system", "content": self.prompts.local_system},
+                    {"role": "user", "content": prompt},
+                ],
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
                 grammar=self._grammar,

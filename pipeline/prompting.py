@@ -17,12 +17,18 @@ _CLOSING_TAG = re.compile(r"</\s*(transcript|notes)\s*>", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Prompts:
-    summary_system: str
+    """The texts. The local model's prompts all start with the same system text and the
+    same transcript block, so llama.cpp reuses the transcript it has already read for the
+    summary when the local extractor runs next; the task comes after the transcript."""
+
+    local_system: str
+    local_transcript: str
     summary_single: str
     summary_map: str
     summary_reduce: str
     extract_system: str
     extract_user: str
+    extract_local: str
     crm_task_fields: str
     writing_style: str
 

@@ -14,7 +14,7 @@ from pipeline.chunking import split_turns
 from pipeline.errors import ModelError
 from pipeline.local_llm import LocalModel
 from pipeline.prompting import Prompts, fill, quote_material
-from pipeline.transcript import Segment, Transcript
+from pipeline.transcript import Segment, Transcript, merge_turns
 
 TokenCallback = Callable[[str], None]
 ProgressCallback = Callable[[int, int], None]
@@ -39,10 +39,12 @@ class Summarizer:
         self.model = model
         self.prompts = prompts
         self.options = options or SummaryOptions()
-        self._system = fill(prompts.summary_system, max_words=self.options.max_words)
+        self._system = prompts.local_system
 
-    def _budget(self, template: str, reply_tokens: int) -> int:
-        fixed = self.model.count_tokens(self._system) + self.model.count_tokens(template)
+    def _budget(self, instruction: str, reply_tokens: int, *, with_transcript: bool = True) -> int:
+        fixed = self.model.count_tokens(self._system) + self.model.count_tokens(instruction)
+        if with_transcript:
+            fixed += self.model.count_tokens(self.prompts.local_transcript)
         budget = self.model.n_ctx - reply_tokens - fixed - _TEMPLATE_MARGIN
         if budget < 64:
             raise ModelError(
@@ -54,9 +56,8 @@ class Summarizer:
     def plan(self, transcript: Transcript) -> list[list[Segment]]:
         """The parts the transcript is read in: one when it fits, more when it doesn't."""
         single = self._budget(self.prompts.summary_single, self.options.max_tokens)
-        rendered = transcript.render()
-        if self.model.count_tokens(rendered) <= single:
-            return [list(transcript.segments)]
+        if self.model.count_tokens(transcript.render()) <= single:
+            return [merge_turns(transcript.segments)]
         part_budget = self._budget(self.prompts.summary_map, self.options.part_tokens)
         return split_turns(transcript, part_budget, self.model.count_tokens)
 
@@ -89,8 +90,13 @@ class Summarizer:
             on_progress(len(parts), len(parts))
         return self._reduce(notes, on_token)
 
+    def _about(self, transcript: Transcript, part: list[Segment], instruction: str) -> str:
+        return transcript_prompt(self.prompts, transcript, part, instruction)
+
     def _reduce(self, notes: list[str], on_token: TokenCallback | None) -> str:
-        budget = self._budget(self.prompts.summary_reduce, self.options.max_tokens)
+        budget = self._budget(
+            self.prompts.summary_reduce, self.options.max_tokens, with_transcript=False
+        )
         if budget < 2 * (self.options.part_tokens + 8):
             # Each round must at least halve the notes, or the reduction never converges.
             raise ModelError(
@@ -124,6 +130,14 @@ class Summarizer:
             if on_token is not None:
                 on_token(piece)
         return "".join(pieces).strip()
+
+
+def transcript_prompt(
+    prompts: Prompts, transcript: Transcript, part: list[Segment], instruction: str
+) -> str:
+    """The transcript block first, the task after it: the shared prefix the cache reuses."""
+    block = fill(prompts.local_transcript, transcript=quote_material(transcript.render(part)))
+    return f"{block}\n\n{instruction}"
 
 
 def _join_notes(notes: list[str]) -> str:

@@ -52,6 +52,14 @@ class ExtractedTask(BaseModel):
     def _text(cls, value: Any) -> Any:
         return " ".join(value.split()) if isinstance(value, str) else value
 
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _clamp_confidence(cls, value: Any) -> Any:
+        # A confidence of 1.2 or -0.1 is still an answer; clamping keeps the task.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return min(1.0, max(0.0, float(value)))
+        return value
+
     @field_validator("priority", mode="before")
     @classmethod
     def _priority(cls, value: Any) -> Any:

@@ -59,8 +59,11 @@ class Transcript(BaseModel):
         return sum(len(s.text.split()) for s in self.segments)
 
     def render(self, segments: tuple[Segment, ...] | list[Segment] | None = None) -> str:
-        """The transcript as the models read it: one ``[hh:mm:ss] Speaker: text`` line a turn."""
-        chosen = self.segments if segments is None else segments
+        """The transcript as the models read it: one ``[hh:mm:ss] Speaker: text`` line a turn.
+
+        Without ``segments``, consecutive segments of one speaker are joined into turns.
+        """
+        chosen = merge_turns(self.segments) if segments is None else segments
         return "\n".join(f"[{format_timestamp(s.start)}] {s.speaker}: {s.text}" for s in chosen)
 
 
