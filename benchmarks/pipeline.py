@@ -39,7 +39,7 @@ from pipeline.formats import parse_transcript_text  # noqa: E402
 from pipeline.local_extractor import LocalExtractor  # noqa: E402
 from pipeline.local_llm import LocalModel  # noqa: E402
 from pipeline.process import Pipeline  # noqa: E402
-from pipeline.prompting import Prompts, fill, quote_material  # noqa: E402
+from pipeline.prompting import Prompts  # noqa: E402
 from pipeline.summarizer import Summarizer, SummaryOptions  # noqa: E402
 from pipeline.transcript import Transcript  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic, tasks_reply  # noqa: E402
@@ -108,11 +108,10 @@ def bench_summarizer(
 ) -> dict[str, float]:
     options = SummaryOptions(max_tokens=160)
     summarizer = Summarizer(model, prompts, options)
-    instruction = fill(prompts.summary_single, max_words=options.max_words)
-    block = fill(prompts.local_transcript, transcript=quote_material(transcript.render()))
+    [whole_call] = summarizer.plan(transcript)
     messages = [
         {"role": "system", "content": prompts.local_system},
-        {"role": "user", "content": f"{block}\n\n{instruction}"},
+        {"role": "user", "content": summarizer.part_prompt(transcript, whole_call, 1, 1)},
     ]
     llm: Any = model._llm
 

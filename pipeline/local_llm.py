@@ -55,6 +55,11 @@ class LocalModel:
         self.n_ctx = self._llm.n_ctx()
         self.lock = threading.Lock()
 
+    @property
+    def context_tokens(self) -> int:
+        """Tokens in the context now: the last prompt plus what was generated after it."""
+        return int(self._llm.n_tokens)
+
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
@@ -68,20 +73,24 @@ class LocalModel:
     ) -> Iterator[str]:
         """Yield the reply's text pieces as llama.cpp produces them (holds ``lock``)."""
         with self.lock:
-            chunks = self._llm.create_chat_completion(
-                messages=messages,  # type: ignore[arg-type]
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_p=0.9,
-                repeat_penalty=1.1,
-                grammar=grammar,
-                stream=True,
-            )
-            for chunk in chunks:
-                delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
-                piece = delta.get("content") if isinstance(delta, dict) else None
-                if isinstance(piece, str) and piece:
-                    yield piece
+            try:
+                chunks = self._llm.create_chat_completion(
+                    messages=messages,  # type: ignore[arg-type]
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    top_p=0.9,
+                    repeat_penalty=1.1,
+                    grammar=grammar,
+                    stream=True,
+                )
+                for chunk in chunks:
+                    delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
+                    piece = delta.get("content") if isinstance(delta, dict) else None
+                    if isinstance(piece, str) and piece:
+                        yield piece
+            except (RuntimeError, ValueError) as exc:
+                # llama.cpp reports a prompt over the context and decode failures this way.
+                raise ModelError(f"{self.name} failed: {exc}") from exc
 
     def chat(
         self,

@@ -254,7 +254,7 @@ class Pipeline:
             extracted, info = await self._extract(
                 transcript, context, emitter, summary_done, local_only_reason
             )
-        except (ExtractionError, PipelineError) as exc:
+        except PipelineError as exc:
             await emitter.step("step_failed", Step.ANALYZING, str(exc))
             return [], None, f"task extraction failed: {exc}"
         await emitter.step("step_finished", Step.ANALYZING)

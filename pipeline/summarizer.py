@@ -70,28 +70,35 @@ class Summarizer:
         """Blocking; run it in a thread. ``on_token`` sees the final text as it is written."""
         parts = self.plan(transcript)
         if len(parts) == 1:
-            prompt = fill(
-                self.prompts.summary_single, transcript=quote_material(transcript.render(parts[0]))
-            )
+            prompt = self.part_prompt(transcript, parts[0], 1, 1)
             return self._generate(prompt, self.options.max_tokens, on_token)
         notes: list[str] = []
         for number, part in enumerate(parts, start=1):
             if on_progress is not None:
                 on_progress(number - 1, len(parts))
-            prompt = fill(
-                self.prompts.summary_map,
-                part=number,
-                parts=len(parts),
-                max_words=self.options.part_words,
-                transcript=quote_material(transcript.render(part)),
-            )
+            prompt = self.part_prompt(transcript, part, number, len(parts))
             notes.append(self._generate(prompt, self.options.part_tokens, None))
         if on_progress is not None:
             on_progress(len(parts), len(parts))
         return self._reduce(notes, on_token)
 
-    def _about(self, transcript: Transcript, part: list[Segment], instruction: str) -> str:
+    def part_prompt(
+        self, transcript: Transcript, part: list[Segment], number: int, parts: int
+    ) -> str:
+        """The user message for one part (the whole call when ``parts`` is 1)."""
+        if parts == 1:
+            instruction = fill(self.prompts.summary_single, max_words=self.options.max_words)
+        else:
+            instruction = fill(
+                self.prompts.summary_map,
+                part=number,
+                parts=parts,
+                max_words=self.options.part_words,
+            )
         return transcript_prompt(self.prompts, transcript, part, instruction)
+
+    def reduce_prompt(self, notes: list[str], max_words: int) -> str:
+        return fill(self.prompts.summary_reduce, notes=_join_notes(notes), max_words=max_words)
 
     def _reduce(self, notes: list[str], on_token: TokenCallback | None) -> str:
         budget = self._budget(
@@ -106,11 +113,11 @@ class Summarizer:
         while True:
             groups = _group(notes, budget, self.model.count_tokens)
             if len(groups) == 1:
-                prompt = fill(self.prompts.summary_reduce, notes=_join_notes(groups[0]))
+                prompt = self.reduce_prompt(groups[0], self.options.max_words)
                 return self._generate(prompt, self.options.max_tokens, on_token)
             notes = [
                 self._generate(
-                    fill(self.prompts.summary_reduce, notes=_join_notes(group)),
+                    self.reduce_prompt(group, self.options.part_words),
                     self.options.part_tokens,
                     None,
                 )

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -23,6 +23,9 @@ from pipeline.process import PipelineResult
 from pipeline.transcript import Transcript
 from smartnotes.console import LiveView, header, show_result, transcript_line
 from smartnotes.settings import Settings
+
+if TYPE_CHECKING:
+    from smartnotes.engine import Engine
 
 app = typer.Typer(
     name="smartnotes",
@@ -96,6 +99,20 @@ def _run(
         engine = Engine(settings)
     except ModelError as exc:
         raise _fail(err, str(exc), Exit.BAD_SETUP) from None
+    try:
+        return asyncio.run(_process_all(engine, files, as_json, out, err))
+    finally:
+        engine.close()
+
+
+async def _process_all(
+    engine: Engine,
+    files: list[tuple[Path, CallContext]],
+    as_json: bool,
+    out: Console,
+    err: Console,
+) -> list[tuple[Path, Transcript, PipelineResult]]:
+    """All files in one event loop: the Claude client's connections belong to it."""
     results: list[tuple[Path, Transcript, PipelineResult]] = []
     try:
         for path, context in files:
@@ -103,8 +120,8 @@ def _run(
                 header(err, path)
             view = None if as_json else LiveView(out, err)
             try:
-                transcript, result = asyncio.run(
-                    engine.pipeline.process_file(path, context, engine.transcriber, view)
+                transcript, result = await engine.pipeline.process_file(
+                    path, context, engine.transcriber, view
                 )
             except InputError as exc:
                 raise _fail(err, f"{path.name}: {exc}", Exit.BAD_INPUT) from None
@@ -117,7 +134,7 @@ def _run(
                 show_result(out, result)
             results.append((path, transcript, result))
     finally:
-        engine.close()
+        await engine.aclose()
     return results
 
 

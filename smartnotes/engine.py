@@ -22,6 +22,7 @@ class Engine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._client: anthropic.AsyncAnthropic | None = None
         self.prompts = Prompts.load(settings.prompts_dir)
         self.summarizer_path = settings.summarizer_model or demo_summarizer_model()
         self.uses_demo_summarizer = settings.summarizer_model is None
@@ -47,7 +48,7 @@ class Engine:
         key = self.settings.anthropic_api_key
         if key is None:
             return None
-        client = anthropic.AsyncAnthropic(
+        client = self._client = anthropic.AsyncAnthropic(
             api_key=key.get_secret_value(),
             base_url=self.settings.anthropic_base_url,
             timeout=self.settings.extractor_timeout,
@@ -72,6 +73,11 @@ class Engine:
                 language=self.settings.asr_language,
             )
         return self._transcriber
+
+    async def aclose(self) -> None:
+        """Close the Claude client inside the event loop that used it."""
+        if self._client is not None:
+            await self._client.close()
 
     def close(self) -> None:
         self.model.close()

@@ -16,6 +16,7 @@ from pipeline.errors import AudioError, EmptyTranscriptError, ModelError
 from pipeline.events import PipelineEvent, Step
 from pipeline.extraction import CallContext
 from pipeline.formats import parse_transcript_text
+from pipeline.local_extractor import LocalExtractor
 from pipeline.local_llm import LocalModel
 from pipeline.prompting import Prompts
 from pipeline.summarizer import Summarizer, SummaryOptions
@@ -214,3 +215,21 @@ async def test_local_extractor_keeps_its_schema_under_injection(
     contract = [t for t in result.tasks if t.verified and "contract" in t.evidence[0].quote]
     assert contract
     assert contract[0].due_date == date(2026, 11, 18)
+
+
+def test_both_local_steps_read_the_whole_transcript(
+    local_model: LocalModel, prompts: Prompts
+) -> None:
+    transcript = parse_transcript_text((SAMPLES / "sales_call.vtt").read_text())
+    transcript_tokens = local_model.count_tokens(transcript.render())
+    summarizer = Summarizer(local_model, prompts, SummaryOptions(max_tokens=8))
+    [whole_call] = summarizer.plan(transcript)
+    prompt = summarizer.part_prompt(transcript, whole_call, 1, 1)
+    assert transcript.render() in prompt
+    assert prompt.index("</transcript>") < prompt.index("Write a short summary")
+    assert "{" not in prompt.split("</transcript>")[1]  # every placeholder filled
+    summarizer.summarize(transcript)
+    assert local_model.context_tokens > transcript_tokens
+    extractor = LocalExtractor(local_model, prompts, max_tasks_per_part=1)
+    extractor.extract_sync(transcript, CONTEXT)
+    assert local_model.context_tokens > transcript_tokens
