@@ -198,12 +198,15 @@ async def bench_concurrency(model: LocalModel, prompts: Prompts, delay: float) -
             local_extractor=LocalExtractor(model, prompts),
             remote_extractor=extractor,
         )
+        llm: Any = model._llm
+        llm.reset()  # each timed run reads the whole call; no prompt reuse between them
         start = time.perf_counter()
         await asyncio.to_thread(summarizer.summarize, transcript)
         summary_s = time.perf_counter() - start
         start = time.perf_counter()
         await extractor.extract(transcript, CONTEXT)
         extract_s = time.perf_counter() - start
+        llm.reset()
         start = time.perf_counter()
         result = await pipeline.run(transcript, CONTEXT)
         concurrent_s = time.perf_counter() - start
