@@ -1,0 +1,108 @@
+"""The contract between Smart Notes and a CRM.
+
+An adapter finds the customer a call was with, writes the call's note into the customer's
+"Smart Notes" section, and creates, updates and deletes tasks. Every write carries an
+idempotency key: the same write sent twice (a retry, a replayed job) lands once, and the second
+call answers with the first one's id and ``created=False``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SECTION = "Smart Notes"
+
+
+class Capability(StrEnum):
+    FIND_CUSTOMER = "find_customer"
+    WRITE_NOTE = "write_note"
+    CREATE_TASK = "create_task"
+    UPDATE_TASK = "update_task"
+    DELETE_TASK = "delete_task"
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    url: str | None = None
+
+
+class NoteWrite(BaseModel):
+    """A note for the customer's Smart Notes section; always labelled as AI generated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: str
+    title: str = Field(min_length=1, max_length=300)
+    body: str = Field(min_length=1)
+    call_url: str | None = None
+    call_started_at: datetime | None = None
+    ai_generated: Literal[True] = True
+    # Where the note came from: run id, source, models, reviewer. Shown next to the note.
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str = Field(min_length=8, max_length=200)
+
+
+class TaskWrite(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str = Field(min_length=1, max_length=300)
+    description: str = ""
+    due_date: date | None = None
+    priority: Literal["high", "medium", "low"] = "medium"
+    owner: str = ""
+    customer_id: str | None = None
+    related_to: str = ""
+    call_url: str | None = None
+    ai_generated: Literal[True] = True
+    idempotency_key: str = Field(min_length=8, max_length=200)
+
+
+class WriteResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    external_id: str
+    created: bool = True
+    url: str | None = None
+
+
+@runtime_checkable
+class CRMAdapter(Protocol):
+    """What every adapter implements. ``Options`` is validated with unknown keys refused."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+
+    async def find_customer(self, emails: Sequence[str]) -> Customer | None: ...
+
+    async def write_note(self, note: NoteWrite) -> WriteResult: ...
+
+    async def create_task(self, task: TaskWrite) -> WriteResult: ...
+
+    async def update_task(self, external_id: str, task: TaskWrite) -> WriteResult: ...
+
+    async def delete_task(self, external_id: str, idempotency_key: str) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AdapterOptions(BaseModel):
+    """Base of every adapter's options: unknown keys are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def normalise_emails(emails: Sequence[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for email in emails:
+        cleaned = email.strip().lower()
+        if cleaned and "@" in cleaned:
+            seen.setdefault(cleaned, None)
+    return list(seen)

@@ -1,0 +1,253 @@
+"""The internal CRM over HTTP JSON.
+
+Requests carry the configured auth header and, for writes, an ``Idempotency-Key`` header, so a
+retried write lands once. 429 and 5xx answers, timeouts and connection failures are retried
+with exponential backoff, honouring ``Retry-After``; after the last attempt the failure is
+raised as a typed :mod:`crm_adapters.errors` error for the caller's outbox to retry later.
+
+The wire format (paths are options):
+
+- ``GET {customer_search_path}?email=a&email=b`` → ``{"customers": [{"id", "name", "url"?}]}``
+- ``POST {notes_path}`` (``{customer_id}`` in the path) → ``201 {"id", "url"?}``, or ``200``
+  with the first write's id when the idempotency key was seen before
+- ``POST {tasks_path}`` → same; ``PUT {task_path}`` → ``200 {"id"}``; ``DELETE {task_path}``
+  → ``204`` (or ``404`` when already gone)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+
+import aiohttp
+from pydantic import Field, SecretStr, field_validator
+
+from crm_adapters.contract import (
+    SECTION,
+    AdapterOptions,
+    Capability,
+    Customer,
+    NoteWrite,
+    TaskWrite,
+    WriteResult,
+    normalise_emails,
+)
+from crm_adapters.errors import (
+    CRMAuthError,
+    CRMConflictError,
+    CRMError,
+    CRMNotFoundError,
+    CRMRateLimitedError,
+    CRMUnavailableError,
+)
+from crm_adapters.registry import AdapterResources
+
+_RETRYABLE = frozenset({429, 500, 502, 503, 504})
+
+
+class RestOptions(AdapterOptions):
+    base_url: str
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"
+    auth_token: SecretStr | None = None
+    timeout: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    backoff_initial: float = Field(default=0.5, ge=0)
+    backoff_max: float = Field(default=30.0, gt=0)
+    customer_search_path: str = "/api/customers"
+    notes_path: str = "/api/customers/{customer_id}/smart-notes"
+    tasks_path: str = "/api/tasks"
+    task_path: str = "/api/tasks/{task_id}"
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+
+class RestCRM:
+    name: ClassVar[str] = "rest"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    Options: ClassVar[type[AdapterOptions]] = RestOptions
+
+    def __init__(self, options: RestOptions) -> None:
+        self.options = options
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def create(cls, options: Any, resources: AdapterResources) -> RestCRM:
+        if not isinstance(options, RestOptions):
+            raise TypeError("RestCRM needs RestOptions")
+        return cls(options)
+
+    # -- the contract ---------------------------------------------------------------------
+
+    async def find_customer(self, emails: Sequence[str]) -> Customer | None:
+        wanted = normalise_emails(emails)
+        if not wanted:
+            return None
+        _, body = await self._request(
+            "GET", self.options.customer_search_path, params=[("email", e) for e in wanted]
+        )
+        customers = body.get("customers") if isinstance(body, dict) else None
+        if not isinstance(customers, list) or not customers:
+            return None
+        first = customers[0]
+        return Customer(id=str(first["id"]), name=str(first.get("name", "")), url=first.get("url"))
+
+    async def write_note(self, note: NoteWrite) -> WriteResult:
+        payload = {
+            "section": SECTION,
+            "title": note.title,
+            "body": note.body,
+            "ai_generated": True,
+            "call_url": note.call_url,
+            "call_started_at": note.call_started_at.isoformat() if note.call_started_at else None,
+            "provenance": note.provenance,
+        }
+        path = self.options.notes_path.format(customer_id=note.customer_id)
+        return await self._write("POST", path, payload, note.idempotency_key)
+
+    async def create_task(self, task: TaskWrite) -> WriteResult:
+        return await self._write(
+            "POST", self.options.tasks_path, _task_payload(task), task.idempotency_key
+        )
+
+    async def update_task(self, external_id: str, task: TaskWrite) -> WriteResult:
+        path = self.options.task_path.format(task_id=external_id)
+        result = await self._write("PUT", path, _task_payload(task), task.idempotency_key)
+        return WriteResult(
+            external_id=result.external_id or external_id, created=False, url=result.url
+        )
+
+    async def delete_task(self, external_id: str, idempotency_key: str) -> None:
+        path = self.options.task_path.format(task_id=external_id)
+        try:
+            await self._request("DELETE", path, idempotency_key=idempotency_key)
+        except CRMNotFoundError:
+            return  # already gone: deleting is idempotent
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- transport ---------------------------------------------------------------------------
+
+    async def _write(
+        self, method: str, path: str, payload: Mapping[str, Any], key: str
+    ) -> WriteResult:
+        status, body = await self._request(method, path, json=payload, idempotency_key=key)
+        if not isinstance(body, dict) or "id" not in body:
+            raise CRMUnavailableError(f"CRM answered {method} {path} without an id")
+        return WriteResult(external_id=str(body["id"]), created=status == 201, url=body.get("url"))
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {"Accept": "application/json"}
+            token = self.options.auth_token
+            if token is not None:
+                scheme = f"{self.options.auth_scheme} " if self.options.auth_scheme else ""
+                headers[self.options.auth_header] = scheme + token.get_secret_value()
+            self._session = aiohttp.ClientSession(
+                base_url=self.options.base_url + "/",
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.options.timeout),
+            )
+        return self._session
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[int, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        url = path.lstrip("/")
+        last: CRMError = CRMUnavailableError(f"{method} {path} was not attempted")
+        for attempt in range(1, self.options.max_attempts + 1):
+            retry_after: float | None = None
+            try:
+                async with self._client().request(
+                    method, url, json=json, params=params, headers=headers
+                ) as response:
+                    if response.status < 300:
+                        body = await response.json() if response.status != 204 else None
+                        return response.status, body
+                    text = (await response.text())[:200]
+                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                    error = _error_for(response.status, method, path, text, retry_after)
+                    if response.status not in _RETRYABLE:
+                        raise error
+                    last = error
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                last = CRMUnavailableError(
+                    f"CRM {method} {path}: {type(exc).__name__} {exc}".strip()
+                )
+            if attempt < self.options.max_attempts:
+                await asyncio.sleep(self._delay(attempt, retry_after))
+        raise last
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.options.backoff_max)
+        backoff: float = self.options.backoff_initial * 2.0 ** (attempt - 1)
+        jitter = 0.5 + random.random() / 2  # noqa: S311 - spreading retries, not security
+        return min(self.options.backoff_max, backoff * jitter)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def _error_for(
+    status: int, method: str, path: str, text: str, retry_after: float | None
+) -> CRMError:
+    message = f"CRM {method} {path} answered {status}: {text}".strip()
+    if status in (401, 403):
+        return CRMAuthError(message)
+    if status == 404:
+        return CRMNotFoundError(message)
+    if status == 409:
+        return CRMConflictError(message)
+    if status == 429:
+        return CRMRateLimitedError(message, retry_after)
+    if status >= 500:
+        return CRMUnavailableError(message)
+    return CRMError(message)
+
+
+def _task_payload(task: TaskWrite) -> dict[str, Any]:
+    return {
+        "title": task.title,
+        "description": task.description,
+        "due_date": task.due_date.isoformat() if task.due_date else None,
+        "priority": task.priority,
+        "owner": task.owner,
+        "customer_id": task.customer_id,
+        "related_to": task.related_to,
+        "call_url": task.call_url,
+        "ai_generated": True,
+    }
