@@ -38,6 +38,12 @@ app = typer.Typer(
 SAMPLES = Path(__file__).parent / "samples"
 
 
+def _register_subcommands() -> None:
+    from smartnotes.cli_db import db_app
+
+    app.add_typer(db_app, name="db")
+
+
 class Exit(IntEnum):
     OK = 0
     INCOMPLETE = 1
@@ -229,6 +235,8 @@ def _explain_models(
         "See README.md, Configuration."
     )
 
+
+_register_subcommands()
 
 if __name__ == "__main__":
     main()

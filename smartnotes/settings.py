@@ -6,11 +6,17 @@ import time.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "smartnotes"
 
 
 class Settings(BaseSettings):
@@ -47,6 +53,11 @@ class Settings(BaseSettings):
     extractor_max_retries: int = Field(default=2, ge=0, le=10)
     local_extractor_max_tasks: int = Field(default=8, ge=1, le=32)
 
+    # Storage: a SQLite file in the data directory unless a database URL is given
+    # (postgresql+asyncpg://user:password@host/db in production).
+    data_dir: Path = Field(default_factory=lambda: _default_data_dir())
+    database_url: SecretStr | None = None
+
     prompts_dir: Path | None = None
     recall_check: bool = True
     max_call_minutes: int = Field(default=180, ge=1)
@@ -60,6 +71,13 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    def database(self) -> str:
+        """The SQLAlchemy URL of the service's database."""
+        from smartnotes.storage.database import database_url
+
+        url = self.database_url.get_secret_value() if self.database_url else None
+        return database_url(url, self.data_dir)
 
     @field_validator("anthropic_api_key", mode="before")
     @classmethod

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import anthropic
 import pytest
 import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from pipeline.claude import ClaudeExtractor
 from pipeline.demo_models import demo_asr_model, demo_summarizer_model
@@ -76,3 +80,25 @@ def make_pipeline(
         local_extractor=LocalExtractor(model, prompts, max_tasks_per_part=local_tasks),
         remote_extractor=remote,
     )
+
+
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[AsyncEngine]:
+    """An engine on the local PostgreSQL whose tables live in a fresh schema, dropped after."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(POSTGRES_URL)
+    async with admin.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_async_engine(
+        POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}
+    )
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,16 +12,14 @@ from typing import Any, Protocol
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm_adapters.contract import SECTION, Capability, CRMAdapter, NoteWrite, TaskWrite
 from crm_adapters.embedded import CRMBase, EmbeddedCRM
 from crm_adapters.errors import CRMNotFoundError
 from crm_adapters.registry import AdapterResources, default_registry
+from tests.conftest import postgres_schema
 from tests.fakes.crm_server import TOKEN, FakeCRM
-
-POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 class Inspector(Protocol):
@@ -99,27 +97,18 @@ async def crm(
         await adapter.aclose()
         await server.close()
         return
-    schema = f"crm_{uuid.uuid4().hex[:12]}"
-    if request.param == "embedded-sqlite":
-        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}")
-    else:
-        admin = create_async_engine(POSTGRES)
-        async with admin.begin() as connection:
-            await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine = create_async_engine(
-            POSTGRES, connect_args={"server_settings": {"search_path": schema}}
-        )
-    async with engine.begin() as connection:
-        await connection.run_sync(CRMBase.metadata.create_all)
-    adapter = registry.create("embedded", {}, AdapterResources(engine=engine))
-    assert isinstance(adapter, EmbeddedCRM)
-    yield adapter, EmbeddedInspector(adapter)
-    await adapter.aclose()
-    await engine.dispose()
-    if request.param == "embedded-postgres":
-        async with admin.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
+    async with AsyncExitStack() as stack:
+        if request.param == "embedded-sqlite":
+            engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}")
+            stack.push_async_callback(engine.dispose)
+        else:
+            engine = await stack.enter_async_context(postgres_schema())
+        async with engine.begin() as connection:
+            await connection.run_sync(CRMBase.metadata.create_all)
+        adapter = registry.create("embedded", {}, AdapterResources(engine=engine))
+        assert isinstance(adapter, EmbeddedCRM)
+        yield adapter, EmbeddedInspector(adapter)
+        await adapter.aclose()
 
 
 def _note(customer_id: str, key: str = "run-1:note") -> NoteWrite:
