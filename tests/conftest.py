@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import anthropic
 import pytest
@@ -102,3 +103,25 @@ async def postgres_schema() -> AsyncIterator[AsyncEngine]:
         async with admin.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await admin.dispose()
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def db_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """An empty database: a SQLite file, or a fresh schema on the local PostgreSQL."""
+    from smartnotes.storage.database import make_engine
+
+    async with AsyncExitStack() as stack:
+        if request.param == "sqlite":
+            sqlite = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'smartnotes.db'}")
+            stack.push_async_callback(sqlite.dispose)
+            yield sqlite
+        else:
+            yield await stack.enter_async_context(postgres_schema())
+
+
+@pytest_asyncio.fixture
+async def migrated(db_engine: AsyncEngine) -> AsyncEngine:
+    from smartnotes.storage.migrate import upgrade
+
+    await upgrade(db_engine)
+    return db_engine

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import pytest
-import pytest_asyncio
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -20,18 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smartnotes.storage.database import METADATA, make_engine
 from smartnotes.storage.migrate import alembic_config, current_revision, head_revision, upgrade
-from tests.conftest import postgres_schema
-
-
-@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    async with AsyncExitStack() as stack:
-        if request.param == "sqlite":
-            sqlite = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'smartnotes.db'}")
-            stack.push_async_callback(sqlite.dispose)
-            yield sqlite
-        else:
-            yield await stack.enter_async_context(postgres_schema())
 
 
 def _combined() -> MetaData:
@@ -47,28 +31,28 @@ def _differences(connection: Connection) -> list[Any]:
     return list(compare_metadata(context, _combined()))
 
 
-async def test_migrations_match_the_models_exactly(engine: AsyncEngine) -> None:
-    await upgrade(engine)
-    assert await current_revision(engine) == head_revision()
-    async with engine.connect() as connection:
+async def test_migrations_match_the_models_exactly(db_engine: AsyncEngine) -> None:
+    await upgrade(db_engine)
+    assert await current_revision(db_engine) == head_revision()
+    async with db_engine.connect() as connection:
         assert await connection.run_sync(_differences) == []
         tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
     assert tables == set(_combined().tables) | {"alembic_version"}
 
 
-async def test_upgrade_twice_is_a_no_op_and_downgrade_empties(engine: AsyncEngine) -> None:
-    await upgrade(engine)
-    await upgrade(engine)
-    assert await current_revision(engine) == head_revision()
+async def test_upgrade_twice_is_a_no_op_and_downgrade_empties(db_engine: AsyncEngine) -> None:
+    await upgrade(db_engine)
+    await upgrade(db_engine)
+    assert await current_revision(db_engine) == head_revision()
 
     def downgrade(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.downgrade(config, "base")
 
-    async with engine.begin() as connection:
+    async with db_engine.begin() as connection:
         await connection.run_sync(downgrade)
-    async with engine.connect() as connection:
+    async with db_engine.connect() as connection:
         tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
     assert tables <= {"alembic_version"}
 

@@ -1,0 +1,134 @@
+"""Tenants, users and seats: the admin side of who Smart Notes works for."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smartnotes.storage.models import AuditEntry, Seat, Tenant, User
+
+
+class DirectoryError(Exception):
+    """An admin command that cannot be done as asked; the message says why."""
+
+
+async def ensure_tenant(session: AsyncSession, tenant_id: str, name: str = "") -> Tenant:
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        tenant = Tenant(id=tenant_id, name=name or tenant_id)
+        session.add(tenant)
+        await session.flush()
+    return tenant
+
+
+async def find_user(session: AsyncSession, tenant_id: str, email: str) -> User | None:
+    return (
+        await session.execute(
+            select(User).where(User.tenant_id == tenant_id, User.email == _email(email))
+        )
+    ).scalar_one_or_none()
+
+
+async def ensure_user(
+    session: AsyncSession, tenant_id: str, email: str, display_name: str = ""
+) -> User:
+    user = await find_user(session, tenant_id, email)
+    if user is None:
+        user = User(tenant_id=tenant_id, email=_email(email), display_name=display_name)
+        session.add(user)
+        await session.flush()
+    return user
+
+
+async def add_seat(
+    session: AsyncSession, tenant_id: str, email: str, *, by: str, display_name: str = ""
+) -> User:
+    await ensure_tenant(session, tenant_id)
+    user = await ensure_user(session, tenant_id, email, display_name)
+    if await session.get(Seat, (tenant_id, user.id)) is None:
+        session.add(Seat(tenant_id=tenant_id, user_id=user.id, granted_by=by))
+        session.add(AuditEntry(actor=by, action="seat_added", detail={"user": user.email}))
+    return user
+
+
+async def remove_seat(session: AsyncSession, tenant_id: str, email: str, *, by: str) -> None:
+    user = await find_user(session, tenant_id, email)
+    if user is None:
+        raise DirectoryError(f"no user {email} in tenant {tenant_id}")
+    removed = await session.execute(
+        delete(Seat).where(Seat.tenant_id == tenant_id, Seat.user_id == user.id)
+    )
+    if getattr(removed, "rowcount", 0):
+        session.add(AuditEntry(actor=by, action="seat_removed", detail={"user": user.email}))
+
+
+async def set_tenant_enabled(
+    session: AsyncSession, tenant_id: str, enabled: bool, *, by: str
+) -> None:
+    tenant = await ensure_tenant(session, tenant_id)
+    tenant.enabled = enabled
+    session.add(
+        AuditEntry(
+            actor=by, action="tenant_on" if enabled else "tenant_off", detail={"tenant": tenant_id}
+        )
+    )
+
+
+async def set_user_enabled(
+    session: AsyncSession, tenant_id: str, email: str, enabled: bool, *, by: str
+) -> None:
+    user = await find_user(session, tenant_id, email)
+    if user is None:
+        raise DirectoryError(f"no user {email} in tenant {tenant_id}")
+    user.enabled = enabled
+    session.add(
+        AuditEntry(
+            actor=by, action="user_on" if enabled else "user_off", detail={"user": user.email}
+        )
+    )
+
+
+async def set_confidential_default(
+    session: AsyncSession, tenant_id: str, email: str, confidential: bool, *, by: str
+) -> None:
+    user = await find_user(session, tenant_id, email)
+    if user is None:
+        raise DirectoryError(f"no user {email} in tenant {tenant_id}")
+    user.confidential_default = confidential
+    session.add(
+        AuditEntry(
+            actor=by,
+            action="confidential_default",
+            detail={"user": user.email, "confidential": confidential},
+        )
+    )
+
+
+async def seats(session: AsyncSession, tenant_id: str) -> list[User]:
+    return list(
+        (
+            await session.execute(
+                select(User)
+                .join(Seat, Seat.user_id == User.id)
+                .where(Seat.tenant_id == tenant_id)
+                .order_by(User.email)
+            )
+        ).scalars()
+    )
+
+
+async def seat_count(session: AsyncSession, tenant_id: str) -> int:
+    return int(
+        (
+            await session.execute(
+                select(func.count()).select_from(Seat).where(Seat.tenant_id == tenant_id)
+            )
+        ).scalar_one()
+    )
+
+
+def _email(email: str) -> str:
+    cleaned = email.strip().lower()
+    if "@" not in cleaned or cleaned.startswith("@") or cleaned.endswith("@"):
+        raise DirectoryError(f"not an e-mail address: {email!r}")
+    return cleaned

@@ -1,0 +1,167 @@
+"""Turning an incoming call into a run: the gate, idempotency, and the rep's "don't process"."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smartnotes.gate import Skip, decide
+from smartnotes.storage.models import AuditEntry, Run, RunSource, RunStatus, utcnow
+
+
+@dataclass(frozen=True)
+class Participant:
+    name: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """A finished call, from Teams, the calling tool or an upload."""
+
+    tenant_id: str
+    owner_email: str
+    source: RunSource
+    call_id: str
+    transcript: bytes
+    transcript_name: str = "transcript.vtt"
+    idempotency_key: str | None = None
+    call_started_at: datetime | None = None
+    timezone: str = "UTC"
+    call_url: str | None = None
+    participants: tuple[Participant, ...] = field(default_factory=tuple)
+    opted_out: bool = False
+    confidential: bool | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    run_id: str | None
+    created: bool
+    skipped: Skip | None = None
+
+
+class TranscriptStore:
+    """Transcripts and recordings on disk, one file per run, removable on demand."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def save(self, run_id: str, data: bytes, name: str) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        suffix = Path(name).suffix.lower()[:8] or ".bin"
+        path = self.root / f"{run_id}{suffix}"
+        partial = path.with_suffix(path.suffix + ".part")
+        partial.write_bytes(data)
+        partial.replace(path)  # never a half-written transcript under the final name
+        return str(path)
+
+    def delete(self, ref: str | None) -> None:
+        if ref:
+            Path(ref).unlink(missing_ok=True)
+
+
+async def submit_call(
+    sessions: async_sessionmaker[AsyncSession], store: TranscriptStore, event: CallEvent
+) -> Submitted:
+    """Create the run for a call, or find the one the same event already created."""
+    key = event.idempotency_key or event.call_id
+    async with sessions() as session:
+        existing = await _existing(session, event.tenant_id, event.source, key)
+        if existing is not None:
+            return Submitted(existing.id, created=False)
+        decision = await decide(
+            session,
+            event.tenant_id,
+            event.owner_email,
+            opted_out=event.opted_out,
+            confidential=event.confidential,
+        )
+        if not decision.process or decision.user is None:
+            # Nothing about the call is kept but the decision itself.
+            session.add(
+                AuditEntry(
+                    actor="system",
+                    action="call_skipped",
+                    detail={"source": event.source, "reason": str(decision.reason)},
+                )
+            )
+            await session.commit()
+            return Submitted(None, created=False, skipped=decision.reason)
+        run = Run(
+            tenant_id=event.tenant_id,
+            owner_id=decision.user.id,
+            source=event.source,
+            call_id=event.call_id,
+            idempotency_key=key,
+            call_url=event.call_url,
+            call_started_at=event.call_started_at,
+            timezone=event.timezone,
+            participants=[{"name": p.name, "email": p.email} for p in event.participants],
+            confidential=decision.confidential,
+            status=RunStatus.QUEUED,
+        )
+        session.add(run)
+        try:
+            await session.flush()
+        except IntegrityError:
+            await session.rollback()
+            winner = await _existing(session, event.tenant_id, event.source, key)
+            if winner is None:
+                raise
+            return Submitted(winner.id, created=False)
+        run.transcript_ref = await asyncio.to_thread(
+            store.save, run.id, event.transcript, event.transcript_name
+        )
+        session.add(
+            AuditEntry(
+                actor="system",
+                run_id=run.id,
+                action="run_created",
+                detail={"source": event.source, "confidential": decision.confidential},
+            )
+        )
+        try:
+            await session.commit()
+        except IntegrityError:
+            # The same event won the race between our flush and commit.
+            await session.rollback()
+            await asyncio.to_thread(store.delete, run.transcript_ref)
+            winner = await _existing(session, event.tenant_id, event.source, key)
+            if winner is None:
+                raise
+            return Submitted(winner.id, created=False)
+        return Submitted(run.id, created=True)
+
+
+async def stop_processing(
+    sessions: async_sessionmaker[AsyncSession], store: TranscriptStore, run_id: str, *, by: str
+) -> Run | None:
+    """The rep's "don't process this call": cancel the run and delete its transcript."""
+    async with sessions() as session, session.begin():
+        run = await session.get(Run, run_id, with_for_update=True)
+        if run is None:
+            return None
+        await asyncio.to_thread(store.delete, run.transcript_ref)
+        run.transcript_ref = None
+        run.transcript_deleted_at = utcnow()
+        run.status = RunStatus.CANCELLED
+        run.version += 1
+        session.add(AuditEntry(actor=by, run_id=run.id, action="run_cancelled", detail={}))
+        return run
+
+
+async def _existing(session: AsyncSession, tenant_id: str, source: str, key: str) -> Run | None:
+    return (
+        await session.execute(
+            select(Run).where(
+                Run.tenant_id == tenant_id, Run.source == source, Run.idempotency_key == key
+            )
+        )
+    ).scalar_one_or_none()

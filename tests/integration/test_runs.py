@@ -1,0 +1,157 @@
+"""Runs from calls: the gate, idempotency under concurrency, and "don't process this call"."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from smartnotes import directory
+from smartnotes.gate import Skip
+from smartnotes.runs import CallEvent, Participant, TranscriptStore, stop_processing, submit_call
+from smartnotes.storage.database import sessions
+from smartnotes.storage.models import AuditEntry, Run, RunSource, RunStatus, User
+
+TENANT = "contoso-tenant"
+REP = "maria@northwind.test"
+EVENT = CallEvent(
+    tenant_id=TENANT,
+    owner_email="Maria@Northwind.test",
+    source=RunSource.CALLING_TOOL,
+    call_id="call-42",
+    transcript=b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v A>hi</v>\n",
+    transcript_name="call.vtt",
+    call_started_at=datetime(2026, 11, 17, 16, tzinfo=UTC),
+    timezone="America/Chicago",
+    participants=(Participant("Daniel", "daniel@contoso.test"),),
+)
+
+
+def _files(folder: Path) -> list[Path]:
+    return list(folder.iterdir())
+
+
+async def _licensed(factory: async_sessionmaker[AsyncSession]) -> None:
+    async with factory() as session, session.begin():
+        await directory.add_seat(session, TENANT, REP, by="admin@northwind.test")
+
+
+async def _count(factory: async_sessionmaker[AsyncSession], model: type[Run | User]) -> int:
+    async with factory() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_licensed_rep_gets_one_run_per_call(migrated: AsyncEngine, tmp_path: Path) -> None:
+    factory, store = sessions(migrated), TranscriptStore(tmp_path / "transcripts")
+    await _licensed(factory)
+    first = await submit_call(factory, store, EVENT)
+    again = await submit_call(factory, store, EVENT)
+    assert first.created
+    assert (again.run_id, again.created) == (first.run_id, False)
+    async with factory() as session:
+        run = await session.get(Run, first.run_id)
+        assert run is not None
+        assert (run.status, run.confidential, run.timezone) == (
+            RunStatus.QUEUED,
+            False,
+            "America/Chicago",
+        )
+        assert run.participants == [{"name": "Daniel", "email": "daniel@contoso.test"}]
+        assert run.call_started_at == datetime(2026, 11, 17, 16, tzinfo=UTC)
+        assert run.transcript_ref is not None
+        saved = await asyncio.to_thread(Path(run.transcript_ref).read_bytes)
+        assert saved == EVENT.transcript
+
+
+async def test_identical_events_at_once_make_one_run(migrated: AsyncEngine, tmp_path: Path) -> None:
+    factory, store = sessions(migrated), TranscriptStore(tmp_path / "transcripts")
+    await _licensed(factory)
+    results = await asyncio.gather(*(submit_call(factory, store, EVENT) for _ in range(6)))
+    assert len({r.run_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert await _count(factory, Run) == 1
+    assert len(await asyncio.to_thread(_files, tmp_path / "transcripts")) == 1
+
+
+@pytest.mark.parametrize(
+    ("setup", "event_change", "reason"),
+    [
+        ("nothing", {}, Skip.UNKNOWN_TENANT),
+        ("tenant_off", {}, Skip.TENANT_OFF),
+        ("no_seat", {}, Skip.NO_SEAT),
+        ("user_off", {}, Skip.USER_OFF),
+        ("licensed", {"opted_out": True}, Skip.CALL_OPTED_OUT),
+        ("licensed", {"owner_email": "someone@else.test"}, Skip.UNKNOWN_USER),
+    ],
+)
+async def test_switched_off_calls_leave_only_the_decision(
+    migrated: AsyncEngine,
+    tmp_path: Path,
+    setup: str,
+    event_change: dict[str, object],
+    reason: Skip,
+) -> None:
+    factory, store = sessions(migrated), TranscriptStore(tmp_path / "transcripts")
+    async with factory() as session, session.begin():
+        if setup != "nothing":
+            await directory.add_seat(session, TENANT, REP, by="admin")
+        if setup == "tenant_off":
+            await directory.set_tenant_enabled(session, TENANT, False, by="admin")
+        if setup == "no_seat":
+            await directory.remove_seat(session, TENANT, REP, by="admin")
+        if setup == "user_off":
+            await directory.set_user_enabled(session, TENANT, REP, False, by="rep")
+    users_before = await _count(factory, User)
+    result = await submit_call(factory, store, replace(EVENT, **event_change))  # type: ignore[arg-type]
+    assert result == type(result)(None, created=False, skipped=reason)
+    assert await _count(factory, Run) == 0
+    assert await _count(factory, User) == users_before
+    assert not await asyncio.to_thread((tmp_path / "transcripts").exists)
+    async with factory() as session:
+        skipped = (
+            (await session.execute(select(AuditEntry).where(AuditEntry.action == "call_skipped")))
+            .scalars()
+            .all()
+        )
+    assert [(e.detail["reason"], e.run_id) for e in skipped] == [(str(reason), None)]
+    assert "call-42" not in str(skipped[0].detail)
+
+
+async def test_confidential_default_and_per_call_flag(
+    migrated: AsyncEngine, tmp_path: Path
+) -> None:
+    factory, store = sessions(migrated), TranscriptStore(tmp_path / "transcripts")
+    await _licensed(factory)
+    async with factory() as session, session.begin():
+        await directory.set_confidential_default(session, TENANT, REP, True, by="rep")
+    by_default = await submit_call(factory, store, EVENT)
+    overridden = await submit_call(
+        factory, store, replace(EVENT, call_id="call-43", confidential=False)
+    )
+    async with factory() as session:
+        first = await session.get(Run, by_default.run_id)
+        second = await session.get(Run, overridden.run_id)
+    assert first is not None
+    assert second is not None
+    assert (first.confidential, second.confidential) == (True, False)
+
+
+async def test_dont_process_this_call_cancels_and_deletes_the_transcript(
+    migrated: AsyncEngine, tmp_path: Path
+) -> None:
+    factory, store = sessions(migrated), TranscriptStore(tmp_path / "transcripts")
+    await _licensed(factory)
+    submitted = await submit_call(factory, store, EVENT)
+    assert submitted.run_id is not None
+    run = await stop_processing(factory, store, submitted.run_id, by=REP)
+    assert run is not None
+    assert run.status == RunStatus.CANCELLED
+    assert run.transcript_ref is None
+    assert run.transcript_deleted_at is not None
+    assert await asyncio.to_thread(_files, tmp_path / "transcripts") == []
+    assert await stop_processing(factory, store, "no-such-run", by=REP) is None
