@@ -39,9 +39,12 @@ SAMPLES = Path(__file__).parent / "samples"
 
 
 def _register_subcommands() -> None:
+    from smartnotes.cli_admin import admin_app, crm_app
     from smartnotes.cli_db import db_app
 
     app.add_typer(db_app, name="db")
+    app.add_typer(admin_app, name="admin")
+    app.add_typer(crm_app, name="crm")
 
 
 class Exit(IntEnum):

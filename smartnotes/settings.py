@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -57,6 +58,13 @@ class Settings(BaseSettings):
     # (postgresql+asyncpg://user:password@host/db in production).
     data_dir: Path = Field(default_factory=lambda: _default_data_dir())
     database_url: SecretStr | None = None
+
+    # The CRM that notes and tasks are written to, and each adapter's options:
+    # SMARTNOTES_CRM__REST__BASE_URL=https://crm.internal sets crm["rest"]["base_url"].
+    crm_adapter: str = "embedded"
+    crm: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Which third-party adapter plugins may load (comma-separated names); empty: all of them.
+    crm_plugins: str = ""
 
     prompts_dir: Path | None = None
     recall_check: bool = True

@@ -1,0 +1,231 @@
+"""``smartnotes admin`` (tenants, seats, switches) and ``smartnotes crm`` (the embedded CRM)."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_adapters.embedded import EmbeddedCRM
+from crm_adapters.errors import CRMError
+from smartnotes import directory
+from smartnotes.storage.database import sessions
+from smartnotes.storage.open import SchemaError, open_database
+
+T = TypeVar("T")
+
+admin_app = typer.Typer(help="Tenants, seats and the on/off switches.", no_args_is_help=True)
+seat_app = typer.Typer(help="Who has a Smart Notes seat.", no_args_is_help=True)
+tenant_app = typer.Typer(
+    help="Switch Smart Notes on or off for a whole tenant.", no_args_is_help=True
+)
+user_app = typer.Typer(
+    help="Switch Smart Notes or confidential mode for one user.", no_args_is_help=True
+)
+admin_app.add_typer(seat_app, name="seat")
+admin_app.add_typer(tenant_app, name="tenant")
+admin_app.add_typer(user_app, name="user")
+crm_app = typer.Typer(
+    help="The embedded CRM: customers, Smart Notes and tasks.", no_args_is_help=True
+)
+
+OUT = Console(highlight=False)
+ERR = Console(stderr=True, highlight=False)
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _with_db(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    from smartnotes.cli import Exit, _fail, _settings
+
+    settings = _settings(ERR)
+
+    async def run() -> T:
+        async with open_database(settings.database()) as engine:
+            return await work(engine)
+
+    try:
+        return asyncio.run(run())
+    except (directory.DirectoryError, CRMError) as exc:
+        raise _fail(ERR, str(exc), Exit.BAD_INPUT) from None
+    except SchemaError as exc:
+        raise _fail(ERR, str(exc), Exit.BAD_SETUP) from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise _fail(ERR, f"database: {str(exc).splitlines()[0]}", Exit.BAD_SETUP) from None
+
+
+Tenant = Annotated[str, typer.Argument(help="Tenant id (the Entra ID tenant).")]
+Email = Annotated[str, typer.Argument(help="The user's e-mail address.")]
+
+
+@seat_app.command("add")
+def seat_add(
+    tenant: Tenant, email: Email, name: Annotated[str, typer.Option(help="Display name.")] = ""
+) -> None:
+    """Give a user a seat: Smart Notes processes their calls from now on."""
+
+    async def work(engine: AsyncEngine) -> None:
+        async with sessions(engine)() as session, session.begin():
+            await directory.add_seat(session, tenant, email, by=_actor(), display_name=name)
+
+    _with_db(work)
+    ERR.print(f"Seat added for {escape(email)} in {escape(tenant)}.")
+
+
+@seat_app.command("remove")
+def seat_remove(tenant: Tenant, email: Email) -> None:
+    """Take a user's seat away: their calls are no longer processed."""
+
+    async def work(engine: AsyncEngine) -> None:
+        async with sessions(engine)() as session, session.begin():
+            await directory.remove_seat(session, tenant, email, by=_actor())
+
+    _with_db(work)
+    ERR.print(f"Seat removed for {escape(email)} in {escape(tenant)}.")
+
+
+@seat_app.command("list")
+def seat_list(tenant: Tenant) -> None:
+    """The users with a seat, and their switches."""
+
+    async def work(engine: AsyncEngine) -> list[tuple[str, str, bool, bool]]:
+        async with sessions(engine)() as session:
+            return [
+                (u.email, u.display_name, u.enabled, u.confidential_default)
+                for u in await directory.seats(session, tenant)
+            ]
+
+    table = Table("e-mail", "name", "Smart Notes", "confidential by default")
+    for email, name, enabled, confidential in _with_db(work):
+        table.add_row(email, name, "on" if enabled else "off", "yes" if confidential else "no")
+    OUT.print(table)
+
+
+def _switch(value: str) -> bool:
+    if value not in ("on", "off"):
+        raise typer.BadParameter("say 'on' or 'off'")
+    return value == "on"
+
+
+@tenant_app.command("switch")
+def tenant_switch(tenant: Tenant, state: Annotated[str, typer.Argument(help="on or off")]) -> None:
+    """Switch Smart Notes on or off for every user of a tenant."""
+    enabled = _switch(state)
+
+    async def work(engine: AsyncEngine) -> None:
+        async with sessions(engine)() as session, session.begin():
+            await directory.set_tenant_enabled(session, tenant, enabled, by=_actor())
+
+    _with_db(work)
+    ERR.print(f"Smart Notes is {state} for tenant {escape(tenant)}.")
+
+
+@user_app.command("switch")
+def user_switch(
+    tenant: Tenant, email: Email, state: Annotated[str, typer.Argument(help="on or off")]
+) -> None:
+    """Switch Smart Notes on or off for one user."""
+    enabled = _switch(state)
+
+    async def work(engine: AsyncEngine) -> None:
+        async with sessions(engine)() as session, session.begin():
+            await directory.set_user_enabled(session, tenant, email, enabled, by=_actor())
+
+    _with_db(work)
+    ERR.print(f"Smart Notes is {state} for {escape(email)}.")
+
+
+@user_app.command("confidential")
+def user_confidential(
+    tenant: Tenant, email: Email, state: Annotated[str, typer.Argument(help="on or off")]
+) -> None:
+    """Make confidential mode (local models only, no transcript kept) a user's default."""
+    confidential = _switch(state)
+
+    async def work(engine: AsyncEngine) -> None:
+        async with sessions(engine)() as session, session.begin():
+            await directory.set_confidential_default(
+                session, tenant, email, confidential, by=_actor()
+            )
+
+    _with_db(work)
+    ERR.print(f"Confidential by default is {state} for {escape(email)}.")
+
+
+@crm_app.command("add-customer")
+def crm_add_customer(
+    name: Annotated[str, typer.Argument(help="Customer name.")],
+    email: Annotated[list[str], typer.Option("--email", help="A contact's e-mail (repeat).")],
+) -> None:
+    """Add a customer and the contacts whose calls belong to it."""
+
+    async def work(engine: AsyncEngine) -> str:
+        return (await EmbeddedCRM(engine).add_customer(name, email)).id
+
+    customer_id = _with_db(work)
+    OUT.print(customer_id)
+    ERR.print(f"Customer {escape(name)} added with {len(email)} contact(s).")
+
+
+@crm_app.command("customers")
+def crm_customers() -> None:
+    """List customers and their contacts."""
+
+    async def work(engine: AsyncEngine) -> list[tuple[str, str, list[str]]]:
+        return [(c.id, c.name, emails) for c, emails in await EmbeddedCRM(engine).customers()]
+
+    table = Table("id", "name", "contacts")
+    for customer_id, name, emails in _with_db(work):
+        table.add_row(customer_id, name, ", ".join(emails))
+    OUT.print(table)
+
+
+@crm_app.command("notes")
+def crm_notes(customer: Annotated[str | None, typer.Option(help="Customer id.")] = None) -> None:
+    """List the notes in the Smart Notes section."""
+
+    async def work(engine: AsyncEngine) -> list[tuple[str, str, str, str]]:
+        return [
+            (n.created_at.strftime("%Y-%m-%d %H:%M"), n.customer_id, n.title, n.call_url or "")
+            for n in await EmbeddedCRM(engine).notes(customer)
+        ]
+
+    table = Table("written (UTC)", "customer", "title (AI generated)", "call")
+    for row in _with_db(work):
+        table.add_row(*row)
+    OUT.print(table)
+
+
+@crm_app.command("tasks")
+def crm_tasks() -> None:
+    """List the open tasks."""
+
+    async def work(engine: AsyncEngine) -> list[tuple[str, str, str, str, str]]:
+        return [
+            (
+                t.title,
+                t.owner,
+                t.due_date.isoformat() if t.due_date else "",
+                t.priority,
+                t.customer_id or "",
+            )
+            for t in await EmbeddedCRM(engine).tasks()
+        ]
+
+    table = Table("task (AI generated)", "owner", "due", "priority", "customer")
+    for row in _with_db(work):
+        table.add_row(*row)
+    OUT.print(table)

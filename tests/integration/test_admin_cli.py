@@ -1,0 +1,68 @@
+"""``smartnotes admin`` and ``smartnotes crm`` as an admin runs them, on the embedded database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+
+async def _run(data_dir: Path, *args: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTNOTES_")}
+    env.update({"SMARTNOTES_DATA_DIR": str(data_dir), "COLUMNS": "200"})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "smartnotes",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_seats_switches_and_the_embedded_crm(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    code, _, err = await _run(
+        data, "admin", "seat", "add", "contoso", "Maria@Northwind.test", "--name", "Maria Chen"
+    )
+    assert code == 0, err
+    assert await _run(
+        data, "admin", "user", "confidential", "contoso", "maria@northwind.test", "on"
+    ) == (0, "", "Confidential by default is on for maria@northwind.test.\n")
+    code, out, _ = await _run(data, "admin", "seat", "list", "contoso")
+    assert "maria@northwind.test" in out
+    assert "Maria Chen" in out
+    assert "│ on " in out
+    assert "│ yes " in out
+
+    code, _, err = await _run(data, "admin", "user", "switch", "contoso", "who@x.test", "off")
+    assert (code, err.strip()) == (2, "error: no user who@x.test in tenant contoso")
+    code, _, err = await _run(data, "admin", "tenant", "switch", "contoso", "maybe")
+    assert code == 2
+    assert "say 'on' or 'off'" in err
+
+    code, out, _ = await _run(
+        data,
+        "crm",
+        "add-customer",
+        "Contoso",
+        "--email",
+        "daniel@contoso.test",
+        "--email",
+        "priya@contoso.test",
+    )
+    assert code == 0
+    customer_id = out.strip()
+    code, out, _ = await _run(data, "crm", "customers")
+    assert customer_id in out
+    assert "daniel@contoso.test, priya@contoso.test" in out
+    code, _, err = await _run(
+        data, "crm", "add-customer", "Other", "--email", "daniel@contoso.test"
+    )
+    assert code == 2
+    assert "already belongs to another customer" in err
