@@ -140,11 +140,18 @@ class Pipeline:
         local_only: bool = False,
         local_only_reason: str = "confidential call: only local models run",
         emitter: Emitter | None = None,
+        summary: str | None = None,
     ) -> PipelineResult:
+        """Both steps from the full transcript; a ``summary`` already made (a run resumed after
+        a crash) is kept and only the tasks are made."""
         self.check_length(transcript)
         emitter = emitter or Emitter(sink)
         summary_done = asyncio.Event()
-        summary_job = asyncio.create_task(self._summarize(transcript, emitter, summary_done))
+        summary_job = asyncio.create_task(
+            self._summarize(transcript, emitter, summary_done)
+            if summary is None
+            else _already(summary, summary_done)
+        )
         tasks_job = asyncio.create_task(
             self._tasks(
                 transcript,
@@ -154,14 +161,14 @@ class Pipeline:
                 local_only_reason if local_only else None,
             )
         )
-        (summary, summary_error), (tasks, extractor, tasks_error) = await asyncio.gather(
+        (summary_text, summary_error), (tasks, extractor, tasks_error) = await asyncio.gather(
             summary_job, tasks_job
         )
         errors = [e for e in (summary_error, tasks_error) if e]
         done = PipelineEvent(kind="failed" if errors else "done", text="; ".join(errors))
         await emitter.emit(done)
         return PipelineResult(
-            summary=summary,
+            summary=summary_text,
             summary_model=self.summarizer.model.name,
             tasks=tasks,
             extractor=extractor,
@@ -186,6 +193,7 @@ class Pipeline:
         sink: EventSink | None = None,
         *,
         local_only: bool = False,
+        summary: str | None = None,
     ) -> tuple[Transcript, PipelineResult]:
         """A transcript file or a recording, start to end; audio is transcribed first."""
         emitter = Emitter(sink)
@@ -205,7 +213,9 @@ class Pipeline:
                     f"{context.started_at:%Y-%m-%d}.",
                 )
             )
-        result = await self.run(transcript, context, local_only=local_only, emitter=emitter)
+        result = await self.run(
+            transcript, context, local_only=local_only, emitter=emitter, summary=summary
+        )
         return transcript, result
 
     async def _summarize(
@@ -298,6 +308,11 @@ class Pipeline:
         return tasks, ExtractorInfo(
             name="local", model=self.local_extractor.model_name, fallback_reason=reason
         )
+
+
+async def _already(summary: str, finished: asyncio.Event) -> tuple[str, str | None]:
+    finished.set()
+    return summary, None
 
 
 def _hours(seconds: float) -> str:

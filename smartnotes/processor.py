@@ -1,0 +1,298 @@
+"""Processing one run: match the customer, run the pipeline, keep every step on the record.
+
+Each finished piece is saved as soon as it exists (the customer, the summary, the tasks), so a
+run interrupted by a crash resumes from its last completed step: a saved summary is not
+written again, saved tasks are not extracted again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm_adapters.contract import CRMAdapter
+from crm_adapters.errors import CRMError
+from pipeline.asr import Transcriber
+from pipeline.errors import PipelineError
+from pipeline.events import PipelineEvent, Step
+from pipeline.extraction import CallContext
+from pipeline.process import Pipeline, PipelineResult
+from smartnotes.jobs import JobQueue
+from smartnotes.runs import TranscriptStore
+from smartnotes.storage.models import (
+    AuditEntry,
+    Run,
+    RunStatus,
+    RunStep,
+    RunTask,
+    TaskStatus,
+    User,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, PipelineEvent], Awaitable[None]]
+MATCHING_CUSTOMER = "matching_customer"
+
+
+class RunProcessor:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        pipeline: Pipeline,
+        transcriber: Callable[[], Transcriber],
+        crm: CRMAdapter,
+        store: TranscriptStore,
+        publish: Publish | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.pipeline = pipeline
+        self.transcriber = transcriber
+        self.crm = crm
+        self.store = store
+        self.publish = publish
+
+    async def recover(self, queue: JobQueue) -> list[str]:
+        """Enqueue every run a previous process left queued or running."""
+        async with self.sessions() as session:
+            ids = list(
+                (
+                    await session.execute(
+                        select(Run.id)
+                        .where(Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]))
+                        .order_by(Run.created_at)
+                    )
+                ).scalars()
+            )
+        for run_id in ids:
+            await queue.enqueue(run_id)
+        return ids
+
+    async def retry(self, run_id: str, queue: JobQueue, *, by: str) -> bool:
+        """Put a failed run back in the queue; it resumes from its last completed step."""
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id, with_for_update=True)
+            if run is None or run.status != RunStatus.FAILED:
+                return False
+            run.status, run.error, run.failed_step = RunStatus.QUEUED, None, None
+            run.version += 1
+            session.add(AuditEntry(actor=by, run_id=run_id, action="run_retried", detail={}))
+        await queue.enqueue(run_id)
+        return True
+
+    async def process(self, run_id: str) -> None:
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id, with_for_update=True)
+            if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+                return  # finished, cancelled or waiting for the rep: nothing to do
+            run.status = RunStatus.RUNNING
+            owner = await session.get(User, run.owner_id)
+            snapshot = _Snapshot(run, owner)
+            has_tasks = (
+                await session.execute(select(RunTask.id).where(RunTask.run_id == run_id).limit(1))
+            ).first() is not None
+        if snapshot.customer_id is None and snapshot.emails:
+            await self._match_customer(run_id, snapshot.emails)
+        if snapshot.summary is not None and has_tasks:
+            await self._finish(run_id, snapshot, None)
+            return
+        if snapshot.transcript_ref is None or not await asyncio.to_thread(
+            Path(snapshot.transcript_ref).is_file
+        ):
+            await self._fail(run_id, "loading", "the call's transcript is no longer available")
+            return
+        sink = _StepRecorder(self, run_id)
+        try:
+            _, result = await self.pipeline.process_file(
+                Path(snapshot.transcript_ref),
+                snapshot.context(),
+                self.transcriber,
+                sink,
+                local_only=snapshot.confidential,
+                summary=snapshot.summary,
+            )
+        except PipelineError as exc:
+            await self._fail(run_id, sink.current or "loading", str(exc))
+            return
+        await self._save_tasks(run_id, result)
+        await self._finish(run_id, snapshot, result)
+
+    async def _match_customer(self, run_id: str, emails: list[str]) -> None:
+        await self.record_step(run_id, MATCHING_CUSTOMER, "running")
+        try:
+            customer = await self.crm.find_customer(emails)
+        except CRMError as exc:
+            # Not fatal: the rep can pick the customer when saving.
+            await self.record_step(run_id, MATCHING_CUSTOMER, "failed", str(exc))
+            return
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id)
+            if run is not None and customer is not None:
+                run.customer_id, run.customer_name = customer.id, customer.name
+        await self.record_step(run_id, MATCHING_CUSTOMER, "done")
+
+    async def save_summary(self, run_id: str, summary: str) -> None:
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id)
+            if run is not None and run.summary_generated is None:
+                run.summary_generated = summary
+
+    async def _save_tasks(self, run_id: str, result: PipelineResult) -> None:
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id)
+            if run is None:
+                return
+            if result.extractor is not None:
+                run.extractor = result.extractor.name
+                run.extractor_model = result.extractor.model
+                run.extractor_fallback_reason = result.extractor.fallback_reason
+            if result.summary and run.summary_generated is None:
+                run.summary_generated = result.summary
+            if result.extractor is None:
+                return  # extraction failed: keep whatever tasks were there
+            await session.execute(delete(RunTask).where(RunTask.run_id == run_id))
+            for position, task in enumerate(result.tasks):
+                session.add(
+                    RunTask(
+                        run_id=run_id,
+                        position=position,
+                        generated=task.model_dump(mode="json"),
+                        status=TaskStatus.PROPOSED,
+                    )
+                )
+
+    async def _finish(
+        self, run_id: str, snapshot: _Snapshot, result: PipelineResult | None
+    ) -> None:
+        failed = result is not None and not result.complete
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id)
+            if run is None or run.status != RunStatus.RUNNING:
+                return  # cancelled while processing
+            run.version += 1
+            if failed and result is not None:
+                run.status = RunStatus.FAILED
+                run.failed_step = next(
+                    (r.step.value for r in result.steps if r.status == "failed"), None
+                )
+                run.error = "; ".join(result.errors)
+            else:
+                run.status = RunStatus.NEEDS_REVIEW
+                run.step = None
+            if run.confidential and not failed:
+                # Confidential: the transcript is not kept once processing is done.
+                await asyncio.to_thread(self.store.delete, run.transcript_ref)
+                run.transcript_ref, run.transcript_deleted_at = None, utcnow()
+            session.add(
+                AuditEntry(
+                    actor="system",
+                    run_id=run_id,
+                    action="run_failed" if failed else "run_ready",
+                    detail={"error": run.error} if failed else {},
+                )
+            )
+
+    async def _fail(self, run_id: str, step: str, message: str) -> None:
+        log.warning("run %s failed at %s: %s", run_id, step, message)
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id)
+            if run is None or run.status != RunStatus.RUNNING:
+                return
+            run.status, run.failed_step, run.error = RunStatus.FAILED, step, message
+            run.version += 1
+            session.add(
+                AuditEntry(
+                    actor="system",
+                    run_id=run_id,
+                    action="run_failed",
+                    detail={"step": step, "error": message},
+                )
+            )
+
+    async def record_step(
+        self, run_id: str, step: str, status: str, error: str | None = None
+    ) -> None:
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id)
+            if run is not None:
+                run.step = step
+            if status == "running":
+                session.add(RunStep(run_id=run_id, step=step, status=status))
+                return
+            row = (
+                await session.execute(
+                    select(RunStep)
+                    .where(
+                        RunStep.run_id == run_id, RunStep.step == step, RunStep.status == "running"
+                    )
+                    .order_by(RunStep.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if row is not None:
+                row.status, row.finished_at, row.error = status, utcnow(), error
+
+
+class _Snapshot:
+    """What processing needs from the run, read once under the row lock."""
+
+    def __init__(self, run: Run, owner: User | None) -> None:
+        self.customer_id = run.customer_id
+        self.emails = [p["email"] for p in run.participants if p.get("email")]
+        self.names = tuple(p["name"] for p in run.participants if p.get("name"))
+        self.summary = run.summary_generated
+        self.transcript_ref = run.transcript_ref
+        self.confidential = run.confidential
+        self.started_at = run.call_started_at
+        self.created_at = run.created_at
+        self.timezone = run.timezone
+        self.rep = owner.display_name if owner is not None else ""
+
+    def context(self) -> CallContext:
+        return CallContext(
+            started_at=self.started_at or self.created_at,
+            timezone=self.timezone,
+            rep=self.rep,
+            participants=self.names,
+            started_at_assumed=self.started_at is None,
+        )
+
+
+class _StepRecorder:
+    """Pipeline events onto the run record: steps as rows, the summary as soon as it is done."""
+
+    def __init__(self, processor: RunProcessor, run_id: str) -> None:
+        self.processor = processor
+        self.run_id = run_id
+        self.current: str | None = None
+        self._summary: list[str] = []
+
+    async def __call__(self, event: PipelineEvent) -> None:
+        if event.kind == "token":
+            self._summary.append(event.text)
+        elif event.step is not None and event.kind in (
+            "step_started",
+            "step_finished",
+            "step_failed",
+        ):
+            status = {"step_started": "running", "step_finished": "done", "step_failed": "failed"}[
+                event.kind
+            ]
+            if event.kind == "step_started":
+                self.current = event.step.value
+            await self.processor.record_step(
+                self.run_id, event.step.value, status, event.text or None
+            )
+            if event.kind == "step_finished" and event.step == Step.SUMMARIZING:
+                await self.processor.save_summary(self.run_id, "".join(self._summary).strip())
+        if self.processor.publish is not None:
+            await self.processor.publish(self.run_id, event)
+
+
+__all__ = ["MATCHING_CUSTOMER", "RunProcessor"]

@@ -1,0 +1,215 @@
+"""Runs processed by the worker pool with the real demo model and the embedded CRM."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest_asyncio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm_adapters.embedded import EmbeddedCRM
+from pipeline.asr import Transcriber
+from pipeline.local_llm import LocalModel
+from pipeline.prompting import Prompts
+from smartnotes import directory
+from smartnotes.jobs import WorkerPool
+from smartnotes.processor import RunProcessor
+from smartnotes.runs import CallEvent, Participant, TranscriptStore, stop_processing, submit_call
+from smartnotes.storage.database import make_engine, sessions
+from smartnotes.storage.migrate import upgrade
+from smartnotes.storage.models import AuditEntry, Run, RunSource, RunStatus, RunStep, RunTask
+from tests.conftest import claude_extractor, make_pipeline
+from tests.fakes.anthropic_server import FakeAnthropic
+
+TENANT, REP = "contoso-tenant", "maria@northwind.test"
+VTT = b"""WEBVTT
+
+00:00:01.000 --> 00:00:06.000
+<v Maria Chen>I will send you a revised quote with the annual pricing by Friday.</v>
+
+00:00:07.000 --> 00:00:09.000
+<v Daniel Okafor>Great, thank you.</v>
+"""
+EVENT = CallEvent(
+    tenant_id=TENANT,
+    owner_email=REP,
+    source=RunSource.CALLING_TOOL,
+    call_id="call-7",
+    transcript=VTT,
+    transcript_name="call.vtt",
+    call_started_at=datetime(2026, 11, 17, 16, tzinfo=UTC),
+    timezone="America/Chicago",
+    participants=(Participant("Maria Chen", REP), Participant("Daniel", "daniel@contoso.test")),
+)
+
+
+@dataclass
+class World:
+    sessions: async_sessionmaker[AsyncSession]
+    store: TranscriptStore
+    processor: RunProcessor
+    pool: WorkerPool
+
+    async def run(self, run_id: str) -> Run:
+        async with self.sessions() as session:
+            run = await session.get(Run, run_id)
+        assert run is not None
+        return run
+
+    async def steps(self, run_id: str) -> list[RunStep]:
+        async with self.sessions() as session:
+            return list(
+                (
+                    await session.execute(
+                        select(RunStep).where(RunStep.run_id == run_id).order_by(RunStep.id)
+                    )
+                ).scalars()
+            )
+
+    async def tasks(self, run_id: str) -> list[RunTask]:
+        async with self.sessions() as session:
+            return list(
+                (
+                    await session.execute(
+                        select(RunTask).where(RunTask.run_id == run_id).order_by(RunTask.position)
+                    )
+                ).scalars()
+            )
+
+
+@pytest_asyncio.fixture
+async def world(
+    tmp_path: Path, local_model: LocalModel, prompts: Prompts, asr_model_path: str
+) -> AsyncIterator[World]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'smartnotes.db'}")
+    await upgrade(engine)
+    factory = sessions(engine)
+    crm = EmbeddedCRM(engine)
+    await crm.add_customer("Contoso Logistics", ["daniel@contoso.test"])
+    async with factory() as session, session.begin():
+        await directory.add_seat(session, TENANT, REP, by="admin", display_name="Maria Chen")
+    processor = RunProcessor(
+        factory,
+        make_pipeline(local_model, prompts),
+        lambda: Transcriber(Path(asr_model_path)),
+        crm,
+        TranscriptStore(tmp_path / "transcripts"),
+    )
+    pool = WorkerPool(processor.process, concurrency=2)
+    yield World(factory, processor.store, processor, pool)
+    await pool.stop(grace=60)
+    await engine.dispose()
+
+
+async def _submit(world: World, event: CallEvent = EVENT) -> str:
+    submitted = await submit_call(world.sessions, world.store, event)
+    assert submitted.run_id is not None
+    return submitted.run_id
+
+
+async def test_a_call_becomes_a_run_ready_for_review(world: World) -> None:
+    run_id = await _submit(world)
+    assert await world.processor.recover(world.pool) == [run_id]
+    await world.pool.run_until_idle()
+    run = await world.run(run_id)
+    assert run.status == RunStatus.NEEDS_REVIEW
+    assert (run.customer_name, run.extractor) == ("Contoso Logistics", "local")
+    assert run.extractor_fallback_reason == "no ANTHROPIC_API_KEY set"
+    assert run.summary_generated
+    steps = [(s.step, s.status) for s in await world.steps(run_id)]
+    assert steps[0] == ("matching_customer", "done")
+    assert set(steps[1:]) == {
+        ("summarizing", "done"),
+        ("analyzing", "done"),
+        ("creating_tasks", "done"),
+    }
+    tasks = [t.generated for t in await world.tasks(run_id)]
+    quote = [t for t in tasks if "revised quote" in t["evidence"][0]["quote"]]
+    assert quote
+    assert quote[0]["due_date"] == date(2026, 11, 20).isoformat()
+    assert quote[0]["evidence"][0]["verified"] is True
+
+
+async def test_an_interrupted_run_resumes_from_its_last_completed_step(world: World) -> None:
+    run_id = await _submit(world)
+    async with world.sessions() as session, session.begin():  # as a kill -9 after the summary
+        run = await session.get(Run, run_id)
+        assert run is not None
+        run.status = RunStatus.RUNNING
+        run.summary_generated = "Summary written before the crash."
+    await world.processor.recover(world.pool)
+    await world.pool.run_until_idle()
+    run = await world.run(run_id)
+    assert run.status == RunStatus.NEEDS_REVIEW
+    assert run.summary_generated == "Summary written before the crash."
+    steps = {s.step for s in await world.steps(run_id)}
+    assert "summarizing" not in steps
+    assert await world.tasks(run_id)
+    # Processing it again (a duplicate job) changes nothing.
+    tasks_before = [t.id for t in await world.tasks(run_id)]
+    await world.processor.process(run_id)
+    assert [t.id for t in await world.tasks(run_id)] == tasks_before
+
+
+async def test_confidential_runs_stay_local_and_drop_the_transcript(
+    world: World, fake_claude: FakeAnthropic, prompts: Prompts, local_model: LocalModel
+) -> None:
+    world.processor.pipeline = make_pipeline(
+        local_model, prompts, claude_extractor(fake_claude, prompts)
+    )
+    run_id = await _submit(world, replace(EVENT, confidential=True))
+    transcript_ref = (await world.run(run_id)).transcript_ref
+    assert transcript_ref is not None
+    await world.processor.recover(world.pool)
+    await world.pool.run_until_idle()
+    run = await world.run(run_id)
+    assert run.status == RunStatus.NEEDS_REVIEW
+    assert fake_claude.requests == []  # nothing went to the outside provider
+    assert run.extractor_fallback_reason == "confidential call: only local models run"
+    assert run.transcript_ref is None
+    assert run.transcript_deleted_at is not None
+    assert not await asyncio.to_thread(Path(transcript_ref).exists)
+
+
+async def test_a_failed_run_says_why_and_can_be_retried(world: World) -> None:
+    run_id = await _submit(world)
+    path = Path((await world.run(run_id)).transcript_ref or "")
+    await asyncio.to_thread(path.write_bytes, b"just some prose, nothing else")
+    await world.processor.recover(world.pool)
+    await world.pool.run_until_idle()
+    run = await world.run(run_id)
+    assert run.status == RunStatus.FAILED
+    assert run.failed_step == "loading"
+    assert run.error is not None
+    assert "unrecognised transcript format" in run.error
+    await asyncio.to_thread(path.write_bytes, VTT)
+    assert await world.processor.retry(run_id, world.pool, by=REP)
+    await world.pool.run_until_idle()
+    assert (await world.run(run_id)).status == RunStatus.NEEDS_REVIEW
+    assert not await world.processor.retry(run_id, world.pool, by=REP)  # nothing to retry
+    async with world.sessions() as session:
+        actions = list(
+            (
+                await session.execute(
+                    select(AuditEntry.action)
+                    .where(AuditEntry.run_id == run_id)
+                    .order_by(AuditEntry.id)
+                )
+            ).scalars()
+        )
+    assert actions == ["run_created", "run_failed", "run_retried", "run_ready"]
+
+
+async def test_a_cancelled_run_is_not_processed(world: World) -> None:
+    run_id = await _submit(world)
+    await stop_processing(world.sessions, world.store, run_id, by=REP)
+    await world.pool.enqueue(run_id)
+    await world.pool.run_until_idle()
+    run = await world.run(run_id)
+    assert run.status == RunStatus.CANCELLED
+    assert await world.tasks(run_id) == []
