@@ -24,7 +24,7 @@ def build_tasks(
     tasks = [_ground(item, index, context, origin) for item in extracted]
     tasks = merge_duplicates(tasks)
     if recall_check:
-        for commitment in uncovered_commitments(transcript, tasks, index):
+        for commitment in uncovered_commitments(transcript, tasks):
             tasks.append(
                 Task(
                     title=title_for(commitment.sentence),

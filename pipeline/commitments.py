@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.grounding import TranscriptIndex, normalise_word
+from pipeline.grounding import normalise_word
 from pipeline.tasks import Task
 from pipeline.transcript import UNKNOWN_SPEAKER, Segment, Transcript
 
@@ -78,7 +78,7 @@ def find_commitments(transcript: Transcript) -> list[Commitment]:
     return found
 
 
-def _covered(commitment: Commitment, tasks: list[Task], index: TranscriptIndex) -> bool:
+def _covered(commitment: Commitment, tasks: list[Task]) -> bool:
     words = {normalise_word(w) for w in commitment.sentence.split()} - {""}
     for task in tasks:
         for evidence in task.evidence:
@@ -90,10 +90,8 @@ def _covered(commitment: Commitment, tasks: list[Task], index: TranscriptIndex) 
     return False
 
 
-def uncovered_commitments(
-    transcript: Transcript, tasks: list[Task], index: TranscriptIndex
-) -> list[Commitment]:
-    return [c for c in find_commitments(transcript) if not _covered(c, tasks, index)]
+def uncovered_commitments(transcript: Transcript, tasks: list[Task]) -> list[Commitment]:
+    return [c for c in find_commitments(transcript) if not _covered(c, tasks)]
 
 
 _OPENER = re.compile(

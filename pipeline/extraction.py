@@ -29,13 +29,6 @@ class CallContext:
     started_at_assumed: bool = False
 
 
-@dataclass(frozen=True)
-class ExtractionOutcome:
-    tasks: list[ExtractedTask]
-    extractor: str
-    model: str
-
-
 class TaskExtractor(Protocol):
     name: str
     model_name: str

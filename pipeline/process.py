@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from pipeline.asr import Transcriber
 from pipeline.assemble import build_tasks
 from pipeline.errors import ExtractionError, PipelineError, TranscriptTooLongError
-from pipeline.events import EventSink, PipelineEvent, Step, run_with_events, utcnow
+from pipeline.events import EventSink, PipelineEvent, Step, run_with_events
 from pipeline.extraction import CallContext, TaskExtractor
 from pipeline.local_extractor import LocalExtractor
 from pipeline.sources import check_file, file_is_audio, read_text_transcript, transcribe_file
@@ -318,6 +318,3 @@ async def _already(summary: str, finished: asyncio.Event) -> tuple[str, str | No
 def _hours(seconds: float) -> str:
     minutes = int(seconds // 60)
     return f"{minutes // 60}h {minutes % 60:02d}m"
-
-
-__all__ = ["CallContext", "ExtractorInfo", "Pipeline", "PipelineResult", "StepRecord", "utcnow"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smartnotes.storage.models import AuditEntry, Seat, Tenant, User
@@ -114,16 +114,6 @@ async def seats(session: AsyncSession, tenant_id: str) -> list[User]:
                 .order_by(User.email)
             )
         ).scalars()
-    )
-
-
-async def seat_count(session: AsyncSession, tenant_id: str) -> int:
-    return int(
-        (
-            await session.execute(
-                select(func.count()).select_from(Seat).where(Seat.tenant_id == tenant_id)
-            )
-        ).scalar_one()
     )
 
 

@@ -25,7 +25,6 @@ class Engine:
         self._client: anthropic.AsyncAnthropic | None = None
         self.prompts = Prompts.load(settings.prompts_dir)
         self.summarizer_path = settings.summarizer_model or demo_summarizer_model()
-        self.uses_demo_summarizer = settings.summarizer_model is None
         self.model = LocalModel(
             self.summarizer_path,
             n_ctx=settings.summarizer_context,
