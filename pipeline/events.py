@@ -71,11 +71,14 @@ async def run_with_events(
             raise _Stopped
         loop.call_soon_threadsafe(queue.put_nowait, event)
 
+    finished = asyncio.Event()
+
     def run() -> T:
         try:
             return work(post)
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, None)
+            loop.call_soon_threadsafe(finished.set)
 
     async def pump() -> None:
         while (event := await queue.get()) is not None:
@@ -88,4 +91,24 @@ async def run_with_events(
         stopped.set()
         raise
     finally:
+        # Return only once the thread has ended, however often the caller is cancelled: the
+        # model it is using may be closed right after, under a generation still running.
+        if await _wait_through_cancellation(finished.wait, stopped):
+            pumping.cancel()
+            raise asyncio.CancelledError
         await asyncio.shield(pumping)
+
+
+async def _wait_through_cancellation(
+    wait: Callable[[], Awaitable[object]], stopped: threading.Event
+) -> bool:
+    """Wait for ``wait()`` to finish even if cancelled meanwhile; True if we were."""
+    job = asyncio.ensure_future(wait())
+    interrupted = False
+    while not job.done():
+        try:
+            await asyncio.shield(job)
+        except asyncio.CancelledError:
+            stopped.set()
+            interrupted = True
+    return interrupted

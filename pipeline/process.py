@@ -161,9 +161,17 @@ class Pipeline:
                 local_only_reason if local_only else None,
             )
         )
-        (summary_text, summary_error), (tasks, extractor, tasks_error) = await asyncio.gather(
-            summary_job, tasks_job
-        )
+        try:
+            (summary_text, summary_error), (tasks, extractor, tasks_error) = await asyncio.gather(
+                summary_job, tasks_job
+            )
+        except asyncio.CancelledError:
+            # gather ends at the first cancelled child; wait for both, so no generation is left
+            # running on the model after the run is stopped (and the model can be closed).
+            summary_job.cancel()
+            tasks_job.cancel()
+            await asyncio.gather(summary_job, tasks_job, return_exceptions=True)
+            raise
         errors = [e for e in (summary_error, tasks_error) if e]
         done = PipelineEvent(kind="failed" if errors else "done", text="; ".join(errors))
         await emitter.emit(done)

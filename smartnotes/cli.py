@@ -41,6 +41,9 @@ SAMPLES = Path(__file__).parent / "samples"
 def _register_subcommands() -> None:
     from smartnotes.cli_admin import admin_app, crm_app
     from smartnotes.cli_db import db_app
+    from smartnotes.cli_serve import serve
+
+    app.command("serve")(serve)
 
     app.add_typer(db_app, name="db")
     app.add_typer(admin_app, name="admin")

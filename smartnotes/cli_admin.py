@@ -71,6 +71,31 @@ Tenant = Annotated[str, typer.Argument(help="Tenant id (the Entra ID tenant).")]
 Email = Annotated[str, typer.Argument(help="The user's e-mail address.")]
 
 
+@admin_app.command("token")
+def token(
+    tenant: Tenant,
+    email: Email,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds (at most a day).")] = 3600,
+) -> None:
+    """Print a signed API token for a user (for scripts and the CRM's server side)."""
+    from smartnotes.auth import MAX_LIFETIME, issue_token, load_secret
+    from smartnotes.cli import Exit, _fail, _settings
+
+    settings = _settings(ERR)
+    if not 0 < ttl <= MAX_LIFETIME:
+        raise _fail(ERR, f"--ttl must be between 1 and {MAX_LIFETIME} seconds", Exit.BAD_INPUT)
+
+    async def work(engine: AsyncEngine) -> bool:
+        async with sessions(engine)() as session:
+            return await directory.find_user(session, tenant, email) is not None
+
+    if not _with_db(work):
+        raise _fail(ERR, f"no user {email} in tenant {tenant}", Exit.BAD_INPUT)
+    configured = settings.api_token_secret
+    secret = load_secret(configured.get_secret_value() if configured else None, settings.data_dir)
+    OUT.print(issue_token(secret, tenant, email, ttl=ttl), soft_wrap=True)
+
+
 @seat_app.command("add")
 def seat_add(
     tenant: Tenant, email: Email, name: Annotated[str, typer.Option(help="Display name.")] = ""

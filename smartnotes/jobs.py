@@ -38,6 +38,7 @@ class WorkerPool:
         self._idle = asyncio.Event()
         self._idle.set()
         self._busy = 0
+        self._running: dict[str, asyncio.Task[None]] = {}
 
     async def enqueue(self, run_id: str) -> None:
         """Queue a run; a run already queued or in progress is not queued twice."""
@@ -72,6 +73,18 @@ class WorkerPool:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
 
+    def cancel(self, run_id: str) -> bool:
+        """Stop a run in progress (the rep's "don't process this call"); True if one was."""
+        task = self._running.get(run_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
     async def _drain(self) -> None:
         await self._idle.wait()
 
@@ -79,14 +92,27 @@ class WorkerPool:
         while True:
             run_id = await self._queue.get()
             self._busy += 1
+            # Each run is its own task so that one run can be cancelled without the worker.
+            job: asyncio.Task[None] = asyncio.ensure_future(self._handler(run_id))
+            self._running[run_id] = job
             try:
-                await asyncio.wait_for(self._handler(run_id), timeout=self._time_limit)
-            except TimeoutError:
-                log.error("run %s exceeded its time limit of %.0f s", run_id, self._time_limit)
-            except Exception:
-                # The handler records failures on the run; this is a bug in it, logged loudly.
-                log.exception("run %s: unexpected error", run_id)
+                done, _ = await asyncio.wait({job}, timeout=self._time_limit)
+                if not done:
+                    job.cancel()
+                    await asyncio.gather(job, return_exceptions=True)
+                    log.error("run %s exceeded its time limit of %.0f s", run_id, self._time_limit)
+                elif job.cancelled():
+                    log.info("run %s was stopped", run_id)
+                elif (error := job.exception()) is not None:
+                    # The handler records failures on the run; this is a bug in it, logged loudly.
+                    log.error("run %s: unexpected error", run_id, exc_info=error)
+            except asyncio.CancelledError:
+                # The worker itself is stopping: the run stops too and resumes on next start.
+                job.cancel()
+                await asyncio.gather(job, return_exceptions=True)
+                raise
             finally:
+                self._running.pop(run_id, None)
                 self._busy -= 1
                 self._pending.discard(run_id)
                 self._queue.task_done()

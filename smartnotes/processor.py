@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import delete, select
@@ -23,6 +23,8 @@ from pipeline.events import PipelineEvent, Step
 from pipeline.extraction import CallContext
 from pipeline.process import Pipeline, PipelineResult
 from smartnotes.jobs import JobQueue
+from smartnotes.live import LiveEvents
+from smartnotes.notify import Kind, notify
 from smartnotes.runs import TranscriptStore
 from smartnotes.storage.models import (
     AuditEntry,
@@ -37,7 +39,6 @@ from smartnotes.storage.models import (
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, PipelineEvent], Awaitable[None]]
 MATCHING_CUSTOMER = "matching_customer"
 
 
@@ -49,14 +50,14 @@ class RunProcessor:
         transcriber: Callable[[], Transcriber],
         crm: CRMAdapter,
         store: TranscriptStore,
-        publish: Publish | None = None,
+        live: LiveEvents | None = None,
     ) -> None:
         self.sessions = sessions
         self.pipeline = pipeline
         self.transcriber = transcriber
         self.crm = crm
         self.store = store
-        self.publish = publish
+        self.live = live
 
     async def recover(self, queue: JobQueue) -> list[str]:
         """Enqueue every run a previous process left queued or running."""
@@ -197,6 +198,11 @@ class RunProcessor:
                     detail={"error": run.error} if failed else {},
                 )
             )
+            if failed:
+                notify(session, run.owner_id, run_id, Kind.FAILED, _failed_message(run))
+            elif run.notify_when_done:
+                notify(session, run.owner_id, run_id, Kind.READY, "Your call notes are ready.")
+        await self._changed(run_id)
 
     async def _fail(self, run_id: str, step: str, message: str) -> None:
         log.warning("run %s failed at %s: %s", run_id, step, message)
@@ -214,6 +220,12 @@ class RunProcessor:
                     detail={"step": step, "error": message},
                 )
             )
+            notify(session, run.owner_id, run_id, Kind.FAILED, _failed_message(run))
+        await self._changed(run_id)
+
+    async def _changed(self, run_id: str) -> None:
+        if self.live is not None:
+            await self.live.changed(run_id)
 
     async def record_step(
         self, run_id: str, step: str, status: str, error: str | None = None
@@ -237,6 +249,15 @@ class RunProcessor:
             ).scalar_one_or_none()
             if row is not None:
                 row.status, row.finished_at, row.error = status, utcnow(), error
+
+
+def _failed_message(run: Run) -> str:
+    # Failures are never silent: the rep learns what failed and that a retry is one click away.
+    step = (run.failed_step or "processing").replace("_", " ")
+    return (
+        f"Smart Notes could not finish {step} for your call: {run.error}. "
+        "What was produced so far is on the run; retry it from there or update the CRM manually."
+    )
 
 
 class _Snapshot:
@@ -291,8 +312,8 @@ class _StepRecorder:
             )
             if event.kind == "step_finished" and event.step == Step.SUMMARIZING:
                 await self.processor.save_summary(self.run_id, "".join(self._summary).strip())
-        if self.processor.publish is not None:
-            await self.processor.publish(self.run_id, event)
+        if self.processor.live is not None:
+            await self.processor.live.pipeline_event(self.run_id, event)
 
 
 __all__ = ["MATCHING_CUSTOMER", "RunProcessor"]

@@ -12,7 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smartnotes.gate import Skip, decide
-from smartnotes.storage.models import AuditEntry, Run, RunSource, RunStatus, utcnow
+from smartnotes.storage.models import (
+    AuditEntry,
+    Run,
+    RunAttendee,
+    RunSource,
+    RunStatus,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,8 @@ async def submit_call(
             if winner is None:
                 raise
             return Submitted(winner.id, created=False)
+        for email in sorted({p.email.strip().lower() for p in event.participants if p.email}):
+            session.add(RunAttendee(run_id=run.id, email=email))
         run.transcript_ref = await asyncio.to_thread(
             store.save, run.id, event.transcript, event.transcript_name
         )

@@ -66,6 +66,15 @@ class Settings(BaseSettings):
     # Which third-party adapter plugins may load (comma-separated names); empty: all of them.
     crm_plugins: str = ""
 
+    # The service (`smartnotes serve`).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=2, ge=1, le=64)
+    run_time_limit: float = Field(default=3600.0, gt=0)
+    shutdown_grace: float = Field(default=20.0, ge=0)
+    # Signs the API's bearer tokens (32+ characters); empty: a key generated in the data dir.
+    api_token_secret: SecretStr | None = None
+
     prompts_dir: Path | None = None
     recall_check: bool = True
     max_call_minutes: int = Field(default=180, ge=1)

@@ -24,6 +24,8 @@ class Misbehave:
     status: int = 503
     retry_after: str | None = None
     delay: float = 0.0
+    # The write happens but its answer is lost (a timeout, a dropped connection).
+    lose_response: bool = False
 
 
 @dataclass
@@ -42,6 +44,8 @@ class FakeCRM:
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     keys: dict[tuple[str, str], str] = field(default_factory=dict)
     trouble: deque[Misbehave] = field(default_factory=deque)
+    # While down, every request answers 503: an outage of unknown length.
+    down: bool = False
     log: list[Logged] = field(default_factory=list)
     base_url: str = ""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -65,10 +69,17 @@ class FakeCRM:
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             entry.status = 401
             return web.json_response({"error": "unauthorized"}, status=401)
+        if self.down:
+            entry.status = 503
+            return web.json_response({"error": "down for maintenance"}, status=503)
         if self.trouble:
             trouble = self.trouble.popleft()
             if trouble.delay:
                 await asyncio.sleep(trouble.delay)
+            if trouble.lose_response:
+                await handler(request)
+                entry.status = 503
+                return web.json_response({"error": "lost"}, status=503)
             if trouble.status:
                 headers = {"Retry-After": trouble.retry_after} if trouble.retry_after else {}
                 entry.status = trouble.status

@@ -1,0 +1,50 @@
+"""``smartnotes serve``: the service, until SIGINT or SIGTERM (then a graceful stop)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from aiohttp import web
+from rich.console import Console
+
+ERR = Console(stderr=True, highlight=False)
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: SMARTNOTES_HOST]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port [default: SMARTNOTES_PORT]", min=0, max=65535)
+    ] = None,
+) -> None:
+    """Start Smart Notes: the review API, the worker pool and the CRM outbox."""
+    from smartnotes.cli import Exit, _fail, _settings
+    from smartnotes.storage.open import SchemaError
+    from smartnotes.web.app import create_app
+
+    settings = _settings(ERR)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    bind_host = host or settings.host
+    bind_port = settings.port if port is None else port
+    try:
+        web.run_app(
+            create_app(settings),
+            host=bind_host,
+            port=bind_port,
+            shutdown_timeout=settings.shutdown_grace,
+            print=lambda _: ERR.print(
+                f"Smart Notes is listening on http://{bind_host}:{bind_port}"
+            ),
+            access_log=None,
+        )
+    except SchemaError as exc:
+        raise _fail(ERR, str(exc), Exit.BAD_SETUP) from None
+    except OSError as exc:
+        raise _fail(
+            ERR, f"cannot listen on {bind_host}:{bind_port}: {exc}", Exit.BAD_SETUP
+        ) from None

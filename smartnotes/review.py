@@ -1,0 +1,447 @@
+"""The rep's review of a run: reading it, editing, deciding, saving. Transport-free: the API,
+the bot and the review page all call this.
+
+Who may see a run: its owner, and the call's attendees unless the run is confidential. Anyone
+else gets ``NotFoundError``, exactly as for a run that does not exist, so nothing about another
+user's run leaks. Edits carry the version they were made against; a stale one is a
+``ConflictError`` with the current version, never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+
+from smartnotes.jobs import JobQueue
+from smartnotes.live import LiveEvents
+from smartnotes.notify import Kind, notify
+from smartnotes.outbox import PENDING, Outbox, plan_writes
+from smartnotes.runs import TranscriptStore, stop_processing
+from smartnotes.storage.models import (
+    AuditEntry,
+    CrmWrite,
+    Feedback,
+    Notification,
+    Run,
+    RunAttendee,
+    RunStatus,
+    RunStep,
+    RunTask,
+    TaskStatus,
+    utcnow,
+)
+from smartnotes.views import EDITABLE_TASK_FIELDS, run_summary_view, run_view
+
+EDITABLE = (RunStatus.NEEDS_REVIEW, RunStatus.FAILED)
+
+
+class ReviewError(Exception):
+    """Base of the errors a review action can end in."""
+
+
+class NotFoundError(ReviewError):
+    pass
+
+
+class ForbiddenError(ReviewError):
+    """The viewer may see the run but not do this (only its owner may)."""
+
+
+class ConflictError(ReviewError):
+    def __init__(self, message: str, current_version: int | None = None) -> None:
+        super().__init__(message)
+        self.current_version = current_version
+
+
+class InvalidError(ReviewError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Viewer:
+    tenant_id: str
+    user_id: str
+    email: str
+
+
+class Review:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: TranscriptStore,
+        outbox: Outbox,
+        queue: JobQueue,
+        live: LiveEvents,
+    ) -> None:
+        self.sessions = sessions
+        self.store = store
+        self.outbox = outbox
+        self.queue = queue
+        self.live = live
+
+    # Reading ------------------------------------------------------------------------------
+
+    async def list_runs(
+        self, viewer: Viewer, *, limit: int = 50, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = select(Run).where(_visible(viewer)).order_by(Run.created_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(Run.status == status)
+        async with self.sessions() as session:
+            runs = (await session.execute(query)).scalars()
+            return [run_summary_view(run, viewer.user_id) for run in runs]
+
+    async def get(self, viewer: Viewer, run_id: str) -> dict[str, Any]:
+        async with self.sessions() as session:
+            run = await self._find(session, viewer, run_id)
+            return await self._view(session, viewer, run)
+
+    async def notifications(self, viewer: Viewer, *, unread: bool = False) -> list[dict[str, Any]]:
+        query = (
+            select(Notification)
+            .where(Notification.user_id == viewer.user_id)
+            .order_by(Notification.id.desc())
+            .limit(100)
+        )
+        if unread:
+            query = query.where(Notification.read_at.is_(None))
+        async with self.sessions() as session:
+            return [
+                {
+                    "id": n.id,
+                    "run_id": n.run_id,
+                    "kind": n.kind,
+                    "message": n.message,
+                    "created_at": n.created_at.isoformat(),
+                    "read": n.read_at is not None,
+                }
+                for n in (await session.execute(query)).scalars()
+            ]
+
+    async def mark_read(self, viewer: Viewer, notification_id: int) -> None:
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(Notification)
+                .where(Notification.id == notification_id, Notification.user_id == viewer.user_id)
+                .values(read_at=utcnow())
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                raise NotFoundError("no such notification")
+
+    # Changing -----------------------------------------------------------------------------
+
+    async def edit_summary(
+        self, viewer: Viewer, run_id: str, text: str, version: int
+    ) -> dict[str, Any]:
+        async with self.sessions() as session, session.begin():
+            run = await self._for_change(session, viewer, run_id, version)
+            if run.summary_generated is None:
+                raise ConflictError("the summary is not finished yet", run.version)
+            _editable(run)
+            run.summary_edited = text
+            run.version += 1
+            _audit(session, viewer, run, "summary_edited", {"chars": len(text)})
+            view = await self._view(session, viewer, run)
+        await self.live.changed(run_id)
+        return view
+
+    async def edit_task(
+        self, viewer: Viewer, run_id: str, task_id: str, changes: dict[str, Any], version: int
+    ) -> dict[str, Any]:
+        unknown = set(changes) - set(EDITABLE_TASK_FIELDS)
+        if unknown:
+            raise InvalidError(sorted(unknown)[0], "this field cannot be edited")
+        async with self.sessions() as session, session.begin():
+            run = await self._for_change(session, viewer, run_id)
+            _editable(run)
+            task = await self._task(session, run, task_id)
+            if task.version != version:
+                raise ConflictError("the task changed since you loaded it", task.version)
+            edited = dict(task.edited or {})
+            for name, value in changes.items():
+                edited[name] = value.isoformat() if isinstance(value, date) else value
+            task.edited = edited
+            task.version += 1
+            run.version += 1
+            _audit(session, viewer, run, "task_edited", {"task": task_id, "fields": list(changes)})
+            view = await self._view(session, viewer, run)
+        await self.live.changed(run_id)
+        return view
+
+    async def decide_task(
+        self, viewer: Viewer, run_id: str, task_id: str, *, accept: bool, version: int | None
+    ) -> dict[str, Any]:
+        async with self.sessions() as session, session.begin():
+            run = await self._for_change(session, viewer, run_id)
+            _editable(run)
+            task = await self._task(session, run, task_id)
+            if version is not None and task.version != version:
+                raise ConflictError("the task changed since you loaded it", task.version)
+            wanted = TaskStatus.ACCEPTED if accept else TaskStatus.REJECTED
+            if task.status != wanted:
+                task.status = wanted
+                task.version += 1
+                run.version += 1
+                action = "task_accepted" if accept else "task_rejected"
+                _audit(session, viewer, run, action, {"task": task_id})
+            view = await self._view(session, viewer, run)
+        await self.live.changed(run_id)
+        return view
+
+    async def retrigger_tasks(
+        self, viewer: Viewer, run_id: str, version: int | None
+    ) -> dict[str, Any]:
+        """Extract the tasks again; the summary, and the rep's edits to it, stay."""
+        async with self.sessions() as session, session.begin():
+            run = await self._for_change(session, viewer, run_id, version)
+            _editable(run)
+            if run.transcript_ref is None:
+                raise ConflictError(
+                    "the call's transcript is no longer kept (confidential or deleted), "
+                    "so tasks cannot be created again",
+                    run.version,
+                )
+            await session.execute(delete(RunTask).where(RunTask.run_id == run_id))
+            run.status, run.step, run.error, run.failed_step = RunStatus.QUEUED, None, None, None
+            run.version += 1
+            _audit(session, viewer, run, "tasks_retriggered", {})
+            view = await self._view(session, viewer, run)
+        await self.queue.enqueue(run_id)
+        await self.live.changed(run_id)
+        return view
+
+    async def retry(self, viewer: Viewer, run_id: str) -> dict[str, Any]:
+        """Retry a failed run from the record; it resumes from its last completed step."""
+        async with self.sessions() as session, session.begin():
+            run = await self._for_change(session, viewer, run_id)
+            if run.status != RunStatus.FAILED:
+                raise ConflictError("only a failed run can be retried", run.version)
+            run.status, run.error, run.failed_step = RunStatus.QUEUED, None, None
+            run.version += 1
+            _audit(session, viewer, run, "run_retried", {})
+            view = await self._view(session, viewer, run)
+        await self.queue.enqueue(run_id)
+        await self.live.changed(run_id)
+        return view
+
+    async def feedback(
+        self, viewer: Viewer, run_id: str, target: str, rating: str, comment: str
+    ) -> dict[str, Any]:
+        async with self.sessions() as session, session.begin():
+            run = await self._find(session, viewer, run_id)
+            if target != "summary":
+                await self._task(session, run, target, field="target")
+            session.add(
+                Feedback(
+                    run_id=run_id,
+                    user_id=viewer.user_id,
+                    target=target,
+                    rating=rating,
+                    comment=comment,
+                )
+            )
+            _audit(session, viewer, run, "feedback", {"target": target, "rating": rating})
+            view = await self._view(session, viewer, run)
+        return view
+
+    async def save(
+        self,
+        viewer: Viewer,
+        run_id: str,
+        *,
+        version: int | None,
+        customer_id: str | None = None,
+        accept_proposed: bool = True,
+    ) -> dict[str, Any]:
+        """Queue the reviewed note and the accepted tasks for the CRM.
+
+        Saving is the rep's decision on the tasks left as proposed: they are accepted, unless
+        ``accept_proposed`` is false. Saving a run already being saved retries its pending
+        writes now; saving a saved run changes nothing.
+        """
+        async with self.sessions() as session, session.begin():
+            run = await self._for_change(session, viewer, run_id)
+            if run.status == RunStatus.SAVING:
+                await session.execute(
+                    update(CrmWrite)
+                    .where(CrmWrite.run_id == run_id, CrmWrite.status == PENDING)
+                    .values(next_attempt_at=utcnow())
+                )
+            elif run.status != RunStatus.SAVED:
+                if version is not None and run.version != version:
+                    raise ConflictError("the run changed since you loaded it", run.version)
+                if run.status != RunStatus.NEEDS_REVIEW:
+                    raise ConflictError(
+                        f"the run is {run.status.replace('_', ' ')}; "
+                        "it can be saved once it is ready for review",
+                        run.version,
+                    )
+                await self._queue_writes(session, viewer, run, customer_id, accept_proposed)
+            view = await self._view(session, viewer, run)
+        self.outbox.wake()
+        await self.live.changed(run_id)
+        return view
+
+    async def _queue_writes(
+        self,
+        session: AsyncSession,
+        viewer: Viewer,
+        run: Run,
+        customer_id: str | None,
+        accept_proposed: bool,
+    ) -> None:
+        if customer_id and customer_id != run.customer_id:
+            run.customer_id, run.customer_name = customer_id, None
+        if run.customer_id is None:
+            raise InvalidError(
+                "customer_id", "no customer was matched to this call; choose the customer"
+            )
+        tasks = await _tasks(session, run.id)
+        for task in tasks:
+            if task.status == TaskStatus.PROPOSED and accept_proposed:
+                task.status = TaskStatus.ACCEPTED
+                task.version += 1
+        for write in plan_writes(run, tasks, viewer.email):
+            session.add(write)
+        run.status, run.error = RunStatus.SAVING, None
+        run.version += 1
+        _audit(
+            session,
+            viewer,
+            run,
+            "save_requested",
+            {"tasks": sum(t.status == TaskStatus.ACCEPTED for t in tasks)},
+        )
+
+    async def later(self, viewer: Viewer, run_id: str) -> dict[str, Any]:
+        """The rep closed the review: tell them when the run is ready (now, if it is)."""
+        async with self.sessions() as session, session.begin():
+            run = await self._for_change(session, viewer, run_id)
+            if not run.notify_when_done:
+                run.notify_when_done = True
+                run.version += 1
+                _audit(session, viewer, run, "inform_later", {})
+                if run.status == RunStatus.NEEDS_REVIEW:
+                    notify(session, run.owner_id, run.id, Kind.READY, "Your call notes are ready.")
+            view = await self._view(session, viewer, run)
+        await self.live.changed(run_id)
+        return view
+
+    async def stop(
+        self, viewer: Viewer, run_id: str, cancel: Callable[[str], bool]
+    ) -> dict[str, Any]:
+        """ "Don't process this call": only the owner may; the transcript is deleted."""
+        async with self.sessions() as session:
+            run = await self._find(session, viewer, run_id)
+            if run.owner_id != viewer.user_id:
+                raise ForbiddenError("only the rep who owns the call can stop its processing")
+            if run.status in (RunStatus.SAVING, RunStatus.SAVED):
+                raise ConflictError("the notes are already saved to the CRM", run.version)
+        await stop_processing(self.sessions, self.store, run_id, by=viewer.email)
+        cancel(run_id)
+        await self.live.changed(run_id)
+        return await self.get(viewer, run_id)
+
+    # Helpers ------------------------------------------------------------------------------
+
+    async def _find(self, session: AsyncSession, viewer: Viewer, run_id: str) -> Run:
+        run = (
+            await session.execute(select(Run).where(Run.id == run_id, _visible(viewer)))
+        ).scalar_one_or_none()
+        if run is None:
+            raise NotFoundError("no such run")
+        return run
+
+    async def _for_change(
+        self, session: AsyncSession, viewer: Viewer, run_id: str, version: int | None = None
+    ) -> Run:
+        run = await self._find(session, viewer, run_id)
+        # Lock the row (PostgreSQL) so two edits are serialized and the version check holds.
+        await session.refresh(run, with_for_update=True)
+        if version is not None and run.version != version:
+            raise ConflictError("the run changed since you loaded it", run.version)
+        return run
+
+    async def _task(
+        self, session: AsyncSession, run: Run, task_id: str, *, field: str | None = None
+    ) -> RunTask:
+        task = await session.get(RunTask, task_id)
+        if task is None or task.run_id != run.id:
+            if field is not None:
+                raise InvalidError(field, "no such task in this run")
+            raise NotFoundError("no such task")
+        return task
+
+    async def _view(self, session: AsyncSession, viewer: Viewer, run: Run) -> dict[str, Any]:
+        steps = (
+            await session.execute(
+                select(RunStep).where(RunStep.run_id == run.id).order_by(RunStep.id)
+            )
+        ).scalars()
+        feedback = (
+            await session.execute(select(Feedback).where(Feedback.run_id == run.id))
+        ).scalars()
+        return run_view(
+            run,
+            viewer.user_id,
+            tasks=await _tasks(session, run.id),
+            steps=list(steps),
+            feedback=list(feedback),
+            streaming_summary=self.live.partial_summary(run.id),
+        )
+
+
+def _visible(viewer: Viewer) -> ColumnElement[bool]:
+    attended = select(RunAttendee.run_id).where(RunAttendee.email == viewer.email)
+    return and_(
+        Run.tenant_id == viewer.tenant_id,
+        or_(
+            Run.owner_id == viewer.user_id,
+            and_(Run.confidential.is_(False), Run.id.in_(attended)),
+        ),
+    )
+
+
+def _editable(run: Run) -> None:
+    if run.status not in EDITABLE and not (
+        run.status == RunStatus.RUNNING and run.summary_generated is not None
+    ):
+        raise ConflictError(
+            f"the run is {run.status.replace('_', ' ')} and cannot be changed now", run.version
+        )
+
+
+async def _tasks(session: AsyncSession, run_id: str) -> list[RunTask]:
+    return list(
+        (
+            await session.execute(
+                select(RunTask).where(RunTask.run_id == run_id).order_by(RunTask.position)
+            )
+        ).scalars()
+    )
+
+
+def _audit(
+    session: AsyncSession, viewer: Viewer, run: Run, action: str, detail: dict[str, Any]
+) -> None:
+    session.add(AuditEntry(actor=viewer.email, run_id=run.id, action=action, detail=detail))
+
+
+__all__: Sequence[str] = [
+    "ConflictError",
+    "ForbiddenError",
+    "InvalidError",
+    "NotFoundError",
+    "Review",
+    "ReviewError",
+    "Viewer",
+]

@@ -1,0 +1,129 @@
+"""The running service: everything it owns, built from settings, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from crm_adapters.contract import CRMAdapter
+from smartnotes.auth import ApiTokenAuth, Authenticator, load_secret
+from smartnotes.crm import build_crm
+from smartnotes.engine import Engine
+from smartnotes.jobs import JobQueue, WorkerPool
+from smartnotes.live import LiveEvents
+from smartnotes.outbox import Outbox
+from smartnotes.processor import RunProcessor
+from smartnotes.review import Review
+from smartnotes.runs import TranscriptStore
+from smartnotes.settings import Settings
+from smartnotes.storage.database import sessions as make_sessions
+from smartnotes.storage.open import open_database
+
+log = logging.getLogger(__name__)
+
+
+class Deferred:
+    """The queue of a service that does not process runs: they stay queued in the database
+    and the next service that processes runs picks them up when it starts."""
+
+    async def enqueue(self, run_id: str) -> None:
+        return None
+
+
+@dataclass
+class Service:
+    settings: Settings
+    db: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    crm: CRMAdapter
+    store: TranscriptStore
+    live: LiveEvents
+    outbox: Outbox
+    review: Review
+    queue: JobQueue
+    authenticators: list[Authenticator]
+    token_secret: bytes
+    pool: WorkerPool | None = None
+    processor: RunProcessor | None = None
+    stopping: bool = field(default=False)
+
+    def cancel(self, run_id: str) -> bool:
+        return self.pool.cancel(run_id) if self.pool is not None else False
+
+    async def ready(self) -> bool:
+        if self.stopping:
+            return False
+        try:
+            async with self.db.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            log.exception("readiness check: the database does not answer")
+            return False
+        return True
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls, settings: Settings, *, process: bool = True) -> AsyncIterator[Service]:
+        """Open the database, the CRM and (with ``process``) the models and the worker pool;
+        resume runs a previous process left unfinished; stop everything gracefully."""
+        secret_value = settings.api_token_secret
+        secret = load_secret(
+            secret_value.get_secret_value() if secret_value else None, settings.data_dir
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            db = await stack.enter_async_context(open_database(settings.database()))
+            sessions = make_sessions(db)
+            crm = build_crm(settings, db)
+            stack.push_async_callback(crm.aclose)
+            live = LiveEvents()
+            store = TranscriptStore(settings.data_dir / "transcripts")
+            outbox = Outbox(sessions, crm, live=live)
+            queue: JobQueue = Deferred()
+            pool: WorkerPool | None = None
+            processor: RunProcessor | None = None
+            if process:
+                models = await asyncio.to_thread(Engine, settings)
+                stack.callback(models.close)
+                stack.push_async_callback(models.aclose)
+                processor = RunProcessor(
+                    sessions, models.pipeline, models.transcriber, crm, store, live=live
+                )
+                pool = WorkerPool(
+                    processor.process,
+                    concurrency=settings.workers,
+                    time_limit=settings.run_time_limit,
+                )
+                queue = pool
+            service = cls(
+                settings=settings,
+                db=db,
+                sessions=sessions,
+                crm=crm,
+                store=store,
+                live=live,
+                outbox=outbox,
+                review=Review(sessions, store, outbox, queue, live),
+                queue=queue,
+                authenticators=[ApiTokenAuth(secret)],
+                token_secret=secret,
+                pool=pool,
+                processor=processor,
+            )
+            outbox.start()
+            stack.push_async_callback(outbox.stop)
+            if pool is not None and processor is not None:
+                pool.start()
+                stack.push_async_callback(pool.stop, settings.shutdown_grace)
+                resumed = await processor.recover(pool)
+                if resumed:
+                    log.info("resuming %d unfinished run(s)", len(resumed))
+            stack.callback(live.close)
+            yield service
+            service.stopping = True

@@ -1,0 +1,251 @@
+"""The review API: the rep's runs, their summary and tasks, decisions, feedback and saving.
+
+Every route authenticates first and then works only on runs the caller may see; another
+user's run answers exactly like a missing one (404). ``openapi.py`` describes these routes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from smartnotes import directory
+from smartnotes.auth import AuthError
+from smartnotes.review import Viewer
+from smartnotes.runs import CallEvent, Participant, submit_call
+from smartnotes.service import Service
+from smartnotes.storage.models import RunSource
+from smartnotes.web.keys import SERVICE
+from smartnotes.web.schemas import (
+    FeedbackIn,
+    Retrigger,
+    SaveIn,
+    SummaryEdit,
+    TaskDecision,
+    TaskEdit,
+    UploadIn,
+)
+from smartnotes.web.sse import run_events
+
+B = TypeVar("B", bound=BaseModel)
+routes = web.RouteTableDef()
+
+
+async def authenticate(request: web.Request) -> Viewer:
+    service = request.app[SERVICE]
+    for authenticator in service.authenticators:
+        identity = await authenticator.authenticate(request)
+        if identity is None:
+            continue
+        async with service.sessions() as session:
+            user = await directory.find_user(session, identity.tenant_id, identity.email)
+        if user is None:
+            raise AuthError("this user is not known to Smart Notes")
+        return Viewer(tenant_id=user.tenant_id, user_id=user.id, email=user.email)
+    raise AuthError("authentication required")
+
+
+async def body(request: web.Request, model: type[B]) -> B:
+    raw = await request.read()
+    if not raw.strip():
+        data: Any = {}
+    else:
+        if request.content_type != "application/json":
+            raise web.HTTPUnsupportedMediaType(reason="send the body as application/json")
+        data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(reason="the body must be a JSON object")
+    return model.model_validate(data)
+
+
+def _service(request: web.Request) -> Service:
+    return request.app[SERVICE]
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+        raise web.HTTPBadRequest(reason="limit: a number from 1 to 200")
+    return int(raw)
+
+
+@routes.get("/api/runs")
+async def list_runs(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    runs = await _service(request).review.list_runs(
+        viewer, limit=_limit(request), status=request.query.get("status")
+    )
+    return web.json_response({"runs": runs})
+
+
+@routes.post("/api/runs")
+async def upload_run(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    upload = await body(request, UploadIn)
+    service = _service(request)
+    event = CallEvent(
+        tenant_id=viewer.tenant_id,
+        owner_email=viewer.email,
+        source=RunSource.UPLOAD,
+        call_id=upload.call_id,
+        transcript=upload.transcript.encode(),
+        transcript_name=upload.transcript_name,
+        idempotency_key=request.headers.get("Idempotency-Key") or None,
+        call_started_at=upload.started_at,
+        timezone=upload.timezone or service.settings.default_timezone,
+        call_url=upload.call_url,
+        participants=tuple(Participant(p.name, p.email) for p in upload.participants),
+        opted_out=upload.opt_out,
+        confidential=upload.confidential,
+    )
+    submitted = await submit_call(service.sessions, service.store, event)
+    if submitted.run_id is None:
+        reason = str(submitted.skipped) if submitted.skipped else "not processed"
+        return web.json_response({"run_id": None, "created": False, "skipped": reason})
+    if submitted.created:
+        await service.queue.enqueue(submitted.run_id)
+    return web.json_response(
+        {"run_id": submitted.run_id, "created": submitted.created, "skipped": None},
+        status=202 if submitted.created else 200,
+        headers={"Location": f"/api/runs/{submitted.run_id}"},
+    )
+
+
+@routes.get("/api/runs/{run_id}")
+async def get_run(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    return web.json_response(
+        await _service(request).review.get(viewer, request.match_info["run_id"])
+    )
+
+
+@routes.patch("/api/runs/{run_id}/summary")
+async def edit_summary(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    edit = await body(request, SummaryEdit)
+    view = await _service(request).review.edit_summary(
+        viewer, request.match_info["run_id"], edit.text, edit.version
+    )
+    return web.json_response(view)
+
+
+@routes.patch("/api/runs/{run_id}/tasks/{task_id}")
+async def edit_task(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    edit = await body(request, TaskEdit)
+    view = await _service(request).review.edit_task(
+        viewer,
+        request.match_info["run_id"],
+        request.match_info["task_id"],
+        edit.changes(),
+        edit.version,
+    )
+    return web.json_response(view)
+
+
+@routes.post("/api/runs/{run_id}/tasks/{task_id}/accept")
+async def accept_task(request: web.Request) -> web.Response:
+    return await _decide(request, accept=True)
+
+
+@routes.post("/api/runs/{run_id}/tasks/{task_id}/reject")
+async def reject_task(request: web.Request) -> web.Response:
+    return await _decide(request, accept=False)
+
+
+async def _decide(request: web.Request, *, accept: bool) -> web.Response:
+    viewer = await authenticate(request)
+    decision = await body(request, TaskDecision)
+    view = await _service(request).review.decide_task(
+        viewer,
+        request.match_info["run_id"],
+        request.match_info["task_id"],
+        accept=accept,
+        version=decision.version,
+    )
+    return web.json_response(view)
+
+
+@routes.post("/api/runs/{run_id}/retrigger-tasks")
+async def retrigger_tasks(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    retrigger = await body(request, Retrigger)
+    view = await _service(request).review.retrigger_tasks(
+        viewer, request.match_info["run_id"], retrigger.version
+    )
+    return web.json_response(view, status=202)
+
+
+@routes.post("/api/runs/{run_id}/feedback")
+async def feedback(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    given = await body(request, FeedbackIn)
+    view = await _service(request).review.feedback(
+        viewer, request.match_info["run_id"], given.target, given.rating, given.comment
+    )
+    return web.json_response(view, status=201)
+
+
+@routes.post("/api/runs/{run_id}/save")
+async def save(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    wanted = await body(request, SaveIn)
+    view = await _service(request).review.save(
+        viewer,
+        request.match_info["run_id"],
+        version=wanted.version,
+        customer_id=wanted.customer_id,
+        accept_proposed=wanted.accept_proposed,
+    )
+    return web.json_response(view, status=202)
+
+
+@routes.post("/api/runs/{run_id}/later")
+async def later(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    await body(request, TaskDecision)  # an empty body, or only a version
+    return web.json_response(
+        await _service(request).review.later(viewer, request.match_info["run_id"])
+    )
+
+
+@routes.post("/api/runs/{run_id}/stop")
+async def stop(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    service = _service(request)
+    view = await service.review.stop(viewer, request.match_info["run_id"], service.cancel)
+    return web.json_response(view)
+
+
+@routes.post("/api/runs/{run_id}/retry")
+async def retry(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    view = await _service(request).review.retry(viewer, request.match_info["run_id"])
+    return web.json_response(view, status=202)
+
+
+@routes.get("/api/runs/{run_id}/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    viewer = await authenticate(request)
+    return await run_events(request, _service(request), viewer, request.match_info["run_id"])
+
+
+@routes.get("/api/notifications")
+async def notifications(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    unread = request.query.get("unread") in ("1", "true")
+    items = await _service(request).review.notifications(viewer, unread=unread)
+    return web.json_response({"notifications": items})
+
+
+@routes.post("/api/notifications/{notification_id}/read")
+async def mark_read(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    raw = request.match_info["notification_id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound(reason="no such notification")
+    await _service(request).review.mark_read(viewer, int(raw))
+    return web.json_response({"read": True})

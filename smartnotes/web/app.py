@@ -1,0 +1,69 @@
+"""The aiohttp application factory: ``create_app(settings)``.
+
+The service (database, CRM, models, worker pool, outbox) lives in ``cleanup_ctx``: it opens
+when the server starts and closes, gracefully, when it stops. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from smartnotes.service import Service
+from smartnotes.settings import Settings
+from smartnotes.web import api
+from smartnotes.web.errors import errors_middleware
+from smartnotes.web.keys import SERVICE, SETTINGS
+from smartnotes.web.openapi import openapi_document
+
+log = logging.getLogger(__name__)
+
+# Transcripts arrive in bodies; 8 MiB covers a long call's text with room to spare.
+MAX_BODY = 8 * 1024 * 1024
+
+
+def create_app(settings: Settings, *, process: bool = True) -> web.Application:
+    """The whole service. ``process=False`` serves the API without loading models: runs it
+    creates wait in the queue for a service that processes them."""
+    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
+    app[SETTINGS] = settings
+
+    async def service(app: web.Application) -> AsyncIterator[None]:
+        async with Service.running(settings, process=process) as running:
+            app[SERVICE] = running
+            log.info("Smart Notes is ready")
+            yield
+
+    async def closing(app: web.Application) -> None:
+        # Shutdown starts: readiness turns false and event streams end so the server can stop.
+        running = app.get(SERVICE)
+        if running is not None:
+            running.stopping = True
+            running.live.close()
+
+    app.cleanup_ctx.append(service)
+    app.on_shutdown.append(closing)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_routes(api.routes)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is up and serving."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """The process can do its work: the database answers and it is not shutting down."""
+    running = request.app.get(SERVICE)
+    if running is None or not await running.ready():
+        return web.json_response({"status": "not ready"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())

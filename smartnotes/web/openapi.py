@@ -1,0 +1,261 @@
+"""The OpenAPI 3.1 document of the review API, served at ``/api/openapi.json``.
+
+Request bodies come from the same pydantic models that validate them, so the document cannot
+drift from what the API accepts; a test checks that every route is described and every
+described operation is routed.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from smartnotes import __version__
+from smartnotes.web.schemas import (
+    BODIES,
+    Body,
+    FeedbackIn,
+    Retrigger,
+    SaveIn,
+    SummaryEdit,
+    TaskDecision,
+    TaskEdit,
+    UploadIn,
+)
+
+REF = "#/components/schemas/{model}"
+
+_STEP = {
+    "type": "object",
+    "properties": {
+        "step": {"type": "string"},
+        "status": {"type": "string", "enum": ["running", "done", "failed"]},
+        "started_at": {"type": ["string", "null"], "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        "error": {"type": ["string", "null"]},
+    },
+}
+_TASK = {
+    "type": "object",
+    "required": ["id", "status", "version", "title"],
+    "properties": {
+        "id": {"type": "string"},
+        "status": {"type": "string", "enum": ["proposed", "accepted", "rejected", "written"]},
+        "version": {"type": "integer"},
+        "title": {"type": "string"},
+        "description": {"type": ["string", "null"]},
+        "due_date": {"type": ["string", "null"], "format": "date"},
+        "priority": {"type": ["string", "null"], "enum": ["high", "medium", "low", None]},
+        "owner": {"type": ["string", "null"]},
+        "evidence": {
+            "type": "array",
+            "description": "The words from the call that justify the task, with their time",
+            "items": {"type": "object"},
+        },
+        "edited": {"type": "boolean"},
+        "crm_task_id": {"type": ["string", "null"]},
+    },
+}
+_RUN_ITEM = {
+    "type": "object",
+    "required": ["id", "status", "version"],
+    "properties": {
+        "id": {"type": "string"},
+        "source": {"type": "string", "enum": ["teams_meeting", "calling_tool", "upload"]},
+        "status": {
+            "type": "string",
+            "enum": [
+                "queued",
+                "running",
+                "needs_review",
+                "saving",
+                "saved",
+                "failed",
+                "cancelled",
+            ],
+        },
+        "step": {"type": ["string", "null"]},
+        "role": {"type": "string", "enum": ["owner", "attendee"]},
+        "version": {"type": "integer"},
+        "customer_name": {"type": ["string", "null"]},
+        "confidential": {"type": "boolean"},
+    },
+}
+_RUN = {
+    "allOf": [
+        {"$ref": REF.format(model="RunItem")},
+        {
+            "type": "object",
+            "properties": {
+                "ai_generated": {"const": True},
+                "summary": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": ["string", "null"]},
+                        "generated": {"type": ["string", "null"]},
+                        "edited": {"type": "boolean"},
+                        "streaming": {"type": "boolean"},
+                    },
+                },
+                "extractor": {"type": "object"},
+                "tasks": {"type": "array", "items": {"$ref": REF.format(model="Task")}},
+                "steps": {"type": "array", "items": {"$ref": REF.format(model="Step")}},
+                "error": {"type": ["object", "null"]},
+                "feedback": {"type": "object"},
+            },
+        },
+    ]
+}
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "code", "message"],
+            "properties": {
+                "status": {"type": "integer"},
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": "string", "description": "The offending field, for 422"},
+                "current_version": {"type": ["integer", "null"], "description": "For 409"},
+            },
+        }
+    },
+}
+
+# (method, path, operation id, summary, request body, success status, response schema)
+OPERATIONS: tuple[tuple[str, str, str, str, type[Body] | None, int, str], ...] = (
+    ("get", "/api/runs", "listRuns", "The caller's runs (owned or attended)", None, 200, "RunList"),
+    ("post", "/api/runs", "uploadRun", "Upload a call's transcript", UploadIn, 202, "Submitted"),
+    ("get", "/api/runs/{run_id}", "getRun", "One run", None, 200, "Run"),
+    ("patch", "/api/runs/{run_id}/summary", "editSummary", "Edit the summary", SummaryEdit,
+     200, "Run"),
+    ("patch", "/api/runs/{run_id}/tasks/{task_id}", "editTask", "Edit a task", TaskEdit,
+     200, "Run"),
+    ("post", "/api/runs/{run_id}/tasks/{task_id}/accept", "acceptTask", "Accept a task",
+     TaskDecision, 200, "Run"),
+    ("post", "/api/runs/{run_id}/tasks/{task_id}/reject", "rejectTask", "Reject a task",
+     TaskDecision, 200, "Run"),
+    ("post", "/api/runs/{run_id}/retrigger-tasks", "retriggerTasks",
+     "Extract the tasks again, keeping the summary and its edits", Retrigger, 202, "Run"),
+    ("post", "/api/runs/{run_id}/feedback", "giveFeedback",
+     "Like or dislike the summary or a task", FeedbackIn, 201, "Run"),
+    ("post", "/api/runs/{run_id}/save", "saveRun",
+     "Write the reviewed note and accepted tasks to the CRM", SaveIn, 202, "Run"),
+    ("post", "/api/runs/{run_id}/later", "informLater", "Close now, be told when it is done",
+     TaskDecision, 200, "Run"),
+    ("post", "/api/runs/{run_id}/stop", "stopRun",
+     "Don't process this call: stop it and delete its transcript", None, 200, "Run"),
+    ("post", "/api/runs/{run_id}/retry", "retryRun", "Retry a failed run", None, 202, "Run"),
+    ("get", "/api/runs/{run_id}/events", "runEvents", "The run's server-sent events", None,
+     200, "EventStream"),
+    ("get", "/api/notifications", "listNotifications", "The caller's notifications", None,
+     200, "NotificationList"),
+    ("post", "/api/notifications/{notification_id}/read", "markNotificationRead",
+     "Mark a notification read", None, 200, "Read"),
+)  # fmt: skip
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    schemas: dict[str, Any] = {
+        "Error": _ERROR,
+        "Step": _STEP,
+        "Task": _TASK,
+        "RunItem": _RUN_ITEM,
+        "Run": _RUN,
+        "RunList": {
+            "type": "object",
+            "properties": {
+                "runs": {"type": "array", "items": {"$ref": REF.format(model="RunItem")}}
+            },
+        },
+        "Submitted": {
+            "type": "object",
+            "properties": {
+                "run_id": {"type": ["string", "null"]},
+                "created": {"type": "boolean"},
+                "skipped": {"type": ["string", "null"]},
+            },
+        },
+        "NotificationList": {
+            "type": "object",
+            "properties": {"notifications": {"type": "array", "items": {"type": "object"}}},
+        },
+        "Read": {"type": "object", "properties": {"read": {"type": "boolean"}}},
+        "EventStream": {"type": "string", "description": "text/event-stream"},
+    }
+    for model in BODIES:
+        schema = model.model_json_schema(ref_template=REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, operation_id, summary, request, status, response in OPERATIONS:
+        operation: dict[str, Any] = {
+            "operationId": operation_id,
+            "summary": summary,
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in _path_parameters(path)
+            ],
+            "responses": {
+                str(status): _response(response),
+                **{str(code): _error(text) for code, text in _ERRORS.items()},
+            },
+        }
+        if request is not None:
+            operation["requestBody"] = {
+                "required": False,
+                "content": {
+                    "application/json": {"schema": {"$ref": REF.format(model=request.__name__)}}
+                },
+            }
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Smart Notes review API",
+            "version": __version__,
+            "description": (
+                "Runs, their AI-generated summary and tasks, and the rep's review. "
+                "Authenticate with 'Authorization: Bearer <token>'. Another user's run is "
+                "404, exactly like a missing one."
+            ),
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+_ERRORS = {
+    400: "Malformed request (not JSON, bad query parameter)",
+    401: "Missing or invalid credentials",
+    404: "No such run, or not one the caller may see",
+    409: "The run or task changed since it was loaded (stale version), or the action does "
+    "not fit the run's state",
+    422: "Invalid body; the error names the field",
+}
+
+
+def _response(schema: str) -> dict[str, Any]:
+    media = "text/event-stream" if schema == "EventStream" else "application/json"
+    return {
+        "description": "Success",
+        "content": {media: {"schema": {"$ref": REF.format(model=schema)}}},
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+    }
+
+
+def _path_parameters(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]

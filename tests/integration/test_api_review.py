@@ -1,0 +1,306 @@
+"""A call through the running service: upload, watch it stream, review it, save it to the CRM.
+
+The real app on a loopback port with the real demo model, Claude replaced by a local Messages
+API server, the embedded CRM, and real signed tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from crm_adapters.embedded import EmbeddedCRM
+from smartnotes import directory
+from smartnotes.settings import Settings
+from smartnotes.storage.models import Run, RunStatus
+from tests.api_client import Api, read_events, running_api
+from tests.conftest import TEST_KEY
+from tests.fakes.anthropic_server import FakeAnthropic, tasks_reply
+from tests.seed import seed_user
+
+TENANT = "contoso-tenant"
+REP = (TENANT, "maria@northwind.test")
+ATTENDEE = (TENANT, "lee@northwind.test")
+VTT = """WEBVTT
+
+00:00:01.000 --> 00:00:06.000
+<v Maria Chen>I will send you a revised quote with the annual pricing by Friday.</v>
+
+00:00:07.000 --> 00:00:12.000
+<v Daniel Okafor>Great. Can you also book a demo for our finance team next week?</v>
+
+00:00:13.000 --> 00:00:15.000
+<v Maria Chen>Yes, I will set that up.</v>
+"""
+CLAUDE_TASKS: list[dict[str, Any]] = [
+    {
+        "title": "Send revised quote with annual pricing",
+        "description": "Annual pricing as requested by Daniel",
+        "owner": "Maria Chen",
+        "due_text": "by Friday",
+        "due_date": "2026-11-20",
+        "priority": "high",
+        "quote": "I will send you a revised quote with the annual pricing by Friday.",
+        "timestamp": "00:00:01",
+        "confidence": 0.95,
+    },
+    {
+        "title": "Book a demo for the finance team",
+        "description": "Demo for Contoso's finance team",
+        "owner": "Maria Chen",
+        "due_text": "next week",
+        "due_date": "",
+        "priority": "medium",
+        "quote": "Can you also book a demo for our finance team next week?",
+        "timestamp": "00:00:07",
+        "confidence": 0.9,
+    },
+]
+UPLOAD = {
+    "call_id": "call-42",
+    "transcript": VTT,
+    "transcript_name": "call.vtt",
+    "started_at": "2026-11-17T10:00:00-06:00",
+    "timezone": "America/Chicago",
+    "call_url": "https://calls.test/call-42",
+    "participants": [
+        {"name": "Maria Chen", "email": REP[1]},
+        {"name": "Lee", "email": ATTENDEE[1]},
+        {"name": "Daniel Okafor", "email": "daniel@contoso.test"},
+    ],
+}
+
+
+@pytest_asyncio.fixture
+async def live(tmp_path: Path, fake_claude: FakeAnthropic) -> AsyncIterator[Api]:
+    settings = Settings(
+        data_dir=tmp_path,
+        anthropic_api_key=SecretStr(TEST_KEY),
+        anthropic_base_url=fake_claude.base_url,
+        summary_max_tokens=32,
+        summarizer_context=4096,
+        workers=1,
+    )
+    async with running_api(settings) as api:
+        await seed_user(api.service.sessions, *REP, name="Maria Chen")
+        await seed_user(api.service.sessions, *ATTENDEE)
+        crm = api.service.crm
+        assert isinstance(crm, EmbeddedCRM)
+        await crm.add_customer("Contoso Logistics", ["daniel@contoso.test"])
+        yield api
+
+
+def _ready(view: dict[str, Any]) -> bool:
+    return view["status"] in ("needs_review", "failed")
+
+
+async def test_a_call_is_reviewed_and_saved_through_the_api(
+    live: Api, fake_claude: FakeAnthropic
+) -> None:
+    fake_claude.default = tasks_reply(CLAUDE_TASKS, delay=0.5)
+    status, created = await live.call("POST", "/api/runs", as_user=REP, json_body=UPLOAD)
+    assert status == 202
+    assert created["created"] is True
+    run_id = created["run_id"]
+    status, again = await live.call("POST", "/api/runs", as_user=REP, json_body=UPLOAD)
+    assert (status, again["run_id"], again["created"]) == (200, run_id, False)
+
+    async with live.http.get(
+        live.url(f"/api/runs/{run_id}/events"), headers=live.headers(*REP)
+    ) as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        events = await read_events(
+            stream, lambda name, data: name == "run" and data["status"] == "needs_review"
+        )
+    assert events[0][0] == "run", "a watcher starts from the run as it stands"
+    steps = [(d["step"], d["status"]) for n, d in events if n == "step"]
+    for step in ("summarizing", "analyzing", "creating_tasks"):
+        assert (step, "running") in steps
+        assert (step, "done") in steps
+    assert steps.index(("summarizing", "running")) < steps.index(("summarizing", "done"))
+    assert "".join(d["text"] for n, d in events if n == "token").strip(), "summary streamed"
+
+    view = events[-1][1]
+    assert view["customer_name"] == "Contoso Logistics"
+    assert view["extractor"]["name"] == "claude"
+    assert view["ai_generated"] is True
+    assert view["summary"]["text"]
+    assert not view["summary"]["edited"]
+    titles = [t["title"] for t in view["tasks"]]
+    assert titles[:2] == [t["title"] for t in CLAUDE_TASKS]
+    quote, demo = view["tasks"][0], view["tasks"][1]
+    assert quote["evidence"][0]["quote"].startswith("I will send you a revised quote")
+    assert quote["due_date"] == "2026-11-20"
+
+    status, view = await live.call(
+        "PATCH", f"/api/runs/{run_id}/summary", as_user=REP,
+        json_body={"text": "Contoso wants annual pricing and a finance demo.",
+                   "version": view["version"]},
+    )  # fmt: skip
+    assert status == 200
+    status, view = await live.call(
+        "PATCH", f"/api/runs/{run_id}/tasks/{quote['id']}", as_user=REP,
+        json_body={"due_date": "2026-11-19", "version": quote["version"]},
+    )  # fmt: skip
+    assert status == 200
+    status, view = await live.call(
+        "POST", f"/api/runs/{run_id}/tasks/{demo['id']}/reject", as_user=REP, json_body={}
+    )
+    assert status == 200
+    for target, rating in (("summary", "like"), (demo["id"], "dislike")):
+        status, view = await live.call(
+            "POST", f"/api/runs/{run_id}/feedback", as_user=REP,
+            json_body={"target": target, "rating": rating, "comment": "checked"},
+        )  # fmt: skip
+        assert status == 201
+    assert view["feedback"]["summary"] == {"rating": "like", "comment": "checked"}
+    # Other proposed tasks (the recall check's, if any) are declined so only one is saved.
+    for task in view["tasks"][2:]:
+        await live.call(
+            "POST", f"/api/runs/{run_id}/tasks/{task['id']}/reject", as_user=REP, json_body={}
+        )
+    _, view = await live.call("GET", f"/api/runs/{run_id}", as_user=REP)
+    status, view = await live.call(
+        "POST", f"/api/runs/{run_id}/save", as_user=REP, json_body={"version": view["version"]}
+    )
+    assert status == 202
+    assert view["status"] == "saving"
+    view = await live.wait_for(run_id, REP, lambda v: v["status"] == "saved", seconds=30)
+
+    crm = live.service.crm
+    assert isinstance(crm, EmbeddedCRM)
+    (note,) = await crm.notes()
+    assert note.body == "Contoso wants annual pricing and a finance demo."
+    assert (note.section, note.ai_generated) == ("Smart Notes", True)
+    assert note.call_url == "https://calls.test/call-42"
+    assert note.provenance["reviewed_by"] == REP[1]
+    assert note.provenance["summary"] == "edited by the rep"
+    (task,) = await crm.tasks()
+    assert task.title == CLAUDE_TASKS[0]["title"]
+    assert task.due_date is not None
+    assert task.due_date.isoformat() == "2026-11-19"
+    assert view["tasks"][0]["status"] == "written"
+    assert view["tasks"][0]["crm_task_id"] == task.id
+    assert view["tasks"][1]["status"] == "rejected"
+
+
+async def test_retrigger_keeps_the_summary_edit_and_later_notifies(
+    live: Api, fake_claude: FakeAnthropic
+) -> None:
+    fake_claude.default = tasks_reply(CLAUDE_TASKS[:1], delay=1.0)
+    _, created = await live.call("POST", "/api/runs", as_user=REP, json_body=UPLOAD)
+    run_id = created["run_id"]
+    status, _ = await live.call("POST", f"/api/runs/{run_id}/later", as_user=REP)
+    assert status == 200
+    view = await live.wait_for(run_id, REP, _ready)
+    assert view["status"] == "needs_review"
+    assert view["notify_when_done"]
+    _, body = await live.call("GET", "/api/notifications", as_user=REP)
+    assert [n["kind"] for n in body["notifications"]] == ["run_ready"]
+    assert body["notifications"][0]["run_id"] == run_id
+    _, other = await live.call("GET", "/api/notifications", as_user=ATTENDEE)
+    assert other["notifications"] == []
+    status, _ = await live.call(
+        "POST", f"/api/notifications/{body['notifications'][0]['id']}/read", as_user=ATTENDEE
+    )
+    assert status == 404, "nobody marks another user's notifications"
+
+    generated = view["summary"]["text"]
+    status, view = await live.call(
+        "PATCH", f"/api/runs/{run_id}/summary", as_user=REP,
+        json_body={"text": "My own words.", "version": view["version"]},
+    )  # fmt: skip
+    assert status == 200
+    summaries_before = sum(1 for s in view["steps"] if s["step"] == "summarizing")
+    fake_claude.default = tasks_reply(CLAUDE_TASKS[1:], delay=0.2)
+    status, view = await live.call(
+        "POST", f"/api/runs/{run_id}/retrigger-tasks", as_user=REP,
+        json_body={"version": view["version"]},
+    )  # fmt: skip
+    assert status == 202
+    assert view["status"] == "queued"
+    assert view["tasks"] == []
+    view = await live.wait_for(run_id, REP, _ready)
+    assert view["status"] == "needs_review"
+    assert view["summary"]["text"] == "My own words."
+    assert view["summary"]["generated"] == generated
+    assert view["tasks"][0]["title"] == CLAUDE_TASKS[1]["title"]
+    assert sum(1 for s in view["steps"] if s["step"] == "summarizing") == summaries_before
+    assert len(fake_claude.requests) == 2
+
+
+async def test_dont_process_this_call_stops_it_in_flight(
+    live: Api, fake_claude: FakeAnthropic
+) -> None:
+    fake_claude.default = tasks_reply(CLAUDE_TASKS, delay=60)
+    _, created = await live.call("POST", "/api/runs", as_user=REP, json_body=UPLOAD)
+    run_id = created["run_id"]
+    await live.wait_for(
+        run_id, REP, lambda v: any(s["step"] == "analyzing" for s in v["steps"]), seconds=120
+    )
+    status, view = await live.call("POST", f"/api/runs/{run_id}/stop", as_user=REP)
+    assert status == 200
+    assert view["status"] == "cancelled"
+    assert view["transcript_kept"] is False
+    pool = live.service.pool
+    assert pool is not None
+    for _ in range(50):
+        if pool.busy == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert pool.busy == 0, "the run's work was stopped, not left running"
+    _, view = await live.call("GET", f"/api/runs/{run_id}", as_user=REP)
+    assert view["status"] == "cancelled"
+    assert view["tasks"] == []
+    assert not list((live.service.settings.data_dir / "transcripts").glob(f"{run_id}*"))
+
+
+async def test_the_gate_over_the_api(live: Api, fake_claude: FakeAnthropic) -> None:
+    fake_claude.default = tasks_reply(CLAUDE_TASKS)
+    status, body = await live.call(
+        "POST", "/api/runs", as_user=REP, json_body={**UPLOAD, "call_id": "x1", "opt_out": True}
+    )
+    assert status == 200
+    assert body == {
+        "run_id": None,
+        "created": False,
+        "skipped": "the call was opted out",
+    }
+    async with live.service.sessions() as session, session.begin():
+        await directory.set_user_enabled(session, TENANT, REP[1], False, by="test")
+    status, body = await live.call(
+        "POST", "/api/runs", as_user=REP, json_body={**UPLOAD, "call_id": "x2"}
+    )
+    assert body["skipped"] == "the rep switched Smart Notes off"
+    async with live.service.sessions() as session:
+        count = (await session.execute(select(func.count()).select_from(Run))).scalar_one()
+    assert count == 0, "a skipped call leaves no run"
+    assert not (live.service.settings.data_dir / "transcripts").exists() or not list(
+        (live.service.settings.data_dir / "transcripts").iterdir()
+    )
+    async with live.service.sessions() as session, session.begin():
+        await directory.set_user_enabled(session, TENANT, REP[1], True, by="test")
+
+    status, body = await live.call(
+        "POST", "/api/runs", as_user=REP,
+        json_body={**UPLOAD, "call_id": "x3", "confidential": True},
+    )  # fmt: skip
+    assert status == 202
+    view = await live.wait_for(body["run_id"], REP, _ready)
+    assert view["status"] == "needs_review"
+    assert view["confidential"]
+    assert view["extractor"]["name"] == "local"
+    assert fake_claude.requests == [], "nothing of a confidential call goes to Claude"
+    assert view["transcript_kept"] is False
+    status, _ = await live.call("GET", f"/api/runs/{body['run_id']}", as_user=ATTENDEE)
+    assert status == 404, "a confidential run is its owner's only"
+    async with live.service.sessions() as session:
+        run = await session.get(Run, body["run_id"])
+    assert run is not None
+    assert run.status == RunStatus.NEEDS_REVIEW

@@ -1,0 +1,118 @@
+"""The CRM outbox against a local CRM that goes down, comes back, and loses answers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_adapters.registry import AdapterResources, default_registry
+from smartnotes.live import LiveEvents
+from smartnotes.notify import Kind
+from smartnotes.outbox import Outbox
+from smartnotes.review import Review, Viewer
+from smartnotes.runs import TranscriptStore
+from smartnotes.service import Deferred
+from smartnotes.storage.database import sessions as make_sessions
+from smartnotes.storage.models import CrmWrite, Notification, Run, RunStatus, RunTask, TaskStatus
+from tests.fakes.crm_server import TOKEN, FakeCRM, Misbehave
+from tests.seed import seed_run, seed_user
+
+TENANT, REP = "contoso-tenant", "maria@northwind.test"
+
+
+@pytest_asyncio.fixture
+async def crm() -> AsyncIterator[FakeCRM]:
+    server = FakeCRM()
+    await server.start()
+    yield server
+    await server.close()
+
+
+async def _deliver_until(outbox: Outbox, done: object, *, seconds: float = 10.0) -> None:
+    async def loop() -> None:
+        while not await done():  # type: ignore[operator]
+            await outbox.deliver_due()
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(loop(), timeout=seconds)
+
+
+async def test_outbox_delivers_everything_once_after_an_outage(
+    migrated: AsyncEngine, crm: FakeCRM, tmp_path: Path
+) -> None:
+    sessions = make_sessions(migrated)
+    adapter = default_registry(plugins=False).create(
+        "rest",
+        {"base_url": crm.base_url, "auth_token": TOKEN, "max_attempts": 1},
+        AdapterResources(),
+    )
+    customer = crm.add_customer("Contoso", ["daniel@contoso.test"])
+    outbox = Outbox(sessions, adapter, base_delay=0.05, max_delay=0.2)
+    review = Review(sessions, TranscriptStore(tmp_path), outbox, Deferred(), LiveEvents())
+    owner = await seed_user(sessions, TENANT, REP)
+    run_id = await seed_run(sessions, TENANT, owner, call_id="c1", customer=(customer, "Contoso"))
+    viewer = Viewer(TENANT, owner, REP)
+    view = await review.get(viewer, run_id)
+    rejected = view["tasks"][1]["id"]
+    view = await review.decide_task(viewer, run_id, rejected, accept=False, version=None)
+
+    crm.down = True
+    view = await review.save(viewer, run_id, version=view["version"])
+    assert view["status"] == RunStatus.SAVING
+
+    async def tried_three_times() -> bool:
+        async with sessions() as session:
+            attempts = (await session.execute(select(CrmWrite.attempts))).scalars().all()
+        return min(attempts) >= 3
+
+    await _deliver_until(outbox, tried_three_times)
+    assert crm.notes == {}
+    assert crm.tasks == {}
+    assert await outbox.pending(run_id) == 2  # the note and the one accepted task, still queued
+    async with sessions() as session:
+        kinds = (await session.execute(select(Notification.kind))).scalars().all()
+        run = await session.get(Run, run_id)
+    assert Kind.CRM_DELAYED in kinds, "a save that keeps failing is not silent"
+    assert run is not None
+    assert run.error is not None
+    assert "delayed" in run.error
+
+    # Back up; the first write lands in the CRM but its answer is lost on the way back.
+    crm.down = False
+    crm.trouble.append(Misbehave(lose_response=True))
+
+    async def nothing_pending() -> bool:
+        return await outbox.pending() == 0
+
+    await _deliver_until(outbox, nothing_pending)
+    assert len(crm.notes) == 1, "the note landed exactly once"
+    assert len(crm.tasks) == 1, "the accepted task landed exactly once; the rejected one never"
+    (note,) = crm.notes.values()
+    assert note["customer_id"] == customer
+    assert note["ai_generated"] is True
+    (task,) = crm.tasks.values()
+    assert task["title"] == "Send revised quote with annual pricing"
+    assert "I will send you a revised quote" in task["description"], "the evidence goes along"
+    replayed = [e for e in crm.log if e.method == "POST" and e.status in (200, 201)]
+    assert len({e.key for e in replayed}) == 2
+    async with sessions() as session:
+        run = await session.get(Run, run_id)
+        tasks = {t.id: t for t in (await session.execute(select(RunTask))).scalars()}
+    assert run is not None
+    assert run.status == RunStatus.SAVED
+    assert run.error is None
+    assert tasks[rejected].status == TaskStatus.REJECTED
+    assert tasks[rejected].crm_task_id is None
+    (written,) = [t for t in tasks.values() if t.status == TaskStatus.WRITTEN]
+    assert written.crm_task_id in crm.tasks
+
+    # Saving again changes nothing and sends nothing.
+    sent = len(crm.log)
+    await review.save(viewer, run_id, version=None)
+    await outbox.deliver_due()
+    assert len(crm.log) == sent
