@@ -19,6 +19,13 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Port [default: SMARTNOTES_PORT]", min=0, max=65535)
     ] = None,
+    process: Annotated[
+        bool,
+        typer.Option(
+            "--process/--no-process",
+            help="Process runs here (load the models); --no-process serves only the API.",
+        ),
+    ] = True,
 ) -> None:
     """Start Smart Notes: the review API, the worker pool and the CRM outbox."""
     from smartnotes.cli import Exit, _fail, _settings
@@ -33,7 +40,7 @@ def serve(
     bind_port = settings.port if port is None else port
     try:
         web.run_app(
-            create_app(settings),
+            create_app(settings, process=process),
             host=bind_host,
             port=bind_port,
             shutdown_timeout=settings.shutdown_grace,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from smartnotes.jobs import JobQueue, WorkerPool
 from smartnotes.live import LiveEvents
 from smartnotes.outbox import Outbox
 from smartnotes.processor import RunProcessor
-from smartnotes.review import Review
+from smartnotes.review import Review, Viewer
 from smartnotes.runs import TranscriptStore
 from smartnotes.settings import Settings
 from smartnotes.storage.database import sessions as make_sessions
@@ -35,6 +36,27 @@ class Deferred:
 
     async def enqueue(self, run_id: str) -> None:
         return None
+
+
+class ViewerCache:
+    """Who a verified identity is, remembered briefly: every API request needs it, and it
+    changes only when an admin adds or removes a user (seen here within ``ttl`` seconds)."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 20_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[tuple[str, str], tuple[float, Viewer]] = {}
+
+    def get(self, key: tuple[str, str]) -> Viewer | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[str, str], viewer: Viewer) -> None:
+        if len(self._entries) >= self.size:
+            self._entries.clear()  # crude but bounded; a miss costs one query
+        self._entries[key] = (time.monotonic() + self.ttl, viewer)
 
 
 @dataclass
@@ -53,6 +75,7 @@ class Service:
     pool: WorkerPool | None = None
     processor: RunProcessor | None = None
     stopping: bool = field(default=False)
+    viewers: ViewerCache = field(default_factory=ViewerCache)
 
     def cancel(self, run_id: str) -> bool:
         return self.pool.cancel(run_id) if self.pool is not None else False

@@ -40,11 +40,16 @@ async def authenticate(request: web.Request) -> Viewer:
         identity = await authenticator.authenticate(request)
         if identity is None:
             continue
-        async with service.sessions() as session:
-            user = await directory.find_user(session, identity.tenant_id, identity.email)
-        if user is None:
-            raise AuthError("this user is not known to Smart Notes")
-        return Viewer(tenant_id=user.tenant_id, user_id=user.id, email=user.email)
+        key = (identity.tenant_id, identity.email.lower())
+        viewer = service.viewers.get(key)
+        if viewer is None:
+            async with service.sessions() as session:
+                user = await directory.find_user(session, identity.tenant_id, identity.email)
+            if user is None:
+                raise AuthError("this user is not known to Smart Notes")
+            viewer = Viewer(tenant_id=user.tenant_id, user_id=user.id, email=user.email)
+            service.viewers.put(key, viewer)
+        return viewer
     raise AuthError("authentication required")
 
 

@@ -1,0 +1,303 @@
+"""Review API load benchmark: 500 concurrent reps against ``smartnotes serve`` on loopback.
+
+Starts the service as its own process (embedded default: SQLite in a temporary data
+directory, API only: ``--no-process``, so the figures are the API's and not the models'),
+seeds one rep per client with a run ready for review, and lets every client, all at once,
+go through what a rep does: list their runs, open one, edit the summary, accept a task, give
+feedback, and create a run (the upload path), pausing between actions as a person does
+(``--think``, mean seconds; ``--think 0`` fires back to back and measures the server's
+capacity instead). Prints p50/p95/p99/max latency and errors per
+kind of request, and the same figures for ``/healthz`` under the same load as the baseline
+(the server's floor: what any route costs on this machine at this concurrency).
+Target: p99 < 200 ms and zero errors.
+
+Run: ``python -m benchmarks.api [--clients 500] [--rounds 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+
+from smartnotes import directory  # noqa: E402
+from smartnotes.auth import issue_token  # noqa: E402
+from smartnotes.storage.database import database_url, sessions  # noqa: E402
+from smartnotes.storage.models import (  # noqa: E402
+    Run,
+    RunAttendee,
+    RunSource,
+    RunStatus,
+    RunTask,
+)
+from smartnotes.storage.open import open_database  # noqa: E402
+
+TENANT = "bench-tenant"
+SECRET = "benchmark-secret-0123456789-abcdefghijklmnop"  # noqa: S105 - a throwaway local key
+TRANSCRIPT = (
+    "WEBVTT\n\n00:00:01.000 --> 00:00:05.000\n<v Rep>I will send the quote by Friday.</v>\n"
+)
+TASK = {
+    "title": "Send the quote",
+    "description": "",
+    "owner": "Rep",
+    "due_date": "2026-11-20",
+    "priority": "high",
+    "evidence": [{"quote": "I will send the quote by Friday.", "at": 1.0, "verified": True}],
+    "confidence": 0.9,
+    "origin": "claude",
+}
+
+
+async def seed(data_dir: Path, clients: int) -> list[tuple[str, str]]:
+    """One rep per client, each with a run ready for review; returns (email, run id)."""
+    seeded: list[tuple[str, str]] = []
+    async with open_database(database_url(None, data_dir)) as engine:
+        factory = sessions(engine)
+        async with factory() as session, session.begin():
+            for n in range(clients):
+                email = f"rep{n}@bench.test"
+                user = await directory.add_seat(session, TENANT, email, by="bench")
+                run = Run(
+                    tenant_id=TENANT,
+                    owner_id=user.id,
+                    source=RunSource.CALLING_TOOL,
+                    call_id=f"seed-{n}",
+                    idempotency_key=f"seed-{n}",
+                    call_started_at=datetime(2026, 11, 17, 16, tzinfo=UTC),
+                    participants=[{"name": "Rep", "email": email}],
+                    status=RunStatus.NEEDS_REVIEW,
+                    summary_generated="The customer wants a quote by Friday.",
+                    customer_id="c1",
+                    customer_name="Customer",
+                )
+                session.add(run)
+                await session.flush()
+                session.add(RunAttendee(run_id=run.id, email=email))
+                for position in range(3):
+                    session.add(RunTask(run_id=run.id, position=position, generated=TASK))
+                seeded.append((email, run.id))
+    return seeded
+
+
+Timings = dict[str, list[float]]
+Errors = dict[str, list[str]]
+
+
+async def timed(kind: str, timings: Timings, errors: Errors, request: Awaitable[Any]) -> Any:
+    started = time.perf_counter()
+    try:
+        result = await request
+    except Exception as exc:
+        errors[kind].append(f"{type(exc).__name__}: {exc}")
+        return None
+    timings[kind].append(time.perf_counter() - started)
+    return result
+
+
+async def rep(
+    http: aiohttp.ClientSession,
+    base: str,
+    email: str,
+    run_id: str,
+    rounds: int,
+    start: asyncio.Event,
+    timings: Timings,
+    errors: Errors,
+    pause: float,
+) -> None:
+    headers = {"Authorization": f"Bearer {issue_token(SECRET.encode(), TENANT, email)}"}
+
+    async def call(method: str, path: str, expect: int, body: Any = None) -> Any:
+        async with http.request(method, base + path, json=body, headers=headers) as response:
+            payload = await response.json()
+            if response.status != expect:
+                raise RuntimeError(f"{method} {path}: {response.status} {payload}")
+            return payload
+
+    rng = random.Random(email)
+
+    async def think() -> None:
+        if pause > 0:
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * pause)
+
+    await start.wait()
+    await think()  # reps do not all click in the same millisecond
+    for round_ in range(rounds):
+        await timed("healthz (baseline)", timings, errors, call("GET", "/healthz", 200))
+        await think()
+        await timed("list runs", timings, errors, call("GET", "/api/runs", 200))
+        view = await timed("read run", timings, errors, call("GET", f"/api/runs/{run_id}", 200))
+        if view is None:
+            continue
+        edit = {"text": f"Edited summary, round {round_}.", "version": view["version"]}
+        await think()
+        view = await timed(
+            "edit summary",
+            timings,
+            errors,
+            call("PATCH", f"/api/runs/{run_id}/summary", 200, edit),
+        )
+        if view is None:
+            continue
+        task = view["tasks"][round_ % len(view["tasks"])]
+        await think()
+        await timed(
+            "accept task",
+            timings,
+            errors,
+            call("POST", f"/api/runs/{run_id}/tasks/{task['id']}/accept", 200, {}),
+        )
+        feedback = {"target": "summary", "rating": "like", "comment": "useful"}
+        await think()
+        await timed(
+            "feedback",
+            timings,
+            errors,
+            call("POST", f"/api/runs/{run_id}/feedback", 201, feedback),
+        )
+        upload = {"call_id": f"{email}-{round_}", "transcript": TRANSCRIPT}
+        await think()
+        await timed("create run", timings, errors, call("POST", "/api/runs", 202, upload))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def report(timings: Timings, errors: Errors, wall: float) -> None:
+    print(
+        f"{'request':<20}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
+    )
+    for kind in timings.keys() | errors.keys():
+        values = timings.get(kind, [])
+        if values:
+            p50, p95, p99 = (percentile(values, q) * 1000 for q in (50, 95, 99))
+            worst = max(values) * 1000
+            print(
+                f"{kind:<20}{len(values):>7}{p50:>9.1f}{p95:>9.1f}{p99:>9.1f}{worst:>9.1f}"
+                f"{len(errors.get(kind, [])):>8}"
+            )
+        else:
+            print(f"{kind:<20}{0:>7}{'':>36}{len(errors.get(kind, [])):>8}")
+    total = sum(len(v) for v in timings.values())
+    print(f"\n{total} requests in {wall:.1f} s ({total / wall:.0f}/s)")
+    baseline = timings.get("healthz (baseline)")
+    if baseline:
+        floor = percentile(baseline, 99)
+        api = [v for k, vs in timings.items() if k != "healthz (baseline)" for v in vs]
+        if api:
+            print(
+                f"p99 of API requests / p99 of /healthz under the same load: "
+                f"{percentile(api, 99) / floor:.2f}"
+            )
+    for kind, messages in errors.items():
+        for message in messages[:3]:
+            print(f"error ({kind}): {message}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=2.0,
+        help="mean seconds a rep pauses between actions (0: saturate the server)",
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        seeded = await seed(data_dir, args.clients)
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTNOTES_")}
+        env.update(
+            SMARTNOTES_DATA_DIR=str(data_dir),
+            SMARTNOTES_API_TOKEN_SECRET=SECRET,
+            SMARTNOTES_PORT=str(port),
+        )
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "smartnotes",
+            "serve",
+            "--no-process",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            connector = aiohttp.TCPConnector(limit=0)
+            async with aiohttp.ClientSession(connector=connector) as http:
+                for _ in range(300):
+                    try:
+                        async with http.get(base + "/readyz") as response:
+                            if response.status == 200:
+                                break
+                    except aiohttp.ClientConnectionError:
+                        pass
+                    await asyncio.sleep(0.1)
+                timings: Timings = defaultdict(list)
+                errors: Errors = defaultdict(list)
+                start = asyncio.Event()
+                clients = [
+                    asyncio.create_task(
+                        rep(
+                            http,
+                            base,
+                            email,
+                            run_id,
+                            args.rounds,
+                            start,
+                            timings,
+                            errors,
+                            args.think,
+                        )
+                    )
+                    for email, run_id in seeded
+                ]
+                began = time.perf_counter()
+                start.set()
+                await asyncio.gather(*clients)
+                wall = time.perf_counter() - began
+            print(
+                f"{args.clients} concurrent clients, {args.rounds} rounds each, "
+                f"think time {args.think:.1f} s (0.5-1.5x), embedded SQLite"
+            )
+            report(timings, errors, wall)
+            api = [v for k, vs in timings.items() if k != "healthz (baseline)" for v in vs]
+            if api:
+                print(f"median of all API latencies: {statistics.median(api) * 1000:.1f} ms")
+        finally:
+            server.terminate()
+            await asyncio.wait_for(server.wait(), timeout=60)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
