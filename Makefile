@@ -35,6 +35,7 @@ test: lint typecheck
 
 bench: install
 	$(BIN)/python -m benchmarks.pipeline
+	$(BIN)/python -m benchmarks.api
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts
