@@ -85,9 +85,6 @@ class LiveEvents:
             for queue in watchers:
                 _offer(queue, Closing())
 
-    def watchers(self, run_id: str) -> int:
-        return len(self._subscribers.get(run_id, ()))
-
     def _send(self, run_id: str, item: LiveItem) -> None:
         for queue in list(self._subscribers.get(run_id, ())):
             if not _offer(queue, item):

@@ -75,18 +75,6 @@ class RunProcessor:
             await queue.enqueue(run_id)
         return ids
 
-    async def retry(self, run_id: str, queue: JobQueue, *, by: str) -> bool:
-        """Put a failed run back in the queue; it resumes from its last completed step."""
-        async with self.sessions() as session, session.begin():
-            run = await session.get(Run, run_id, with_for_update=True)
-            if run is None or run.status != RunStatus.FAILED:
-                return False
-            run.status, run.error, run.failed_step = RunStatus.QUEUED, None, None
-            run.version += 1
-            session.add(AuditEntry(actor=by, run_id=run_id, action="run_retried", detail={}))
-        await queue.enqueue(run_id)
-        return True
-
     async def process(self, run_id: str) -> None:
         async with self.sessions() as session, session.begin():
             run = await session.get(Run, run_id, with_for_update=True)

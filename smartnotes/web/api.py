@@ -6,15 +6,18 @@ user's run answers exactly like a missing one (404). ``openapi.py`` describes th
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
 
+from pipeline.errors import InputError
+from pipeline.formats import parse_transcript_bytes
 from smartnotes import directory
 from smartnotes.auth import AuthError
-from smartnotes.review import Viewer
+from smartnotes.review import InvalidError, Viewer
 from smartnotes.runs import CallEvent, Participant, submit_call
 from smartnotes.service import Service
 from smartnotes.storage.models import RunSource
@@ -90,13 +93,18 @@ async def list_runs(request: web.Request) -> web.Response:
 async def upload_run(request: web.Request) -> web.Response:
     viewer = await authenticate(request)
     upload = await body(request, UploadIn)
+    transcript = upload.transcript.encode()
+    try:
+        await asyncio.to_thread(parse_transcript_bytes, transcript, upload.transcript_name)
+    except InputError as exc:
+        raise InvalidError("transcript", str(exc)) from None
     service = _service(request)
     event = CallEvent(
         tenant_id=viewer.tenant_id,
         owner_email=viewer.email,
         source=RunSource.UPLOAD,
         call_id=upload.call_id,
-        transcript=upload.transcript.encode(),
+        transcript=transcript,
         transcript_name=upload.transcript_name,
         idempotency_key=request.headers.get("Idempotency-Key") or None,
         call_started_at=upload.started_at,
@@ -211,7 +219,6 @@ async def save(request: web.Request) -> web.Response:
 @routes.post("/api/runs/{run_id}/later")
 async def later(request: web.Request) -> web.Response:
     viewer = await authenticate(request)
-    await body(request, TaskDecision)  # an empty body, or only a version
     return web.json_response(
         await _service(request).review.later(viewer, request.match_info["run_id"])
     )

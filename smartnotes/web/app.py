@@ -15,7 +15,7 @@ from smartnotes.service import Service
 from smartnotes.settings import Settings
 from smartnotes.web import api
 from smartnotes.web.errors import errors_middleware
-from smartnotes.web.keys import SERVICE, SETTINGS
+from smartnotes.web.keys import SERVICE
 from smartnotes.web.openapi import openapi_document
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,6 @@ def create_app(settings: Settings, *, process: bool = True) -> web.Application:
     """The whole service. ``process=False`` serves the API without loading models: runs it
     creates wait in the queue for a service that processes them."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
-    app[SETTINGS] = settings
 
     async def service(app: web.Application) -> AsyncIterator[None]:
         async with Service.running(settings, process=process) as running:

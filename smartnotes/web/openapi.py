@@ -144,7 +144,7 @@ OPERATIONS: tuple[tuple[str, str, str, str, type[Body] | None, int, str], ...] =
     ("post", "/api/runs/{run_id}/save", "saveRun",
      "Write the reviewed note and accepted tasks to the CRM", SaveIn, 202, "Run"),
     ("post", "/api/runs/{run_id}/later", "informLater", "Close now, be told when it is done",
-     TaskDecision, 200, "Run"),
+     None, 200, "Run"),
     ("post", "/api/runs/{run_id}/stop", "stopRun",
      "Don't process this call: stop it and delete its transcript", None, 200, "Run"),
     ("post", "/api/runs/{run_id}/retry", "retryRun", "Retry a failed run", None, 202, "Run"),

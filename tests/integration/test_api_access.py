@@ -175,6 +175,7 @@ async def test_bad_bodies_name_the_field(api: Api, runs: dict[str, str]) -> None
         ("PATCH", task_path, {"version": 1}, "body"),
         ("POST", f"/api/runs/{run}/feedback", {"target": "summary", "rating": "meh"}, "rating"),
         ("POST", f"/api/runs/{run}/feedback", {"target": "nope", "rating": "like"}, "target"),
+        ("POST", "/api/runs", {"call_id": "x", "transcript": "just some prose"}, "transcript"),
         ("POST", "/api/runs", {"call_id": "x", "transcript": "x", "timezone": "Mars/Base"},
          "timezone"),
         ("POST", "/api/runs", {"call_id": "x", "transcript": "x",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,7 +19,10 @@ from pipeline.local_llm import LocalModel
 from pipeline.prompting import Prompts
 from smartnotes import directory
 from smartnotes.jobs import WorkerPool
+from smartnotes.live import LiveEvents
+from smartnotes.outbox import Outbox
 from smartnotes.processor import RunProcessor
+from smartnotes.review import ConflictError, Review, Viewer
 from smartnotes.runs import CallEvent, Participant, TranscriptStore, stop_processing, submit_call
 from smartnotes.storage.database import make_engine, sessions
 from smartnotes.storage.migrate import upgrade
@@ -188,10 +192,19 @@ async def test_a_failed_run_says_why_and_can_be_retried(world: World) -> None:
     assert run.error is not None
     assert "unrecognised transcript format" in run.error
     await asyncio.to_thread(path.write_bytes, VTT)
-    assert await world.processor.retry(run_id, world.pool, by=REP)
+    review = Review(
+        world.sessions,
+        world.store,
+        Outbox(world.sessions, world.processor.crm),
+        world.pool,
+        LiveEvents(),
+    )
+    viewer = Viewer(TENANT, run.owner_id, REP)
+    assert (await review.retry(viewer, run_id))["status"] == RunStatus.QUEUED
     await world.pool.run_until_idle()
     assert (await world.run(run_id)).status == RunStatus.NEEDS_REVIEW
-    assert not await world.processor.retry(run_id, world.pool, by=REP)  # nothing to retry
+    with pytest.raises(ConflictError):  # nothing to retry
+        await review.retry(viewer, run_id)
     async with world.sessions() as session:
         actions = list(
             (

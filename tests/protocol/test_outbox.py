@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest_asyncio
@@ -33,9 +33,11 @@ async def crm() -> AsyncIterator[FakeCRM]:
     await server.close()
 
 
-async def _deliver_until(outbox: Outbox, done: object, *, seconds: float = 10.0) -> None:
+async def _deliver_until(
+    outbox: Outbox, done: Callable[[], Awaitable[bool]], *, seconds: float = 10.0
+) -> None:
     async def loop() -> None:
-        while not await done():  # type: ignore[operator]
+        while not await done():
             await outbox.deliver_due()
             await asyncio.sleep(0.05)
 
