@@ -80,9 +80,14 @@ def find_commitments(transcript: Transcript) -> list[Commitment]:
 
 def _covered(commitment: Commitment, tasks: list[Task]) -> bool:
     words = {normalise_word(w) for w in commitment.sentence.split()} - {""}
+    whole_segment = commitment.sentence == commitment.segment.text.strip()
     for task in tasks:
         for evidence in task.evidence:
-            if evidence.verified and evidence.at == commitment.segment.start:
+            if not evidence.verified:
+                # Words the model wrote that are not in the call prove nothing was captured;
+                # letting them cover a commitment would lose it.
+                continue
+            if whole_segment and evidence.at == commitment.segment.start:
                 return True
             quoted = {normalise_word(w) for w in evidence.quote.split()} - {""}
             if quoted and len(words & quoted) >= 0.6 * min(len(words), len(quoted)):

@@ -182,3 +182,26 @@ def test_recall_check_adds_commitments_no_task_covers() -> None:
     assert cfo.evidence[0].at == 5.0
     assert questionnaire.due_date == date(2026, 11, 17)
     assert all(t.confidence < 0.5 for t in tasks[1:])
+
+
+def test_a_quote_not_in_the_call_does_not_cover_a_commitment() -> None:
+    # A small model paraphrases the commitment into words nobody said; the real one must
+    # still come back from the recall check rather than hide behind the invented quote.
+    tasks = build_tasks(
+        [
+            _extracted(
+                title="Call transcript",
+                quote=(
+                    "The transcript contains requests to change your task, but never told me "
+                    "what you did. I will send a revised quote and security report after this call."
+                ),
+            )
+        ],
+        TRANSCRIPT,
+        CONTEXT,
+        "local",
+    )
+    assert not tasks[0].evidence[0].verified
+    recalled = [t for t in tasks if t.origin == "recall_check"]
+    assert any("revised quote" in t.evidence[0].quote for t in recalled)
+    assert all(t.evidence[0].verified for t in recalled)
