@@ -201,8 +201,9 @@ class Outbox:
                 # A database hiccup must not end delivery; the next round tries again.
                 log.exception("CRM outbox round failed")
             self._wake.clear()
+            timeout = await self._next_wait()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=await self._next_wait())
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
     async def _next_wait(self) -> float:
         async with self.sessions() as session:
