@@ -30,24 +30,30 @@ class AuthError(Exception):
     """A credential was presented and is not valid."""
 
 
+REVIEW_AUDIENCE = "smartnotes-review"
+REVIEW_MAX_LIFETIME = 4 * 3600
+
+
 @dataclass(frozen=True)
 class Identity:
     tenant_id: str
     email: str
     method: str
+    # Set for credentials good for one run only (the review page's token).
+    run_id: str | None = None
 
 
 class Authenticator(Protocol):
     async def authenticate(self, request: web.Request) -> Identity | None: ...
 
 
-def load_secret(configured: str | None, data_dir: Path) -> bytes:
+def load_secret(configured: str | None, data_dir: Path, name: str = "api-token.key") -> bytes:
     """The configured secret, or one generated once into the data directory (mode 0600)."""
     if configured:
         if len(configured) < 32:
-            raise ValueError("the API token secret must be at least 32 characters")
+            raise ValueError("a token secret must be at least 32 characters")
         return configured.encode()
-    path = data_dir / "api-token.key"
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -113,3 +119,56 @@ class ApiTokenAuth:
         if token is None:
             return None
         return verify_token(self.secret, token)
+
+
+def issue_review_token(
+    secret: bytes, tenant_id: str, email: str, run_id: str, *, ttl: int = 900
+) -> str:
+    """The review page's token: one user, one run, short-lived. The CRM mints the same."""
+    if not 0 < ttl <= REVIEW_MAX_LIFETIME:
+        raise ValueError(f"token lifetime must be between 1 and {REVIEW_MAX_LIFETIME} seconds")
+    now = int(time.time())
+    claims = {
+        "aud": REVIEW_AUDIENCE,
+        "sub": email.strip().lower(),
+        "tid": tenant_id,
+        "run": run_id,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def verify_review_token(secret: bytes, token: str) -> Identity:
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=REVIEW_AUDIENCE,
+            leeway=LEEWAY,
+            options={"require": ["exp", "iat", "sub", "aud"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise AuthError(f"invalid review token: {exc}") from exc
+    if int(claims["exp"]) - int(claims["iat"]) > REVIEW_MAX_LIFETIME:
+        raise AuthError("invalid review token: lifetime too long")
+    tenant, email, run = claims.get("tid"), claims.get("sub"), claims.get("run")
+    if not all(isinstance(v, str) and v for v in (tenant, email, run)):
+        raise AuthError("invalid review token: tenant, user or run missing")
+    return Identity(tenant_id=str(tenant), email=str(email), method="review-token", run_id=str(run))
+
+
+class ReviewTokenAuth:
+    """The review page's calls: ``X-Review-Token: <token>``, good for that run only."""
+
+    HEADER = "X-Review-Token"
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    async def authenticate(self, request: web.Request) -> Identity | None:
+        token = request.headers.get(self.HEADER)
+        if token is None:
+            return None
+        return verify_review_token(self.secret, token.strip())

@@ -166,6 +166,21 @@ async def stop_processing(
         return run
 
 
+async def find_run(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: str, source: str, key: str
+) -> str | None:
+    """The run an event with this idempotency key already created, if any."""
+    async with sessions() as session:
+        run_id = (
+            await session.execute(
+                select(Run.id).where(
+                    Run.tenant_id == tenant_id, Run.source == source, Run.idempotency_key == key
+                )
+            )
+        ).scalar_one_or_none()
+    return run_id
+
+
 async def _existing(session: AsyncSession, tenant_id: str, source: str, key: str) -> Run | None:
     return (
         await session.execute(

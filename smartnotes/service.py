@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_adapters.contract import CRMAdapter
-from smartnotes.auth import ApiTokenAuth, Authenticator, load_secret
+from smartnotes.auth import ApiTokenAuth, Authenticator, ReviewTokenAuth, load_secret
 from smartnotes.crm import build_crm
 from smartnotes.engine import Engine
 from smartnotes.jobs import JobQueue, WorkerPool
@@ -28,6 +28,16 @@ from smartnotes.storage.database import sessions as make_sessions
 from smartnotes.storage.open import open_database
 
 log = logging.getLogger(__name__)
+
+
+def load_review_secret(settings: Settings) -> bytes:
+    """The review page's token key: shared with the CRM when configured, else generated."""
+    configured = settings.review.token_secret
+    return load_secret(
+        configured.get_secret_value() if configured else None,
+        settings.data_dir,
+        name="review-token.key",
+    )
 
 
 class Deferred:
@@ -72,6 +82,7 @@ class Service:
     queue: JobQueue
     authenticators: list[Authenticator]
     token_secret: bytes
+    review_secret: bytes
     pool: WorkerPool | None = None
     processor: RunProcessor | None = None
     stopping: bool = field(default=False)
@@ -100,6 +111,7 @@ class Service:
         secret = load_secret(
             secret_value.get_secret_value() if secret_value else None, settings.data_dir
         )
+        review_secret = load_review_secret(settings)
         async with contextlib.AsyncExitStack() as stack:
             db = await stack.enter_async_context(open_database(settings.database()))
             sessions = make_sessions(db)
@@ -134,8 +146,9 @@ class Service:
                 outbox=outbox,
                 review=Review(sessions, store, outbox, queue, live),
                 queue=queue,
-                authenticators=[ApiTokenAuth(secret)],
+                authenticators=[ReviewTokenAuth(review_secret), ApiTokenAuth(secret)],
                 token_secret=secret,
+                review_secret=review_secret,
                 pool=pool,
                 processor=processor,
             )

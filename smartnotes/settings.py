@@ -11,13 +11,62 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "smartnotes"
+
+
+def _words(value: str) -> list[str]:
+    return [word for word in value.replace(",", " ").split() if word]
+
+
+class CallsSettings(BaseModel):
+    """The internal calling tool's webhook: ``SMARTNOTES_CALLS__SECRETS`` and friends."""
+
+    # The signing secrets, comma-separated (32+ characters each): two during a rotation.
+    secrets: SecretStr | None = None
+    # The tenant the calling tool's reps belong to.
+    tenant: str = Field(default="default", min_length=1)
+    tolerance: int = Field(default=300, ge=30, le=900)
+    max_transcript_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_audio_bytes: int = Field(default=300 * 1024 * 1024, ge=1024)
+    # Hosts an ``audio_url`` may point at (HTTPS only), space- or comma-separated.
+    audio_hosts: str = ""
+    # A CA bundle for those hosts when they use an internal CA.
+    audio_ca_file: Path | None = None
+    download_timeout: float = Field(default=120.0, gt=0)
+
+    def secret_list(self) -> list[str]:
+        return _words(self.secrets.get_secret_value()) if self.secrets else []
+
+    def host_list(self) -> frozenset[str]:
+        return frozenset(host.lower() for host in _words(self.audio_hosts))
+
+    @field_validator("secrets")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(len(s) < 32 for s in _words(value.get_secret_value())):
+            raise ValueError("every calling-tool secret must be at least 32 characters")
+        return value
+
+
+class ReviewSettings(BaseModel):
+    """The post-call review page the CRM embeds: ``SMARTNOTES_REVIEW__*``."""
+
+    # Signs the page's tokens and is shared with the CRM that mints them (32+ characters);
+    # empty: a key generated in the data directory (``smartnotes admin review-link``).
+    token_secret: SecretStr | None = None
+    # Origins allowed to frame the page (the CRM), space- or comma-separated; empty: none.
+    frame_ancestors: str = ""
+    # The address reps reach the service at, for review links; empty: http://HOST:PORT.
+    public_url: str = ""
+
+    def ancestors(self) -> list[str]:
+        return _words(self.frame_ancestors)
 
 
 class Settings(BaseSettings):
@@ -75,6 +124,9 @@ class Settings(BaseSettings):
     # Signs the API's bearer tokens (32+ characters); empty: a key generated in the data dir.
     api_token_secret: SecretStr | None = None
 
+    calls: CallsSettings = Field(default_factory=CallsSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+
     prompts_dir: Path | None = None
     recall_check: bool = True
     max_call_minutes: int = Field(default=180, ge=1)
@@ -88,6 +140,9 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    def public_url(self) -> str:
+        return (self.review.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def database(self) -> str:
         """The SQLAlchemy URL of the service's database."""

@@ -17,7 +17,7 @@ from pipeline.errors import InputError
 from pipeline.formats import parse_transcript_bytes
 from smartnotes import directory
 from smartnotes.auth import AuthError
-from smartnotes.review import InvalidError, Viewer
+from smartnotes.review import InvalidError, NotFoundError, Viewer
 from smartnotes.runs import CallEvent, Participant, submit_call
 from smartnotes.service import Service
 from smartnotes.storage.models import RunSource
@@ -43,6 +43,9 @@ async def authenticate(request: web.Request) -> Viewer:
         identity = await authenticator.authenticate(request)
         if identity is None:
             continue
+        if identity.run_id is not None and request.match_info.get("run_id") != identity.run_id:
+            # A one-run credential (the review page's) is good for that run and nothing else.
+            raise NotFoundError("no such run")
         key = (identity.tenant_id, identity.email.lower())
         viewer = service.viewers.get(key)
         if viewer is None:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from smartnotes.service import Service
 from smartnotes.settings import Settings
-from smartnotes.web import api
+from smartnotes.web import api, calls, review_page
 from smartnotes.web.errors import errors_middleware
 from smartnotes.web.keys import SERVICE
 from smartnotes.web.openapi import openapi_document
@@ -48,6 +48,8 @@ def create_app(settings: Settings, *, process: bool = True) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_routes(api.routes)
+    app.router.add_routes(calls.routes)
+    app.router.add_routes(review_page.routes)
     return app
 
 

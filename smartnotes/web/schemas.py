@@ -20,6 +20,21 @@ Version = Annotated[int, Field(ge=1, description="The version the change was mad
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 
+def aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("needs a time zone offset")
+    return value
+
+
+def known_zone(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -102,19 +117,51 @@ class UploadIn(Body):
     @field_validator("started_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("needs a time zone offset")
-        return value
+        return aware(value)
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return known_zone(value)
+
+
+class RepIn(Body):
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+    name: Annotated[str, Field(max_length=200)] = ""
+
+
+class CallWebhookIn(Body):
+    """A call the calling tool finished. The call itself comes as ``transcript`` (text in any
+    format the pipeline reads), as ``audio_url`` (HTTPS, allow-listed host), or, in a
+    multipart body, as an ``audio`` or ``transcript`` file part next to this JSON in ``call``."""
+
+    call_id: Annotated[str, Field(min_length=1, max_length=300)]
+    rep: RepIn
+    participants: Annotated[list[ParticipantIn], Field(max_length=200)] = Field(
+        default_factory=list
+    )
+    started_at: datetime
+    timezone: Annotated[str, Field(max_length=64)] = Field(
+        description="IANA time zone of the rep, for deadlines like 'Friday'"
+    )
+    opt_out: bool = Field(default=False, description="The rep chose not to process this call")
+    confidential: bool | None = Field(
+        default=None, description="Confidential mode for this call; absent: the rep's default"
+    )
+    call_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://")] | None = None
+    transcript: Annotated[str, Field(min_length=1)] | None = None
+    transcript_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    audio_url: Annotated[str, Field(max_length=2000)] | None = None
+
+    @field_validator("started_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime | None:
+        return aware(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str | None:
+        return known_zone(value)
 
 
 BODIES: tuple[type[Body], ...] = (

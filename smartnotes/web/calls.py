@@ -1,0 +1,242 @@
+"""``POST /webhooks/calls``: the internal calling tool reports a finished call.
+
+The body is verified (HMAC over timestamp and body, see ``smartnotes.signing``) before any of
+it is parsed; then the call becomes a run and the tool gets 202 with the run id and the review
+page's address before any processing starts. The same call id again (a retry or a replay) is
+200 with the run it already created. Limits: 413 for oversize bodies, 415 for media types we
+do not read, 422 naming the field for everything else that is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+from aiohttp import web
+
+from pipeline.errors import InputError
+from pipeline.formats import parse_transcript_bytes
+from smartnotes.auth import AuthError
+from smartnotes.media import Audio, Downloader, MediaError, audio_suffix
+from smartnotes.review import InvalidError
+from smartnotes.runs import CallEvent, Participant, find_run, submit_call
+from smartnotes.service import Service
+from smartnotes.settings import CallsSettings
+from smartnotes.signing import SignatureError, verify
+from smartnotes.storage.models import RunSource
+from smartnotes.web.errors import error_response
+from smartnotes.web.keys import SERVICE
+from smartnotes.web.schemas import CallWebhookIn
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+# Room for the JSON around a transcript or the multipart framing around a file.
+ENVELOPE = 256 * 1024
+IN_THREAD = 256 * 1024
+
+
+@routes.post("/webhooks/calls")
+async def calls_webhook(request: web.Request) -> web.Response:
+    service: Service = request.app[SERVICE]
+    config = service.settings.calls
+    secrets = config.secret_list()
+    if not secrets:
+        raise web.HTTPServiceUnavailable(
+            reason="the calling-tool webhook is not configured (SMARTNOTES_CALLS__SECRETS)"
+        )
+    kind = request.content_type
+    if kind == "application/json":
+        limit = config.max_transcript_bytes + ENVELOPE
+    elif kind == "multipart/form-data":
+        limit = config.max_audio_bytes + ENVELOPE
+    else:
+        raise web.HTTPUnsupportedMediaType(
+            reason="send application/json, or multipart/form-data with an audio file"
+        )
+    raw = await _read(request, limit)
+    try:
+        verify(secrets, request.headers, raw, tolerance=config.tolerance)
+    except SignatureError as exc:
+        log.warning("calling-tool webhook refused from %s: %s", request.remote, exc)
+        raise AuthError(str(exc)) from None
+
+    content_type = request.headers.get("Content-Type", "")
+    try:
+        if len(raw) > IN_THREAD:
+            # A long transcript takes a while to parse; off the loop it holds up no one.
+            call, media = await asyncio.to_thread(_parse, kind, content_type, raw, config)
+        else:
+            call, media = _parse(kind, content_type, raw, config)
+    except MediaError as exc:
+        return _media_error(exc)
+    tenant = config.tenant
+    key = f"calls:{call.call_id}"
+    existing = await find_run(service.sessions, tenant, RunSource.CALLING_TOOL, key)
+    if existing is not None:
+        return _accepted(service, existing, created=False)
+    if isinstance(media, str):
+        try:
+            media = await _downloader(config).fetch(media)
+        except MediaError as exc:
+            log.warning("audio for call %s not taken: %s", call.call_id, exc)
+            return _media_error(exc)
+
+    event = CallEvent(
+        tenant_id=tenant,
+        owner_email=call.rep.email,
+        source=RunSource.CALLING_TOOL,
+        call_id=call.call_id,
+        idempotency_key=key,
+        transcript=media.data,
+        transcript_name=media.name,
+        call_started_at=call.started_at,
+        timezone=call.timezone,
+        call_url=call.call_url,
+        participants=_participants(call),
+        opted_out=call.opt_out,
+        confidential=call.confidential,
+    )
+    submitted = await submit_call(service.sessions, service.store, event)
+    if submitted.run_id is None:
+        reason = str(submitted.skipped) if submitted.skipped else "not processed"
+        return web.json_response({"run_id": None, "created": False, "skipped": reason})
+    if submitted.created:
+        await service.queue.enqueue(submitted.run_id)
+    return _accepted(service, submitted.run_id, created=submitted.created)
+
+
+def _accepted(service: Service, run_id: str, *, created: bool) -> web.Response:
+    review_url = f"{service.settings.public_url()}/review/{run_id}"
+    return web.json_response(
+        {"run_id": run_id, "created": created, "review_url": review_url, "skipped": None},
+        status=202 if created else 200,
+    )
+
+
+async def _read(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(
+    kind: str, content_type: str, raw: bytes, config: CallsSettings
+) -> tuple[CallWebhookIn, Audio | str]:
+    """The call's fields, and its transcript or audio, or the URL to download it from."""
+    files: dict[str, tuple[str, bytes]] = {}
+    if kind == "application/json":
+        data = json.loads(raw)
+    else:
+        parts = _multipart(content_type, raw)
+        if "call" not in parts:
+            raise InvalidError("call", "the multipart body needs a 'call' part with the JSON")
+        data = json.loads(parts.pop("call")[1])
+        unknown = set(parts) - {"audio", "transcript"}
+        if unknown:
+            raise InvalidError(sorted(unknown)[0], "unknown part; send 'audio' or 'transcript'")
+        files = parts
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(reason="the call must be a JSON object")
+    call = CallWebhookIn.model_validate(data)
+
+    sources = [
+        name
+        for name, present in (
+            ("transcript", call.transcript is not None or "transcript" in files),
+            ("audio_url", call.audio_url is not None),
+            ("audio", "audio" in files),
+        )
+        if present
+    ]
+    if len(sources) != 1:
+        raise InvalidError(
+            "transcript",
+            "send exactly one of: transcript, audio_url, or an audio file part"
+            + (f" (got {', '.join(sources)})" if sources else ""),
+        )
+    if "audio" in files:
+        media_type, data_bytes = files["audio"]
+        if len(data_bytes) > config.max_audio_bytes:
+            raise MediaError(413, "audio", f"larger than {config.max_audio_bytes} bytes")
+        if not data_bytes:
+            raise InvalidError("audio", "the file is empty")
+        return call, Audio(data_bytes, "audio" + audio_suffix(media_type, "audio"))
+    if call.audio_url is not None:
+        _downloader(config).check(call.audio_url)
+        return call, call.audio_url
+    text = call.transcript.encode() if call.transcript is not None else files["transcript"][1]
+    if len(text) > config.max_transcript_bytes:
+        raise MediaError(413, "transcript", f"larger than {config.max_transcript_bytes} bytes")
+    name = call.transcript_name or "transcript.txt"
+    try:
+        parse_transcript_bytes(text, name)
+    except InputError as exc:
+        raise InvalidError("transcript", str(exc)) from None
+    return call, Audio(text, name)
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str, bytes]]:
+    try:
+        header = content_type.encode("ascii")
+    except UnicodeEncodeError:
+        raise web.HTTPBadRequest(reason="malformed Content-Type") from None
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + header + b"\r\n\r\n" + raw
+    )
+    if not isinstance(message, EmailMessage) or not message.is_multipart():
+        raise web.HTTPBadRequest(reason="malformed multipart body")
+    parts: dict[str, tuple[str, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or not name:
+            raise web.HTTPBadRequest(reason="a multipart part has no name")
+        if name in parts:
+            raise InvalidError(name, "sent twice")
+        payload = part.get_payload(decode=True)
+        parts[name] = (part.get_content_type(), payload if isinstance(payload, bytes) else b"")
+    return parts
+
+
+def _downloader(config: CallsSettings) -> Downloader:
+    return Downloader(
+        hosts=config.host_list(),
+        max_bytes=config.max_audio_bytes,
+        timeout=config.download_timeout,
+        ca_file=config.audio_ca_file,
+    )
+
+
+def _participants(call: CallWebhookIn) -> tuple[Participant, ...]:
+    people = [Participant(call.rep.name, call.rep.email)]
+    people += [Participant(p.name, p.email) for p in call.participants]
+    seen: set[str] = set()
+    unique: list[Participant] = []
+    for person in people:
+        key = person.email.strip().lower() or person.name
+        if key not in seen:
+            seen.add(key)
+            unique.append(person)
+    return tuple(unique)
+
+
+def _media_error(exc: MediaError) -> web.Response:
+    code = {413: "too_large", 415: "unsupported_media_type", 502: "bad_gateway"}.get(
+        exc.status, "invalid"
+    )
+    extra: dict[str, Any] = {"field": exc.field}
+    if exc.status == 422:
+        extra["fields"] = [{"field": exc.field, "message": exc.message}]
+    return error_response(exc.status, code, str(exc), **extra)

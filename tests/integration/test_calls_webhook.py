@@ -1,0 +1,312 @@
+"""The calling tool's webhook against the real app on a loopback port: signatures, timestamps,
+replays, secret rotation, idempotency, and every refusal with its status and field.
+
+API-only service (no models) except the audio test, which goes through faster-whisper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from smartnotes.settings import CallsSettings, Settings
+from smartnotes.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_headers, signature
+from smartnotes.storage.models import AuditEntry, Run
+from tests.api_client import Api, running_api
+from tests.seed import seed_user
+
+TENANT = "northwind"
+REP = "maria@northwind.test"
+OLD_SECRET = "old-calling-tool-secret-0123456789abcdef"  # noqa: S105 - test-only keys
+NEW_SECRET = "new-calling-tool-secret-0123456789abcdef"  # noqa: S105
+SAMPLE_WAV = Path(__file__).parents[2] / "smartnotes" / "samples" / "sales_call_excerpt.wav"
+VTT = (
+    "WEBVTT\n\n00:00:01.000 --> 00:00:06.000\n"
+    "<v Maria Chen>I will send you a revised quote by Friday.</v>\n"
+)
+
+
+def call_body(call_id: str = "call-1", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "call_id": call_id,
+        "rep": {"email": REP, "name": "Maria Chen"},
+        "participants": [{"name": "Daniel Okafor", "email": "daniel@contoso.test"}],
+        "started_at": "2026-11-17T10:00:00-06:00",
+        "timezone": "America/Chicago",
+        "call_url": "https://calls.northwind.test/c/1",
+        "transcript": VTT,
+    }
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+async def post(
+    api: Api,
+    payload: bytes,
+    *,
+    secret: str = NEW_SECRET,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+    now: float | None = None,
+) -> tuple[int, Any]:
+    sent = {"Content-Type": content_type, **sign_headers(secret, payload, now=now)}
+    sent.update(headers or {})
+    async with api.http.post(api.url("/webhooks/calls"), data=payload, headers=sent) as response:
+        text = await response.text()
+        try:
+            return response.status, json.loads(text)
+        except json.JSONDecodeError:
+            return response.status, text
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body).encode()
+
+
+def settings(tmp_path: Path, **calls: Any) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        calls=CallsSettings(
+            secrets=SecretStr(f"{OLD_SECRET},{NEW_SECRET}"), tenant=TENANT, **calls
+        ),
+        workers=1,
+        summary_max_tokens=32,
+        summarizer_context=4096,
+    )
+
+
+@pytest_asyncio.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    async with running_api(settings(tmp_path, max_transcript_bytes=64 * 1024), process=False) as a:
+        await seed_user(a.service.sessions, TENANT, REP, name="Maria Chen")
+        yield a
+
+
+async def stored(api: Api, run_id: str) -> bytes:
+    """The transcript or recording the run keeps, as it was received."""
+    async with api.service.sessions() as session:
+        run = await session.get(Run, run_id)
+    assert run is not None
+    assert run.transcript_ref is not None
+    return await asyncio.to_thread(Path(run.transcript_ref).read_bytes)
+
+
+async def count_runs(api: Api) -> int:
+    async with api.service.sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(Run))).scalar_one())
+
+
+async def test_a_signed_call_becomes_one_run_and_a_replay_is_a_no_op(api: Api) -> None:
+    payload = encode(call_body())
+    status, first = await post(api, payload)
+    assert status == 202, first
+    assert first["created"] is True
+    assert first["review_url"].endswith(f"/review/{first['run_id']}")
+    # The same delivery again (a retry, or a captured request replayed in its window).
+    status, again = await post(api, payload)
+    assert (status, again["run_id"], again["created"]) == (200, first["run_id"], False)
+    # The same call id with a new signature and body is still that call.
+    status, third = await post(api, encode(call_body(transcript=VTT + "\n")))
+    assert (status, third["run_id"]) == (200, first["run_id"])
+    assert await count_runs(api) == 1
+
+    async with api.service.sessions() as session:
+        run = await session.get(Run, first["run_id"])
+        assert run is not None
+        assert run.status == "queued"
+        assert run.source == "calling_tool"
+        assert run.timezone == "America/Chicago"
+        assert run.call_url == "https://calls.northwind.test/c/1"
+        emails = [p["email"] for p in run.participants]
+        assert emails == [REP, "daniel@contoso.test"]
+    assert await stored(api, first["run_id"]) == VTT.encode()
+
+
+async def test_the_same_call_posted_at_once_creates_one_run(api: Api) -> None:
+    payload = encode(call_body("call-race"))
+    results = await asyncio.gather(*(post(api, payload) for _ in range(8)))
+    assert sorted(status for status, _ in results) == [200] * 7 + [202]
+    assert len({body["run_id"] for _, body in results}) == 1
+    assert await count_runs(api) == 1
+
+
+async def test_either_secret_is_accepted_during_a_rotation(api: Api) -> None:
+    status, _ = await post(api, encode(call_body("call-old")), secret=OLD_SECRET)
+    assert status == 202
+    status, _ = await post(api, encode(call_body("call-new")), secret=NEW_SECRET)
+    assert status == 202
+    # A sender holding both secrets may send both signatures.
+    payload = encode(call_body("call-both"))
+    stamp = str(int(time.time()))
+    both = f"v1={signature(OLD_SECRET, stamp, payload)},v1={signature(NEW_SECRET, stamp, payload)}"
+    status, _ = await post(api, payload, headers={TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: both})
+    assert status == 202
+
+
+@pytest.mark.parametrize(
+    ("case", "headers_for"),
+    [
+        ("wrong secret", lambda body: sign_headers("x" * 40, body)),
+        ("no signature", lambda body: {TIMESTAMP_HEADER: str(int(time.time()))}),
+        ("no timestamp", lambda body: {SIGNATURE_HEADER: "v1=" + "0" * 64}),
+        ("stale", lambda body: sign_headers(NEW_SECRET, body, now=time.time() - 301)),
+        ("future", lambda body: sign_headers(NEW_SECRET, body, now=time.time() + 301)),
+        (
+            "body changed after signing",
+            lambda body: sign_headers(NEW_SECRET, body.replace(b"call-bad", b"call-bad2")),
+        ),
+        (
+            "timestamp changed after signing",
+            lambda body: {
+                **sign_headers(NEW_SECRET, body, now=time.time() - 10),
+                TIMESTAMP_HEADER: str(int(time.time())),
+            },
+        ),
+    ],
+)
+async def test_unsigned_or_stale_requests_are_refused_and_nothing_is_stored(
+    api: Api, case: str, headers_for: Any
+) -> None:
+    payload = encode(call_body("call-bad"))
+    headers = {"Content-Type": "application/json", **headers_for(payload)}
+    async with api.http.post(api.url("/webhooks/calls"), data=payload, headers=headers) as r:
+        assert r.status == 401, case
+        answer = await r.json()
+    assert answer["error"]["code"] == "unauthorized"
+    assert "run_id" not in json.dumps(answer)
+    assert await count_runs(api) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (call_body(call_id=""), "call_id"),
+        (call_body(rep={"email": "not-an-address"}), "rep.email"),
+        (call_body(started_at="2026-11-17T10:00:00"), "started_at"),
+        (call_body(timezone="Mars/Olympus"), "timezone"),
+        (call_body(transcript="just some words with no speakers"), "transcript"),
+        (call_body(transcript=None), "transcript"),
+        (call_body(audio_url="https://media.test/a.wav"), "transcript"),  # two sources
+        (call_body(transcript=None, audio_url="http://media.test/a.wav"), "audio_url"),
+        (call_body(transcript=None, audio_url="https://evil.test/a.wav"), "audio_url"),
+        (call_body(colour="blue"), "colour"),
+        (call_body(opt_out="maybe"), "opt_out"),
+    ],
+)
+async def test_invalid_calls_are_422_naming_the_field(
+    api: Api, body: dict[str, Any], field: str
+) -> None:
+    status, answer = await post(api, encode(body))
+    assert status == 422, answer
+    assert answer["error"]["field"] == field
+    assert await count_runs(api) == 0
+
+
+async def test_bad_bodies_and_media_types(api: Api) -> None:
+    status, answer = await post(api, b"{not json")
+    assert status == 400
+    assert answer["error"]["code"] == "bad_json"
+    status, answer = await post(api, b"[1, 2]")
+    assert status == 400
+
+    status, answer = await post(api, b"call_id=1", content_type="application/x-www-form-urlencoded")
+    assert status == 415
+
+    too_long = VTT + ("\n\n00:00:07.000 --> 00:00:08.000\n<v Maria>" + "word " * 40 + "</v>") * 400
+    status, answer = await post(api, encode(call_body(transcript=too_long)))
+    assert status == 413, answer
+
+    form = aiohttp.FormData()
+    form.add_field("call", json.dumps(call_body("call-media", transcript=None)))
+    form.add_field("audio", b"GIF89a....", filename="x.gif", content_type="image/gif")
+    status, answer = await post_form(api, form)
+    assert status == 415
+    assert answer["error"]["field"] == "audio"
+    assert await count_runs(api) == 0
+
+
+async def test_opted_out_call_and_unknown_rep_store_nothing_but_the_decision(api: Api) -> None:
+    status, answer = await post(api, encode(call_body("call-private", opt_out=True)))
+    assert status == 200
+    assert answer == {"run_id": None, "created": False, "skipped": "the call was opted out"}
+    status, answer = await post(
+        api, encode(call_body("call-stranger", rep={"email": "who@elsewhere.test"}))
+    )
+    assert (status, answer["run_id"]) == (200, None)
+    assert await count_runs(api) == 0
+    async with api.service.sessions() as session:
+        query = select(AuditEntry.action).order_by(AuditEntry.id)
+        actions = (await session.execute(query)).scalars().all()
+    assert actions == ["seat_added", "call_skipped", "call_skipped"]
+    assert not any((api.service.settings.data_dir / "transcripts").glob("*"))
+
+
+async def test_an_unconfigured_webhook_refuses_everything(tmp_path: Path) -> None:
+    async with running_api(Settings(data_dir=tmp_path), process=False) as api:
+        status, answer = await post(api, encode(call_body()))
+    assert status == 503
+    assert "SMARTNOTES_CALLS__SECRETS" in answer["error"]["message"]
+
+
+async def post_form(api: Api, form: aiohttp.FormData) -> tuple[int, Any]:
+    payload = form()
+    body = _Collect()
+    await payload.write(body)  # type: ignore[arg-type]
+    raw = bytes(body.data)
+    return await post(api, raw, content_type=payload.content_type)
+
+
+class _Collect:
+    """A writer that keeps what aiohttp's multipart payload writes, so it can be signed."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    async def write(self, chunk: bytes) -> None:
+        self.data += chunk
+
+    async def write_eof(self, chunk: bytes = b"") -> None:
+        self.data += chunk
+
+
+async def test_a_multipart_transcript_file_is_taken_byte_for_byte(api: Api) -> None:
+    form = aiohttp.FormData()
+    form.add_field("call", json.dumps(call_body("call-file", transcript=None)))
+    data = ("\ufeff" + VTT).encode("utf-8").replace(b"\n", b"\r\n")
+    form.add_field("transcript", data, filename="call.vtt", content_type="text/vtt")
+    status, answer = await post_form(api, form)
+    assert status == 202, answer
+    assert await stored(api, answer["run_id"]) == data
+
+
+async def test_recorded_audio_is_transcribed_into_a_reviewed_run(tmp_path: Path) -> None:
+    """The audio as a multipart upload, through faster-whisper and the pipeline."""
+    async with running_api(settings(tmp_path)) as api:
+        await seed_user(api.service.sessions, TENANT, REP, name="Maria Chen")
+        audio = SAMPLE_WAV.read_bytes()
+        form = aiohttp.FormData()
+        form.add_field("call", json.dumps(call_body("call-audio", transcript=None)))
+        form.add_field("audio", audio, filename="call.wav", content_type="audio/wav")
+        status, answer = await post_form(api, form)
+        assert status == 202, answer
+        run_id = answer["run_id"]
+        assert await stored(api, run_id) == audio
+        view = await api.wait_for(
+            run_id, (TENANT, REP), lambda v: v["status"] in ("needs_review", "failed")
+        )
+    assert view["status"] == "needs_review", view["error"]
+    steps = [s["step"] for s in view["steps"]]
+    assert "transcribing" in steps
+    assert view["summary"]["text"]
+    quotes = " ".join(e["quote"] for t in view["tasks"] for e in t["evidence"]).lower()
+    assert "revised quote" in quotes, "the spoken commitment became a task with its quote"
