@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 from aiohttp import web
@@ -75,12 +77,24 @@ async def review_page(request: web.Request) -> web.Response:
         return _page("unavailable.html", {}, headers, status=404)
     context: dict[str, Any] = {
         "run": run,
+        "started": _local_time(run["call_started_at"], run["timezone"]),
         "owner": run["role"] == "owner",
         "step_labels": STEP_LABELS,
         "initial": json.dumps(run, separators=(",", ":")).replace("<", "\\u003c"),
         "origins": " ".join(service.settings.review.ancestors()),
     }
     return _page("review.html", context, headers)
+
+
+def _local_time(iso: str | None, zone: str) -> str:
+    """The call's start in the rep's time zone, as a rep reads it."""
+    if iso is None:
+        return ""
+    try:
+        local = datetime.fromisoformat(iso).astimezone(ZoneInfo(zone))
+    except (ValueError, ZoneInfoNotFoundError):
+        return iso
+    return f"{local:%a %d %b %Y, %H:%M} ({zone})"
 
 
 async def _viewer(service: Service, token: str, run_id: str) -> Viewer:

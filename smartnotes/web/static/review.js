@@ -10,7 +10,6 @@
   const token = new URLSearchParams(location.search).get("token") || "";
   const $ = (id) => document.getElementById(id);
   const summaryBox = $("summary-text");
-  const STEPS = ["summarizing", "analyzing", "creating_tasks", "ready"];
   const STEP_NAMES = {
     loading: "loading the call",
     transcribing: "transcribing",
@@ -29,7 +28,8 @@
     cancelled: "Not processed: you chose not to process this call",
   };
   let run = JSON.parse($("initial").textContent);
-  let liveStep = null;
+  // Each step's state: "running", "done" or "failed". Summarizing and analyzing run at once.
+  let stepState = {};
   let streamed = "";
 
   // --- API -------------------------------------------------------------------------------
@@ -109,7 +109,7 @@
     if (name === "run") {
       update(payload);
     } else if (name === "step") {
-      liveStep = payload.status === "running" ? payload.step : liveStep;
+      stepState[payload.step] = payload.status;
       if (payload.step === "summarizing" && payload.status === "running") streamed = "";
       renderSteps();
     } else if (name === "token") {
@@ -124,28 +124,34 @@
 
   function update(next) {
     run = next;
-    if (run.status !== "running") liveStep = null;
+    // The record is the authority; a step's latest row says where it stands.
+    stepState = {};
+    for (const step of run.steps || []) stepState[step.step] = step.status;
     render();
   }
 
-  function currentStep() {
-    if (["needs_review", "saving", "saved"].includes(run.status)) return "ready";
-    if (run.status === "running") return liveStep || run.step || "summarizing";
-    return null;
-  }
-
   function renderSteps() {
-    const current = currentStep();
-    const reached = current === null ? -1 : STEPS.indexOf(current === "transcribing" ? "summarizing" : current);
+    const ready = ["needs_review", "saving", "saved"].includes(run.status);
+    // A step event can arrive before the snapshot that says the run started.
+    const active = run.status === "running" || run.status === "queued";
+    const running = [];
     for (const item of document.querySelectorAll("#steps li")) {
-      const index = STEPS.indexOf(item.dataset.step);
-      item.classList.toggle("done", reached > index || current === "ready");
-      item.classList.toggle("current", index === reached && current !== "ready");
-      if (index === reached) item.setAttribute("aria-current", "step");
-      else item.removeAttribute("aria-current");
+      const step = item.dataset.step;
+      const state = step === "ready" ? (ready ? "done" : null) : stepState[step];
+      const current = state === "running" && active;
+      item.classList.toggle("done", state === "done" || (ready && step !== "ready"));
+      item.classList.toggle("failed", state === "failed");
+      item.classList.toggle("current", current);
+      if (current) {
+        item.setAttribute("aria-current", "step");
+        running.push(STEP_NAMES[step] || step);
+      } else {
+        item.removeAttribute("aria-current");
+      }
     }
+    if (active && stepState.transcribing === "running") running.unshift("transcribing");
     let text = STATUS_TEXT[run.status] || run.status;
-    if (run.status === "running" && current) text = `${STEP_NAMES[current] || current}…`;
+    if (active && running.length) text = `${running.join(" and ")}…`;
     text = text.charAt(0).toUpperCase() + text.slice(1);
     $("status").textContent = text;
   }
@@ -479,6 +485,6 @@
     closeModal();
   });
 
-  render();
+  update(run);
   follow();
 })();

@@ -1,0 +1,276 @@
+"""The post-call review page in headless Chromium, against the real service on loopback.
+
+A call is posted to the signed webhook, processed by the real demo model with Claude replaced
+by a local Messages API server, and reviewed in the page the CRM embeds: steps advance, the
+summary streams in, the rep edits it, rejects one task, moves another's due date, likes the
+summary and saves; the embedded CRM then holds exactly that. Screenshots of each state go to
+``test-artifacts/review-page/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright, expect
+from pydantic import SecretStr
+
+from crm_adapters.embedded import EmbeddedCRM
+from smartnotes.auth import issue_review_token
+from smartnotes.settings import CallsSettings, ReviewSettings, Settings
+from smartnotes.signing import sign_headers
+from tests.api_client import Api, running_api
+from tests.conftest import TEST_KEY
+from tests.fakes.anthropic_server import FakeAnthropic, tasks_reply
+from tests.integration.test_api_review import CLAUDE_TASKS, VTT
+from tests.seed import seed_user
+
+TENANT = "northwind"
+REP = "maria@northwind.test"
+OTHER = "lee@northwind.test"
+SECRET = "calling-tool-secret-for-the-browser-test-0123"  # noqa: S105 - test-only key
+CRM_ORIGIN = "https://crm.northwind.test"
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "review-page"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if CHROMIUM is None:
+        pytest.fail("Chromium is not installed: run `make browser` (Debian package chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest_asyncio.fixture
+async def live(tmp_path: Path, fake_claude: FakeAnthropic) -> AsyncIterator[Api]:
+    settings = Settings(
+        data_dir=tmp_path,
+        anthropic_api_key=SecretStr(TEST_KEY),
+        anthropic_base_url=fake_claude.base_url,
+        summary_max_tokens=48,
+        summarizer_context=4096,
+        workers=1,
+        calls=CallsSettings(secrets=SecretStr(SECRET), tenant=TENANT),
+        review=ReviewSettings(frame_ancestors=CRM_ORIGIN),
+    )
+    async with running_api(settings) as api:
+        await seed_user(api.service.sessions, TENANT, REP, name="Maria Chen")
+        await seed_user(api.service.sessions, TENANT, OTHER, name="Lee")
+        crm = api.service.crm
+        assert isinstance(crm, EmbeddedCRM)
+        await crm.add_customer("Contoso Logistics", ["daniel@contoso.test"])
+        yield api
+
+
+async def post_call(api: Api, call_id: str) -> dict[str, Any]:
+    body = json.dumps(
+        {
+            "call_id": call_id,
+            "rep": {"email": REP, "name": "Maria Chen"},
+            "participants": [{"name": "Daniel Okafor", "email": "daniel@contoso.test"}],
+            "started_at": "2026-11-17T10:00:00-06:00",
+            "timezone": "America/Chicago",
+            "call_url": f"https://calls.northwind.test/{call_id}",
+            "transcript": VTT,
+        }
+    ).encode()
+    headers = {"Content-Type": "application/json", **sign_headers(SECRET, body)}
+    async with api.http.post(api.url("/webhooks/calls"), data=body, headers=headers) as r:
+        assert r.status == 202, await r.text()
+        return dict(await r.json())
+
+
+def review_url(api: Api, answer: dict[str, Any], email: str = REP, ttl: int = 600) -> str:
+    token = issue_review_token(api.service.review_secret, TENANT, email, answer["run_id"], ttl=ttl)
+    # The address the webhook answered, as the CRM would open it, on the test server's port.
+    path = answer["review_url"].split("/review/", 1)[1]
+    return api.url(f"/review/{path}") + f"?token={token}"
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def watch(page: Page, until: str, seconds: float = 240) -> list[tuple[str, int]]:
+    """The header's status and the summary's length as they change, until ``until`` shows."""
+    seen: list[tuple[str, int]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = (await page.locator("#status").text_content() or "").strip()
+        length = len(await page.locator("#summary-text").input_value())
+        if not seen or seen[-1] != (status, length):
+            seen.append((status, length))
+        if status == until:
+            return seen
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the page never showed {until!r}; it showed {seen[-5:]}")
+
+
+async def test_a_rep_reviews_and_saves_a_call_in_the_page(
+    live: Api, browser: Browser, fake_claude: FakeAnthropic
+) -> None:
+    fake_claude.default = tasks_reply(CLAUDE_TASKS, delay=2.0)
+    answer = await post_call(live, "call-page")
+    page = await browser.new_page(viewport={"width": 720, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    response = await page.goto(review_url(live, answer))
+    assert response is not None
+    assert response.status == 200
+    csp = response.headers["content-security-policy"]
+    assert f"frame-ancestors {CRM_ORIGIN}" in csp
+    assert "script-src 'self'" in csp
+    assert response.headers["referrer-policy"] == "no-referrer"
+    await expect(page.locator(".ai-label").first).to_have_text("AI generated")
+
+    seen = await watch(page, "Ready for your review")
+    statuses = [status for status, _ in seen]
+    assert any("Summarizing" in s for s in statuses), statuses
+    assert any("analyzing" in s.lower() for s in statuses), statuses
+    streaming = [n for status, n in seen if status != "Ready for your review" and n > 0]
+    assert streaming, "the summary appeared while the run was still working"
+    await expect(page.locator('#steps li[data-step="ready"]')).to_have_class("done")
+    await expect(page.locator(".meta time")).to_contain_text("10:00 (America/Chicago)")
+    await shot(page, "1-ready")
+
+    # A narrow modal at 200% zoom: everything wraps, nothing scrolls sideways.
+    zoomed = await browser.new_page(viewport={"width": 360, "height": 800}, device_scale_factor=2)
+    await zoomed.goto(review_url(live, answer))
+    await expect(zoomed.locator("#status")).to_have_text("Ready for your review")
+    overflow = await zoomed.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    await shot(zoomed, "1-ready-narrow-200pct")
+    await zoomed.close()
+
+    summary = page.locator("#summary-text")
+    await expect(summary).to_be_editable()
+    edited = "Contoso wants annual pricing and a demo for the finance team."
+    await summary.fill(edited)
+    await summary.press("Tab")
+    tasks = page.locator("#task-list .task")
+    await expect(tasks.nth(0)).to_contain_text("I will send you a revised quote")
+    await expect(tasks.nth(0).locator(".evidence figcaption")).to_contain_text("at 0:01")
+    await expect(page.locator("#extractor")).to_contain_text("Claude")
+
+    # Reject the demo task; move the quote's due date.
+    await tasks.nth(1).get_by_role("button", name="Reject").click()
+    await expect(tasks.nth(1)).to_have_class("task status-rejected")
+    due = tasks.nth(0).locator('input[type="date"]')
+    await due.fill("2026-11-19")
+    await due.press("Tab")
+    await page.get_by_role("button", name="Like the summary", exact=True).click()
+    await expect(page.get_by_role("button", name="Like the summary", exact=True)).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    await expect(tasks.nth(0).locator('input[type="date"]')).to_have_value("2026-11-19")
+    await shot(page, "2-edited")
+
+    run_id = answer["run_id"]
+    view = await live.wait_for(
+        run_id,
+        (TENANT, REP),
+        lambda v: bool(v["summary"]["edited"]) and v["tasks"][0]["due_date"] == "2026-11-19",
+        seconds=10,
+    )
+    assert view["summary"]["text"] == edited
+    assert view["feedback"]["summary"]["rating"] == "like"
+    kept = [t for t in view["tasks"] if t["status"] != "rejected"]
+
+    await page.get_by_role("button", name="Save to CRM").click()
+    await expect(page.locator("#status")).to_have_text("Saved to the CRM", timeout=30_000)
+    await shot(page, "3-saved")
+    assert not errors, errors
+
+    crm = live.service.crm
+    assert isinstance(crm, EmbeddedCRM)
+    (note,) = await crm.notes()
+    assert note.body == edited
+    assert note.ai_generated is True
+    assert note.call_url == "https://calls.northwind.test/call-page"
+    written = await crm.tasks()
+    assert sorted(t.title for t in written) == sorted(t["title"] for t in kept)
+    assert CLAUDE_TASKS[1]["title"] not in {t.title for t in written}
+    quote = next(t for t in written if t.title == CLAUDE_TASKS[0]["title"])
+    assert quote.due_date is not None
+    assert quote.due_date.isoformat() == "2026-11-19"
+
+
+async def test_expired_or_foreign_tokens_show_nothing(
+    live: Api, browser: Browser, fake_claude: FakeAnthropic
+) -> None:
+    fake_claude.default = tasks_reply(CLAUDE_TASKS, delay=0.1)
+    answer = await post_call(live, "call-private")
+    await live.wait_for(answer["run_id"], (TENANT, REP), lambda v: v["status"] == "needs_review")
+    page = await browser.new_page()
+    secret = live.service.review_secret
+    other_run = await post_call(live, "call-other")
+    urls = {
+        "expired": live.url(f"/review/{answer['run_id']}?token=") + _expired(secret, answer),
+        "another user": review_url(live, answer, email=OTHER),
+        "token for another run": live.url(f"/review/{answer['run_id']}?token=")
+        + issue_review_token(secret, TENANT, REP, other_run["run_id"]),
+        "no token": live.url(f"/review/{answer['run_id']}"),
+        "forged": live.url(f"/review/{answer['run_id']}?token=")
+        + issue_review_token(b"x" * 40, TENANT, REP, answer["run_id"]),
+    }
+    for case, url in urls.items():
+        response = await page.goto(url)
+        assert response is not None
+        assert response.status == 404, case
+        await expect(page.locator("h1")).to_have_text("Not available")
+        content = await page.content()
+        assert "revised quote" not in content, case
+        assert answer["run_id"] not in content, case
+    await shot(page, "4-not-available")
+
+
+def _expired(secret: bytes, answer: dict[str, Any]) -> str:
+    """A correctly signed token that expired an hour ago (well past the clock-skew leeway)."""
+    past = int(time.time()) - 3600
+    claims = {
+        "aud": "smartnotes-review",
+        "sub": REP,
+        "tid": TENANT,
+        "run": answer["run_id"],
+        "iat": past,
+        "exp": past + 600,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def test_close_and_inform_me_later(
+    live: Api, browser: Browser, fake_claude: FakeAnthropic
+) -> None:
+    fake_claude.default = tasks_reply(CLAUDE_TASKS, delay=4.0)
+    answer = await post_call(live, "call-later")
+    page = await browser.new_page()
+    await page.goto(review_url(live, answer))
+    later = page.get_by_role("button", name="Close and inform me later")
+    await expect(later).to_be_enabled()
+    await later.click()
+    await expect(page.locator("#notice")).to_contain_text("We'll let you know")
+    await shot(page, "5-inform-me-later")
+    await page.close()  # the rep closed the modal; the run carries on
+
+    await live.wait_for(answer["run_id"], (TENANT, REP), lambda v: v["status"] == "needs_review")
+    status, body = await live.call("GET", "/api/notifications", as_user=(TENANT, REP))
+    assert status == 200
+    ready = [n for n in body["notifications"] if n["run_id"] == answer["run_id"]]
+    assert [n["kind"] for n in ready] == ["run_ready"]
