@@ -144,7 +144,8 @@ class Review:
     ) -> dict[str, Any]:
         async with self.sessions() as session, session.begin():
             run = await self._for_change(session, viewer, run_id, version)
-            if run.summary_generated is None:
+            # After a failure the rep may write the summary the model did not finish.
+            if run.summary_generated is None and run.status != RunStatus.FAILED:
                 raise ConflictError("the summary is not finished yet", run.version)
             _editable(run)
             run.summary_edited = text
@@ -279,7 +280,7 @@ class Review:
             elif run.status != RunStatus.SAVED:
                 if version is not None and run.version != version:
                     raise ConflictError("the run changed since you loaded it", run.version)
-                if run.status != RunStatus.NEEDS_REVIEW:
+                if not _saveable(run):
                     raise ConflictError(
                         f"the run is {run.status.replace('_', ' ')}; "
                         "it can be saved once it is ready for review",
@@ -409,6 +410,15 @@ def _visible(viewer: Viewer) -> ColumnElement[bool]:
             and_(Run.confidential.is_(False), Run.id.in_(attended)),
         ),
     )
+
+
+def _saveable(run: Run) -> bool:
+    """Ready for review, or failed with a summary: what was produced (and what the rep wrote
+    in its place) is still theirs to save."""
+    if run.status == RunStatus.NEEDS_REVIEW:
+        return True
+    has_summary = run.summary_edited is not None or run.summary_generated is not None
+    return run.status == RunStatus.FAILED and has_summary
 
 
 def _editable(run: Run) -> None:

@@ -75,7 +75,10 @@ async def live(tmp_path: Path, fake_claude: FakeAnthropic) -> AsyncIterator[Api]
         yield api
 
 
-async def post_call(api: Api, call_id: str) -> dict[str, Any]:
+LATE_CUE = "\n00:02:00.000 --> 00:02:04.000\n<v Daniel Okafor>Talk soon.</v>\n"
+
+
+async def post_call(api: Api, call_id: str, transcript: str = VTT) -> dict[str, Any]:
     body = json.dumps(
         {
             "call_id": call_id,
@@ -84,7 +87,7 @@ async def post_call(api: Api, call_id: str) -> dict[str, Any]:
             "started_at": "2026-11-17T10:00:00-06:00",
             "timezone": "America/Chicago",
             "call_url": f"https://calls.northwind.test/{call_id}",
-            "transcript": VTT,
+            "transcript": transcript,
         }
     ).encode()
     headers = {"Content-Type": "application/json", **sign_headers(SECRET, body)}
@@ -274,3 +277,47 @@ async def test_close_and_inform_me_later(
     assert status == 200
     ready = [n for n in body["notifications"] if n["run_id"] == answer["run_id"]]
     assert [n["kind"] for n in ready] == ["run_ready"]
+
+
+async def test_a_failure_on_the_open_page_says_what_failed_and_offers_a_retry(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """Processing fails while the rep watches: the page says what failed and how to go on,
+    and the failure is also a notification with the retry kept on the record."""
+    settings = Settings(
+        data_dir=tmp_path,
+        max_call_minutes=1,  # the call below is longer, so processing fails with a reason
+        summarizer_context=4096,
+        summary_max_tokens=32,
+        workers=1,
+        calls=CallsSettings(secrets=SecretStr(SECRET), tenant=TENANT),
+    )
+    async with running_api(settings) as api:
+        await seed_user(api.service.sessions, TENANT, REP, name="Maria Chen")
+        crm = api.service.crm
+        assert isinstance(crm, EmbeddedCRM)
+        await crm.add_customer("Contoso Logistics", ["daniel@contoso.test"])
+        answer = await post_call(api, "call-long", transcript=VTT + LATE_CUE)
+        page = await browser.new_page()
+        await page.goto(review_url(api, answer))
+        await expect(page.locator("#status")).to_have_text("Something went wrong")
+        alert = page.locator("#alert")
+        await expect(alert).to_be_visible()
+        await expect(alert).to_contain_text("longer than")
+        await expect(alert).to_contain_text("finish the note by hand and save it, or retry")
+        await expect(page.get_by_role("button", name="Retry")).to_be_visible()
+        await shot(page, "6-failed")
+        status, body = await api.call("GET", "/api/notifications", as_user=(TENANT, REP))
+        assert status == 200
+        assert [n["kind"] for n in body["notifications"]] == ["run_failed"]
+
+        # Finishing by hand: the rep writes the summary and saves it.
+        summary = page.locator("#summary-text")
+        await expect(summary).to_be_editable()
+        await summary.fill("Daniel asked for a revised quote by Friday.")
+        await summary.press("Tab")
+        await expect(page.locator("#summary-hint")).to_contain_text("your version")
+        await page.get_by_role("button", name="Save to CRM").click()
+        await expect(page.locator("#status")).to_have_text("Saved to the CRM", timeout=30_000)
+        (note,) = await crm.notes()
+    assert note.body == "Daniel asked for a revised quote by Friday."

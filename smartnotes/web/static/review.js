@@ -167,12 +167,16 @@
     if (document.activeElement !== summaryBox || !complete) {
       summaryBox.value = summary.text || streamed || "";
     }
-    summaryBox.readOnly = !(complete && editable());
-    $("summary-hint").textContent = complete
+    const failed = run.status === "failed";
+    // After a failure the rep may write the summary the model did not finish.
+    summaryBox.readOnly = !(editable() && (complete || failed));
+    $("summary-hint").textContent = complete || summary.edited
       ? editable()
         ? "You can edit the summary; your version is what gets saved."
         : summary.edited ? "Edited by you." : ""
-      : "The summary appears here as it is written.";
+      : failed && isOwner
+        ? "No summary was written. You can write it here and save it."
+        : "The summary appears here as it is written.";
     renderFeedback(document.querySelector('.feedback[data-target="summary"]'), "summary");
 
     const extractor = run.extractor || {};
@@ -190,13 +194,13 @@
       const step = STEP_NAMES[run.error.step] || run.error.step || "processing";
       showAlert(
         `Something went wrong while ${step}: ${run.error.message}. ` +
-          "What is shown here is still yours to use: finish the note by hand, or retry.",
+          "What is shown here is still yours to use: finish the note by hand and save it, or retry.",
       );
     } else {
       hideAlert();
     }
     const busy = run.status === "queued" || run.status === "running";
-    $("save").disabled = !editable() || !complete;
+    $("save").disabled = !editable() || !(complete || summary.edited);
     $("retrigger").disabled = !editable() || !complete;
     $("retry").hidden = !(isOwner && run.status === "failed");
     $("stop").hidden = !(isOwner && busy);
