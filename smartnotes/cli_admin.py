@@ -96,6 +96,37 @@ def token(
     OUT.print(issue_token(secret, tenant, email, ttl=ttl), soft_wrap=True)
 
 
+@admin_app.command("review-link")
+def review_link(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds (at most 4 hours).")] = 900,
+) -> None:
+    """Print a signed link to a run's review page for the rep who owns it (what the CRM
+    mints when it opens the post-call modal)."""
+    from smartnotes.auth import REVIEW_MAX_LIFETIME, issue_review_token
+    from smartnotes.cli import Exit, _fail, _settings
+    from smartnotes.service import load_review_secret
+    from smartnotes.storage.models import Run, User
+
+    settings = _settings(ERR)
+    if not 0 < ttl <= REVIEW_MAX_LIFETIME:
+        raise _fail(
+            ERR, f"--ttl must be between 1 and {REVIEW_MAX_LIFETIME} seconds", Exit.BAD_INPUT
+        )
+
+    async def work(engine: AsyncEngine) -> tuple[str, str] | None:
+        async with sessions(engine)() as session:
+            run = await session.get(Run, run_id)
+            owner = await session.get(User, run.owner_id) if run is not None else None
+            return (owner.tenant_id, owner.email) if owner is not None else None
+
+    found = _with_db(work)
+    if found is None:
+        raise _fail(ERR, f"no run {run_id}", Exit.BAD_INPUT)
+    token = issue_review_token(load_review_secret(settings), *found, run_id, ttl=ttl)
+    OUT.print(f"{settings.public_url()}/review/{run_id}?token={token}", soft_wrap=True)
+
+
 @seat_app.command("add")
 def seat_add(
     tenant: Tenant, email: Email, name: Annotated[str, typer.Option(help="Display name.")] = ""
