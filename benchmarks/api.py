@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
+from benchmarks.common import Errors, Timings, free_port, report  # noqa: E402
 from smartnotes import directory  # noqa: E402
 from smartnotes.auth import issue_token  # noqa: E402
 from smartnotes.storage.database import database_url, sessions  # noqa: E402
@@ -94,10 +94,6 @@ async def seed(data_dir: Path, clients: int) -> list[tuple[str, str]]:
                     session.add(RunTask(run_id=run.id, position=position, generated=TASK))
                 seeded.append((email, run.id))
     return seeded
-
-
-Timings = dict[str, list[float]]
-Errors = dict[str, list[str]]
 
 
 async def timed(kind: str, timings: Timings, errors: Errors, request: Awaitable[Any]) -> Any:
@@ -177,48 +173,6 @@ async def rep(
         await timed("create run", timings, errors, call("POST", "/api/runs", 202, upload))
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def report(timings: Timings, errors: Errors, wall: float) -> None:
-    print(
-        f"{'request':<20}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
-    )
-    for kind in timings.keys() | errors.keys():
-        values = timings.get(kind, [])
-        if values:
-            p50, p95, p99 = (percentile(values, q) * 1000 for q in (50, 95, 99))
-            worst = max(values) * 1000
-            print(
-                f"{kind:<20}{len(values):>7}{p50:>9.1f}{p95:>9.1f}{p99:>9.1f}{worst:>9.1f}"
-                f"{len(errors.get(kind, [])):>8}"
-            )
-        else:
-            print(f"{kind:<20}{0:>7}{'':>36}{len(errors.get(kind, [])):>8}")
-    total = sum(len(v) for v in timings.values())
-    print(f"\n{total} requests in {wall:.1f} s ({total / wall:.0f}/s)")
-    baseline = timings.get("healthz (baseline)")
-    if baseline:
-        floor = percentile(baseline, 99)
-        api = [v for k, vs in timings.items() if k != "healthz (baseline)" for v in vs]
-        if api:
-            print(
-                f"p99 of API requests / p99 of /healthz under the same load: "
-                f"{percentile(api, 99) / floor:.2f}"
-            )
-    for kind, messages in errors.items():
-        for message in messages[:3]:
-            print(f"error ({kind}): {message}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=500)
@@ -234,7 +188,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         seeded = await seed(data_dir, args.clients)
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTNOTES_")}
         env.update(
             SMARTNOTES_DATA_DIR=str(data_dir),

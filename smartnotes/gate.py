@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smartnotes.storage.models import Seat, Tenant, User
@@ -42,21 +42,26 @@ async def decide(
     opted_out: bool = False,
     confidential: bool | None = None,
 ) -> Decision:
-    tenant = await session.get(Tenant, tenant_id)
-    if tenant is None:
-        return Decision(False, Skip.UNKNOWN_TENANT)
-    if not tenant.enabled:
-        return Decision(False, Skip.TENANT_OFF)
-    user = (
+    # One round trip: every call goes through here, and the answer must be current (a
+    # switch turned off a second ago applies to the next call), so nothing is cached.
+    email = owner_email.strip().lower()
+    row = (
         await session.execute(
-            select(User).where(
-                User.tenant_id == tenant_id, User.email == owner_email.strip().lower()
-            )
+            select(Tenant.enabled, User, Seat.user_id)
+            .select_from(Tenant)
+            .outerjoin(User, and_(User.tenant_id == Tenant.id, User.email == email))
+            .outerjoin(Seat, and_(Seat.tenant_id == Tenant.id, Seat.user_id == User.id))
+            .where(Tenant.id == tenant_id)
         )
-    ).scalar_one_or_none()
+    ).first()
+    if row is None:
+        return Decision(False, Skip.UNKNOWN_TENANT)
+    tenant_enabled, user, seat = row
+    if not tenant_enabled:
+        return Decision(False, Skip.TENANT_OFF)
     if user is None:
         return Decision(False, Skip.UNKNOWN_USER)
-    if await session.get(Seat, (tenant_id, user.id)) is None:
+    if seat is None:
         return Decision(False, Skip.NO_SEAT, user)
     if not user.enabled:
         return Decision(False, Skip.USER_OFF, user)

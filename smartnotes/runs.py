@@ -18,6 +18,7 @@ from smartnotes.storage.models import (
     RunAttendee,
     RunSource,
     RunStatus,
+    new_id,
     utcnow,
 )
 
@@ -102,6 +103,7 @@ async def submit_call(
             await session.commit()
             return Submitted(None, created=False, skipped=decision.reason)
         run = Run(
+            id=new_id(),  # known now, so the transcript is stored without a round trip
             tenant_id=event.tenant_id,
             owner_id=decision.user.id,
             source=event.source,
@@ -115,14 +117,6 @@ async def submit_call(
             status=RunStatus.QUEUED,
         )
         session.add(run)
-        try:
-            await session.flush()
-        except IntegrityError:
-            await session.rollback()
-            winner = await _existing(session, event.tenant_id, event.source, key)
-            if winner is None:
-                raise
-            return Submitted(winner.id, created=False)
         for email in sorted({p.email.strip().lower() for p in event.participants if p.email}):
             session.add(RunAttendee(run_id=run.id, email=email))
         run.transcript_ref = await asyncio.to_thread(
@@ -139,7 +133,7 @@ async def submit_call(
         try:
             await session.commit()
         except IntegrityError:
-            # The same event won the race between our flush and commit.
+            # The same event, arriving at the same moment, was committed first.
             await session.rollback()
             await asyncio.to_thread(store.delete, run.transcript_ref)
             winner = await _existing(session, event.tenant_id, event.source, key)

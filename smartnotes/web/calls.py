@@ -77,10 +77,11 @@ async def calls_webhook(request: web.Request) -> web.Response:
         return _media_error(exc)
     tenant = config.tenant
     key = f"calls:{call.call_id}"
-    existing = await find_run(service.sessions, tenant, RunSource.CALLING_TOOL, key)
-    if existing is not None:
-        return _accepted(service, existing, created=False)
     if isinstance(media, str):
+        # A repeated delivery must not download (and bill, and wait for) the audio again.
+        existing = await find_run(service.sessions, tenant, RunSource.CALLING_TOOL, key)
+        if existing is not None:
+            return _accepted(service, existing, created=False)
         try:
             media = await _downloader(config).fetch(media)
         except MediaError as exc:
