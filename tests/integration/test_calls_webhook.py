@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from smartnotes.settings import CallsSettings, Settings
 from smartnotes.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_headers, signature
 from smartnotes.storage.models import AuditEntry, Run
+from smartnotes.web.schemas import CallWebhookIn
 from tests.api_client import Api, running_api
 from tests.seed import seed_user
 
@@ -310,3 +311,9 @@ async def test_recorded_audio_is_transcribed_into_a_reviewed_run(tmp_path: Path)
     assert view["summary"]["text"]
     quotes = " ".join(e["quote"] for t in view["tasks"] for e in t["evidence"]).lower()
     assert "revised quote" in quotes, "the spoken commitment became a task with its quote"
+
+
+def test_the_documented_schema_is_the_one_we_validate_with() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "calling-tool.md").read_text()
+    block = doc.split("### Schema", 1)[1].split("```json\n", 1)[1].split("\n```", 1)[0]
+    assert json.loads(block) == CallWebhookIn.model_json_schema()
