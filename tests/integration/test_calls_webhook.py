@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -317,3 +324,107 @@ def test_the_documented_schema_is_the_one_we_validate_with() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "calling-tool.md").read_text()
     block = doc.split("### Schema", 1)[1].split("```json\n", 1)[1].split("\n```", 1)[0]
     assert json.loads(block) == CallWebhookIn.model_json_schema()
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost: the audio host's, and the CA we trust."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "audio-host.pem", directory / "audio-host.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest_asyncio.fixture
+async def audio_host(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    """An HTTPS server on loopback serving recordings, as the calling tool's storage would."""
+    cert_path, key_path = _certificate(tmp_path)
+    audio = SAMPLE_WAV.read_bytes()
+
+    async def recording(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name == "call.wav":
+            return web.Response(body=audio, content_type="audio/wav")
+        if name == "moved.wav":
+            raise web.HTTPFound("https://localhost/elsewhere.wav")
+        if name == "page.html":
+            return web.Response(text="<html></html>", content_type="text/html")
+        raise web.HTTPNotFound()
+
+    app = web.Application()
+    app.router.add_get("/{name}", recording)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"https://localhost:{port}", cert_path
+    await runner.cleanup()
+
+
+async def test_an_audio_url_is_fetched_from_an_allowed_https_host(
+    tmp_path: Path, audio_host: tuple[str, Path]
+) -> None:
+    base, ca_file = audio_host
+    config = settings(
+        tmp_path / "data", audio_hosts="localhost", audio_ca_file=ca_file, max_audio_bytes=8 * 2**20
+    )
+    async with running_api(config, process=False) as api:
+        await seed_user(api.service.sessions, TENANT, REP)
+        body = call_body("call-url", transcript=None, audio_url=f"{base}/call.wav")
+        status, answer = await post(api, encode(body))
+        assert status == 202, answer
+        assert await stored(api, answer["run_id"]) == SAMPLE_WAV.read_bytes()
+        status, again = await post(api, encode(body))
+        assert (status, again["run_id"]) == (200, answer["run_id"])
+
+        for name, expected in [
+            ("moved.wav", 502),  # redirects are not followed
+            ("missing.wav", 502),
+            ("page.html", 415),
+        ]:
+            body = call_body(f"call-{name}", transcript=None, audio_url=f"{base}/{name}")
+            status, refused = await post(api, encode(body))
+            assert status == expected, (name, refused)
+            assert refused["error"]["field"] == "audio_url"
+        assert await count_runs(api) == 1
+
+    small = settings(
+        tmp_path / "small", audio_hosts="localhost", audio_ca_file=ca_file, max_audio_bytes=4096
+    )
+    async with running_api(small, process=False) as api:
+        await seed_user(api.service.sessions, TENANT, REP)
+        body = call_body("call-big", transcript=None, audio_url=f"{base}/call.wav")
+        status, refused = await post(api, encode(body))
+        assert status == 413
+        assert await count_runs(api) == 0
+
+    untrusted = settings(tmp_path / "untrusted", audio_hosts="localhost")
+    async with running_api(untrusted, process=False) as api:
+        await seed_user(api.service.sessions, TENANT, REP)
+        body = call_body("call-tls", transcript=None, audio_url=f"{base}/call.wav")
+        status, refused = await post(api, encode(body))
+        assert status == 502, "a host whose certificate we do not trust is not fetched"
+        assert await count_runs(api) == 0
