@@ -195,12 +195,14 @@ class Outbox:
 
     async def _loop(self) -> None:
         while True:
+            # Cleared before the round, not after: a save that commits while the round runs
+            # sets it again, and the wait below returns at once instead of sleeping a poll.
+            self._wake.clear()
             try:
                 await self.deliver_due()
             except Exception:
                 # A database hiccup must not end delivery; the next round tries again.
                 log.exception("CRM outbox round failed")
-            self._wake.clear()
             timeout = await self._next_wait()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)

@@ -123,6 +123,9 @@
   // --- Rendering -------------------------------------------------------------------------
 
   function update(next) {
+    // An answer can arrive after the event stream has already shown a newer state (a save's
+    // answer after the outbox finished); the record's version says which is newer.
+    if (next.version < run.version) return;
     run = next;
     // The record is the authority; a step's latest row says where it stands.
     stepState = {};
