@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from benchmarks.common import Errors, Timings, free_port, report  # noqa: E402
+from benchmarks.common import Errors, Timings, free_port, report, wait_ready  # noqa: E402
 from smartnotes import directory  # noqa: E402
 from smartnotes.auth import issue_token  # noqa: E402
 from smartnotes.storage.database import database_url, sessions  # noqa: E402
@@ -209,14 +209,7 @@ async def main() -> None:
         try:
             connector = aiohttp.TCPConnector(limit=0)
             async with aiohttp.ClientSession(connector=connector) as http:
-                for _ in range(300):
-                    try:
-                        async with http.get(base + "/readyz") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientConnectionError:
-                        pass
-                    await asyncio.sleep(0.1)
+                await wait_ready(http, base)
                 timings: Timings = defaultdict(list)
                 errors: Errors = defaultdict(list)
                 start = asyncio.Event()

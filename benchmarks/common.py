@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+
+import aiohttp
 
 Timings = dict[str, list[float]]
 Errors = dict[str, list[str]]
@@ -48,3 +51,16 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def wait_ready(http: aiohttp.ClientSession, base: str, seconds: float = 30.0) -> None:
+    """Until the service under test answers ``/readyz`` (it loads and migrates first)."""
+    for _ in range(int(seconds / 0.1)):
+        try:
+            async with http.get(base + "/readyz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"the service at {base} did not become ready in {seconds:g} s")

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from benchmarks.common import Errors, Timings, free_port, report  # noqa: E402
+from benchmarks.common import Errors, Timings, free_port, report, wait_ready  # noqa: E402
 from smartnotes import directory  # noqa: E402
 from smartnotes.signing import sign_headers  # noqa: E402
 from smartnotes.storage.database import database_url, sessions  # noqa: E402
@@ -135,14 +135,7 @@ async def main() -> None:
         answers: list[tuple[int, dict[str, object]]] = []
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-                for _ in range(300):
-                    try:
-                        async with http.get(base + "/readyz") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientConnectionError:
-                        pass
-                    await asyncio.sleep(0.1)
+                await wait_ready(http, base)
                 # The floor: the cheapest route, fired the same way.
                 floor: list[tuple[int, dict[str, object]]] = []
                 health = base + "/healthz"

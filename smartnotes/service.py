@@ -22,7 +22,7 @@ from smartnotes.live import LiveEvents
 from smartnotes.outbox import Outbox
 from smartnotes.processor import RunProcessor
 from smartnotes.review import Review, Viewer
-from smartnotes.runs import TranscriptStore
+from smartnotes.runs import CallEvent, Submitted, TranscriptStore, submit_call
 from smartnotes.settings import Settings
 from smartnotes.storage.database import sessions as make_sessions
 from smartnotes.storage.open import open_database
@@ -87,6 +87,13 @@ class Service:
     processor: RunProcessor | None = None
     stopping: bool = field(default=False)
     viewers: ViewerCache = field(default_factory=ViewerCache)
+
+    async def submit(self, event: CallEvent) -> Submitted:
+        """A finished call from any source: its run, queued for processing when it is new."""
+        submitted = await submit_call(self.sessions, self.store, event)
+        if submitted.created and submitted.run_id is not None:
+            await self.queue.enqueue(submitted.run_id)
+        return submitted
 
     def cancel(self, run_id: str) -> bool:
         return self.pool.cancel(run_id) if self.pool is not None else False

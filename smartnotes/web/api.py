@@ -18,7 +18,7 @@ from pipeline.formats import parse_transcript_bytes
 from smartnotes import directory
 from smartnotes.auth import AuthError
 from smartnotes.review import InvalidError, NotFoundError, Viewer
-from smartnotes.runs import CallEvent, Participant, submit_call
+from smartnotes.runs import CallEvent, Participant, Submitted
 from smartnotes.service import Service
 from smartnotes.storage.models import RunSource
 from smartnotes.web.keys import SERVICE
@@ -72,6 +72,12 @@ async def body(request: web.Request, model: type[B]) -> B:
     return model.model_validate(data)
 
 
+def skipped(submitted: Submitted) -> web.Response:
+    """A call the gate let through to nothing: say why, with nothing else kept."""
+    reason = str(submitted.skipped) if submitted.skipped else "not processed"
+    return web.json_response({"run_id": None, "created": False, "skipped": reason})
+
+
 def _service(request: web.Request) -> Service:
     return request.app[SERVICE]
 
@@ -117,12 +123,9 @@ async def upload_run(request: web.Request) -> web.Response:
         opted_out=upload.opt_out,
         confidential=upload.confidential,
     )
-    submitted = await submit_call(service.sessions, service.store, event)
+    submitted = await service.submit(event)
     if submitted.run_id is None:
-        reason = str(submitted.skipped) if submitted.skipped else "not processed"
-        return web.json_response({"run_id": None, "created": False, "skipped": reason})
-    if submitted.created:
-        await service.queue.enqueue(submitted.run_id)
+        return skipped(submitted)
     return web.json_response(
         {"run_id": submitted.run_id, "created": submitted.created, "skipped": None},
         status=202 if submitted.created else 200,

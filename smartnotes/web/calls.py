@@ -24,11 +24,12 @@ from pipeline.formats import parse_transcript_bytes
 from smartnotes.auth import AuthError
 from smartnotes.media import Audio, Downloader, MediaError, audio_suffix
 from smartnotes.review import InvalidError
-from smartnotes.runs import CallEvent, Participant, find_run, submit_call
+from smartnotes.runs import CallEvent, Participant, find_run
 from smartnotes.service import Service
 from smartnotes.settings import CallsSettings
 from smartnotes.signing import SignatureError, verify
 from smartnotes.storage.models import RunSource
+from smartnotes.web.api import skipped
 from smartnotes.web.errors import error_response
 from smartnotes.web.keys import SERVICE
 from smartnotes.web.schemas import CallWebhookIn
@@ -103,12 +104,9 @@ async def calls_webhook(request: web.Request) -> web.Response:
         opted_out=call.opt_out,
         confidential=call.confidential,
     )
-    submitted = await submit_call(service.sessions, service.store, event)
+    submitted = await service.submit(event)
     if submitted.run_id is None:
-        reason = str(submitted.skipped) if submitted.skipped else "not processed"
-        return web.json_response({"run_id": None, "created": False, "skipped": reason})
-    if submitted.created:
-        await service.queue.enqueue(submitted.run_id)
+        return skipped(submitted)
     return _accepted(service, submitted.run_id, created=submitted.created)
 
 
