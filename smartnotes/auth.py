@@ -78,25 +78,40 @@ def issue_token(secret: bytes, tenant_id: str, email: str, *, ttl: int = 3600) -
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def verify_token(secret: bytes, token: str) -> Identity:
+def _claims(
+    secret: bytes,
+    token: str,
+    *,
+    audience: str,
+    max_lifetime: int,
+    issuer: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """A token's claims after every check both kinds of token share; raises ``AuthError``."""
+    required = ["exp", "iat", "sub", "aud"] + (["iss"] if issuer else [])
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=["HS256"],
-            audience=AUDIENCE,
-            issuer=ISSUER,
+            audience=audience,
+            issuer=issuer,
             leeway=LEEWAY,
-            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            options={"require": required},
         )
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}") from exc
-    if int(claims["exp"]) - int(claims["iat"]) > MAX_LIFETIME:
+    if int(claims["exp"]) - int(claims["iat"]) > max_lifetime:
         raise AuthError("invalid token: lifetime too long")
-    tenant, email = claims.get("tid"), claims.get("sub")
-    if not isinstance(tenant, str) or not tenant or not isinstance(email, str) or not email:
-        raise AuthError("invalid token: tenant or user missing")
-    return Identity(tenant_id=tenant, email=email, method="api-token")
+    wanted = {name: claims.get(name) for name in ("tid", "sub", *extra)}
+    if not all(isinstance(value, str) and value for value in wanted.values()):
+        raise AuthError(f"invalid token: {', '.join(wanted)} must all be given")
+    return {name: str(value) for name, value in wanted.items()}
+
+
+def verify_token(secret: bytes, token: str) -> Identity:
+    claims = _claims(secret, token, audience=AUDIENCE, max_lifetime=MAX_LIFETIME, issuer=ISSUER)
+    return Identity(tenant_id=claims["tid"], email=claims["sub"], method="api-token")
 
 
 class ApiTokenAuth:
@@ -140,23 +155,16 @@ def issue_review_token(
 
 
 def verify_review_token(secret: bytes, token: str) -> Identity:
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=["HS256"],
-            audience=REVIEW_AUDIENCE,
-            leeway=LEEWAY,
-            options={"require": ["exp", "iat", "sub", "aud"]},
-        )
-    except jwt.PyJWTError as exc:
-        raise AuthError(f"invalid review token: {exc}") from exc
-    if int(claims["exp"]) - int(claims["iat"]) > REVIEW_MAX_LIFETIME:
-        raise AuthError("invalid review token: lifetime too long")
-    tenant, email, run = claims.get("tid"), claims.get("sub"), claims.get("run")
-    if not all(isinstance(v, str) and v for v in (tenant, email, run)):
-        raise AuthError("invalid review token: tenant, user or run missing")
-    return Identity(tenant_id=str(tenant), email=str(email), method="review-token", run_id=str(run))
+    claims = _claims(
+        secret,
+        token,
+        audience=REVIEW_AUDIENCE,
+        max_lifetime=REVIEW_MAX_LIFETIME,
+        extra=("run",),
+    )
+    return Identity(
+        tenant_id=claims["tid"], email=claims["sub"], method="review-token", run_id=claims["run"]
+    )
 
 
 class ReviewTokenAuth:

@@ -165,14 +165,8 @@ async def find_run(
 ) -> str | None:
     """The run an event with this idempotency key already created, if any."""
     async with sessions() as session:
-        run_id = (
-            await session.execute(
-                select(Run.id).where(
-                    Run.tenant_id == tenant_id, Run.source == source, Run.idempotency_key == key
-                )
-            )
-        ).scalar_one_or_none()
-    return run_id
+        run = await _existing(session, tenant_id, source, key)
+    return run.id if run is not None else None
 
 
 async def _existing(session: AsyncSession, tenant_id: str, source: str, key: str) -> Run | None:

@@ -400,19 +400,26 @@
       .catch(() => undefined);
   }
 
-  function button(text, action) {
-    const element = document.createElement("button");
-    element.type = "button";
-    element.textContent = text;
+  // Runs a button's action once at a time; call() has already told the rep about any error.
+  function onClick(element, action, after) {
     element.addEventListener("click", async () => {
       element.disabled = true;
       try {
         await action();
       } catch (error) {
-        // call() has already told the rep what went wrong.
+        // Already shown.
       } finally {
-        element.disabled = false;
+        after(element);
       }
+    });
+  }
+
+  function button(text, action) {
+    const element = document.createElement("button");
+    element.type = "button";
+    element.textContent = text;
+    onClick(element, action, (done) => {
+      done.disabled = false;
     });
     return element;
   }
@@ -456,17 +463,7 @@
   summaryBox.addEventListener("change", () => saveSummaryEdit().catch(() => undefined));
 
   function wire(id, action) {
-    const element = $(id);
-    element.addEventListener("click", async () => {
-      element.disabled = true;
-      try {
-        await action();
-      } catch (error) {
-        // Already shown.
-      } finally {
-        render();
-      }
-    });
+    onClick($(id), action, () => render());
   }
 
   wire("save", async () => {
