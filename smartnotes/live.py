@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -44,6 +44,8 @@ class LiveEvents:
         self._subscribers: dict[str, set[asyncio.Queue[LiveItem]]] = defaultdict(set)
         self._partial: dict[str, list[str]] = {}
         self._closing = False
+        # Called with the run id of every item, for whoever follows all runs (the Teams card).
+        self.listeners: list[Callable[[str], None]] = []
 
     def partial_summary(self, run_id: str) -> str | None:
         """The summary streamed so far for a run being summarized now, if any."""
@@ -86,6 +88,8 @@ class LiveEvents:
                 _offer(queue, Closing())
 
     def _send(self, run_id: str, item: LiveItem) -> None:
+        for listener in self.listeners:
+            listener(run_id)
         for queue in list(self._subscribers.get(run_id, ())):
             if not _offer(queue, item):
                 log.warning("a watcher of run %s fell behind; its stream is closed", run_id)

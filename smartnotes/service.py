@@ -26,6 +26,7 @@ from smartnotes.runs import CallEvent, Submitted, TranscriptStore, submit_call
 from smartnotes.settings import Settings
 from smartnotes.storage.database import sessions as make_sessions
 from smartnotes.storage.open import open_database
+from smartnotes.teams_runtime import Teams, open_teams
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class Service:
     review_secret: bytes
     pool: WorkerPool | None = None
     processor: RunProcessor | None = None
+    teams: Teams | None = None
     stopping: bool = field(default=False)
     viewers: ViewerCache = field(default_factory=ViewerCache)
 
@@ -168,5 +170,15 @@ class Service:
                 if resumed:
                     log.info("resuming %d unfinished run(s)", len(resumed))
             stack.callback(live.close)
+            service.teams = await stack.enter_async_context(
+                open_teams(
+                    settings,
+                    sessions,
+                    service.review,
+                    live,
+                    cancel=service.cancel,
+                    review_secret=review_secret,
+                )
+            )
             yield service
             service.stopping = True

@@ -69,6 +69,33 @@ class ReviewSettings(BaseModel):
         return _words(self.frame_ancestors)
 
 
+class BotSettings(BaseModel):
+    """The Teams bot (``/api/messages``): ``SMARTNOTES_BOT__*``. No app id: the bot is off."""
+
+    # The Entra app registration the bot runs as (the manifest's botId).
+    app_id: str = ""
+    app_password: SecretStr | None = None
+    # Inbound: who signs the activities Teams sends, and which issuers are accepted.
+    openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    issuers: str = "https://api.botframework.com"
+    # Outbound: where the bot gets its token for the Bot Connector (client credentials).
+    token_url: str = "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"  # noqa: S105
+    token_scope: str = "https://api.botframework.com/.default"  # noqa: S105
+    # The tenant (in our seat table) Teams users belong to; with ``aad_tenant_id`` set,
+    # activities from any other Microsoft 365 tenant are refused.
+    tenant: str = Field(default="default", min_length=1)
+    aad_tenant_id: str = ""
+    # At most one card update per run in this many seconds: a fast run does not flood the chat.
+    card_update_interval: float = Field(default=1.5, ge=0)
+
+    def issuer_list(self) -> list[str]:
+        return _words(self.issuers)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_id)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SMARTNOTES_",
@@ -126,6 +153,10 @@ class Settings(BaseSettings):
 
     calls: CallsSettings = Field(default_factory=CallsSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    bot: BotSettings = Field(default_factory=BotSettings)
+    # Accept bot activities without a verified token. Local experiments only: anyone who can
+    # reach the service could then act as any Teams user. Logged as a warning at every start.
+    dangerously_allow_unauthenticated: bool = False
 
     prompts_dir: Path | None = None
     recall_check: bool = True

@@ -235,3 +235,57 @@ class RunAttendee(Base):
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     email: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+
+
+class TeamsConversation(Base):
+    """Where the bot reaches a rep in Teams: the personal chat's conversation reference, kept
+    from the installation on (proactive messages need it; a process dict would lose it)."""
+
+    __tablename__ = "teams_conversations"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    conversation_id: Mapped[str] = mapped_column(String(300), index=True)
+    reference: Mapped[dict[str, Any]] = mapped_column(JSON)
+    installed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    greeted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The rep blocked the bot: Teams answers 403 and nothing is sent until they reinstall.
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class RunCard(Base):
+    """The card message that shows a run in the rep's chat, updated in place as it moves."""
+
+    __tablename__ = "run_cards"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(300))
+    activity_id: Mapped[str] = mapped_column(String(300))
+    # The run version the message shows: an update is sent only when the run moved on.
+    shown_version: Mapped[int] = mapped_column(Integer, default=0)
+    shown_step: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # The last status the rep was told about with a message of its own (ready, failed): an
+    # updated card does not notify in Teams, a new message does.
+    announced_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class MeetingEnd(Base):
+    """A Teams meeting that ended where the app is installed, recorded for the transcript fetch
+    (the same event delivered twice is one row)."""
+
+    __tablename__ = "meeting_ends"
+    __table_args__ = (UniqueConstraint("tenant_id", "meeting_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    meeting_id: Mapped[str] = mapped_column(String(500))
+    join_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    conversation_id: Mapped[str] = mapped_column(String(300))
+    reported_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # pending until the transcript fetch takes it over.
+    status: Mapped[str] = mapped_column(String(20), default="pending")

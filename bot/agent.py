@@ -1,0 +1,250 @@
+"""The Teams bot: one handler per activity kind, routed by exact match, never by substring.
+
+Card presses (``adaptiveCard/action`` invokes) are answered with the refreshed card in the
+invoke response, which Teams shows in place of the pressed one. The ``Action.Submit`` fallback
+(a message with a ``value``) gets the same treatment by updating the message it came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from microsoft_agents.activity import (
+    Activity,
+    ActivityTypes,
+    Attachment,
+    InvokeResponse,
+)
+from microsoft_agents.hosting.core import TurnContext
+from microsoft_agents.hosting.core.connector import ConnectorClientBase
+from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
+
+from bot.backend import (
+    CardAction,
+    MeetingEnded,
+    TeamsBackend,
+    TeamsUser,
+    UnknownUserError,
+)
+from cards import build_error_card, build_help_card, build_welcome_card
+
+log = logging.getLogger(__name__)
+
+CARD = "application/vnd.microsoft.card.adaptive"
+MEETING_END = "application/vnd.microsoft.meetingEnd"
+CARD_ACTION = "adaptiveCard/action"
+NOT_SET_UP = "Smart Notes is not set up for you yet. Ask your administrator for a Smart Notes seat."
+
+
+def card_attachment(card: dict[str, Any]) -> Attachment:
+    return Attachment(content_type=CARD, content=card)
+
+
+def card_message(card: dict[str, Any]) -> Activity:
+    return Activity(type=ActivityTypes.message, attachments=[card_attachment(card)])
+
+
+class SmartNotesBot:
+    """The Agents SDK ``Agent``: everything Teams sends to ``/api/messages`` arrives here."""
+
+    def __init__(self, backend: TeamsBackend, *, aad_tenant_id: str = "") -> None:
+        self.backend = backend
+        self.aad_tenant_id = aad_tenant_id.lower()
+
+    async def on_turn(self, context: TurnContext) -> None:
+        activity = context.activity
+        user = _user(activity)
+        if self.aad_tenant_id and (user is None or user.aad_tenant_id != self.aad_tenant_id):
+            log.warning("refused an activity from another Microsoft 365 tenant")
+            if activity.type == ActivityTypes.invoke:
+                await self._answer(context, build_error_card(NOT_SET_UP))
+            return
+        kind = activity.type
+        if kind == ActivityTypes.installation_update:
+            await self._installation(context, user)
+        elif kind == ActivityTypes.conversation_update:
+            await self._conversation_update(context, user)
+        elif kind == ActivityTypes.invoke and activity.name == CARD_ACTION:
+            await self._card_action(context, user)
+        elif kind == ActivityTypes.message:
+            if isinstance(activity.value, dict) and activity.value.get("verb"):
+                await self._card_submit(context, user, activity.value)
+            else:
+                await self._command(context, user)
+        elif kind == ActivityTypes.event and activity.name == MEETING_END:
+            await self._meeting_end(context, user)
+
+    async def _installation(self, context: TurnContext, user: TeamsUser | None) -> None:
+        action = (context.activity.action or "").lower()
+        if user is None:
+            return
+        if action.startswith("remove"):
+            await self.backend.uninstall(user)
+        elif action.startswith("add") and _personal(context.activity):
+            await self._install(context, user)
+
+    async def _conversation_update(self, context: TurnContext, user: TeamsUser | None) -> None:
+        activity = context.activity
+        bot_id = activity.recipient.id if activity.recipient else None
+        added = [m.id for m in activity.members_added or []]
+        if user is not None and bot_id in added and _personal(activity):
+            await self._install(context, user)
+
+    async def _install(self, context: TurnContext, user: TeamsUser) -> None:
+        user = replace(user, email=await _member_email(context, user))
+        reference = context.activity.get_conversation_reference().model_dump(
+            mode="json", by_alias=True, exclude_none=True
+        )
+        installed = await self.backend.install(user, reference)
+        if not installed.known:
+            await context.send_activity(NOT_SET_UP)
+        elif installed.first_time:
+            await context.send_activity(card_message(build_welcome_card()))
+            await self.backend.greeted(user)
+
+    async def _command(self, context: TurnContext, user: TeamsUser | None) -> None:
+        if user is None:
+            return
+        text = " ".join(TurnContext.remove_recipient_mention(context.activity).lower().split())
+        try:
+            if text in ("help", ""):
+                await context.send_activity(card_message(build_help_card()))
+            elif text == "status":
+                await context.send_activity(card_message(await self.backend.status_card(user)))
+            elif text in ("off", "on"):
+                await context.send_activity(await self.backend.switch(user, enabled=text == "on"))
+            elif text in ("confidential on", "confidential off"):
+                await context.send_activity(
+                    await self.backend.switch(user, confidential=text.endswith("on"))
+                )
+            elif text == "confidential":
+                await context.send_activity(
+                    "Say confidential on to keep your calls to local models (the transcript is "
+                    "deleted after processing and only you see the notes), or confidential off."
+                )
+            else:
+                await context.send_activity(
+                    f"I don't know the command \u201c{text[:60]}\u201d. Type help for the list."
+                )
+        except UnknownUserError:
+            await context.send_activity(NOT_SET_UP)
+
+    async def _card_action(self, context: TurnContext, user: TeamsUser | None) -> None:
+        action = _object(_object(context.activity.value).get("action"))
+        verb = action.get("verb")
+        data = _object(action.get("data"))
+        if user is None or not isinstance(verb, str):
+            await self._answer(context, build_error_card("This card action is not valid."))
+            return
+        card = await self._act(user, CardAction(verb=verb, data=data))
+        await self._answer(context, card)
+
+    async def _card_submit(
+        self, context: TurnContext, user: TeamsUser | None, value: dict[str, Any]
+    ) -> None:
+        if user is None:
+            return
+        card = await self._act(user, CardAction(verb=str(value["verb"]), data=value))
+        replaced = context.activity.reply_to_id
+        if replaced:
+            update = card_message(card)
+            update.id = replaced
+            await context.update_activity(update)
+        else:
+            await context.send_activity(card_message(card))
+
+    async def _act(self, user: TeamsUser, action: CardAction) -> dict[str, Any]:
+        try:
+            return (await self.backend.card_action(user, action)).card
+        except UnknownUserError:
+            return build_error_card(NOT_SET_UP)
+
+    async def _meeting_end(self, context: TurnContext, user: TeamsUser | None) -> None:
+        activity = context.activity
+        value = _object(activity.value)
+        meeting = _object(_object(activity.channel_data).get("meeting"))
+        meeting_id = value.get("Id") or meeting.get("id")
+        tenant = (activity.conversation.tenant_id if activity.conversation else None) or (
+            user.aad_tenant_id if user else ""
+        )
+        if not meeting_id or not activity.conversation:
+            log.warning("a meetingEnd event without a meeting id was ignored")
+            return
+        await self.backend.meeting_ended(
+            MeetingEnded(
+                aad_tenant_id=str(tenant).lower(),
+                meeting_id=str(meeting_id),
+                conversation_id=activity.conversation.id,
+                join_url=value.get("JoinUrl"),
+                title=str(value.get("Title") or ""),
+                ended_at=_when(value.get("EndTime")),
+                reported_by=user.aad_object_id if user else None,
+                raw=value,
+            )
+        )
+
+    async def _answer(self, context: TurnContext, card: dict[str, Any]) -> None:
+        """Answer an invoke with a card; anything else gets it as a message."""
+        if context.activity.type == ActivityTypes.invoke:
+            body = {"statusCode": 200, "type": CARD, "value": card}
+            await context.send_activity(
+                Activity(
+                    type=ActivityTypes.invoke_response,
+                    value=InvokeResponse(status=200, body=body),
+                )
+            )
+        else:
+            await context.send_activity(card_message(card))
+
+
+def _user(activity: Activity) -> TeamsUser | None:
+    sender = activity.from_property
+    if sender is None or not sender.aad_object_id:
+        return None
+    tenant = activity.conversation.tenant_id if activity.conversation else None
+    if not tenant and isinstance(activity.channel_data, dict):
+        tenant = (activity.channel_data.get("tenant") or {}).get("id")
+    return TeamsUser(
+        aad_object_id=sender.aad_object_id.lower(),
+        teams_id=sender.id,
+        name=sender.name or "",
+        aad_tenant_id=(tenant or "").lower(),
+    )
+
+
+async def _member_email(context: TurnContext, user: TeamsUser) -> str | None:
+    """The installing user's e-mail, as Teams knows it: how a first-time user is matched to
+    their Smart Notes seat (later activities carry only the Entra object id)."""
+    client = context.services.get(ConnectorClientBase)  # type: ignore[type-abstract]
+    conversation = context.activity.conversation
+    if not isinstance(client, TeamsConnectorClient) or conversation is None:
+        return None
+    try:
+        member = await client.get_conversation_member(conversation.id, user.teams_id)
+    except Exception:  # an unreadable profile is not a failed installation
+        log.warning("could not read the installing user's profile", exc_info=True)
+        return None
+    email = getattr(member, "email", None) or getattr(member, "user_principal_name", None)
+    return str(email).lower() if email else None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _personal(activity: Activity) -> bool:
+    conversation = activity.conversation
+    kind = conversation.conversation_type if conversation else None
+    return kind in (None, "personal") and not (conversation and conversation.is_group)
+
+
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,301 @@
+"""Bot Framework authentication, both ways.
+
+Inbound: every activity Teams posts carries a JWT signed by the Bot Connector. It is checked
+against the keys the OpenID metadata document names (fetched, cached, refetched when a new key
+id appears), for our app id as audience, an accepted issuer, its lifetime, the key's channel
+endorsement and the ``serviceurl`` claim (so a token minted for one service URL cannot send us
+replies somewhere else).
+
+Outbound: the bot's own token for the Bot Connector, the client-credentials grant the Bot
+Framework documents, cached until shortly before it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import jwt
+from azure.core.credentials_async import AsyncTokenCredential
+from microsoft_agents.activity import Activity
+from microsoft_agents.hosting.core.authorization import (
+    AccessTokenProviderBase,
+    AgentAuthConfiguration,
+    ClaimsIdentity,
+    Connections,
+)
+
+log = logging.getLogger(__name__)
+
+# Bot Framework tokens may be checked with five minutes of clock skew (its documentation).
+LEEWAY = 300
+# A key id we have not seen triggers a refetch, but not more often than this: a flood of
+# tokens with made-up key ids must not turn into a flood of metadata requests.
+MIN_REFETCH_SECONDS = 60.0
+KEYS_MAX_AGE = 24 * 3600.0
+
+
+class BotAuthError(Exception):
+    """An inbound request whose token does not prove it comes from the Bot Connector."""
+
+
+class ConnectorAuthError(Exception):
+    """The bot could not get its own token for the Bot Connector."""
+
+
+@dataclass
+class _KeySet:
+    keys: dict[str, jwt.PyJWK]
+    endorsements: dict[str, list[str]]
+    fetched_at: float
+
+
+class ChannelTokenValidator:
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        openid_metadata_url: str,
+        issuers: list[str],
+        http: aiohttp.ClientSession,
+    ) -> None:
+        if not app_id:
+            raise ValueError("the bot's app id is needed to check tokens")
+        self.app_id = app_id
+        self.openid_metadata_url = openid_metadata_url
+        self.issuers = issuers
+        self._http = http
+        self._keys: _KeySet | None = None
+        self._lock = asyncio.Lock()
+
+    async def identity(self, authorization: str | None, activity: dict[str, Any]) -> ClaimsIdentity:
+        """The verified claims of a request, as the Agents SDK's identity."""
+        claims = await self.validate(authorization, activity)
+        return ClaimsIdentity(claims, authentication_type="Bearer")
+
+    async def validate(self, authorization: str | None, activity: dict[str, Any]) -> dict[str, Any]:
+        token = _bearer(authorization)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise BotAuthError("the token is not a JWT") from exc
+        if header.get("alg") != "RS256":
+            raise BotAuthError("the token is not signed with RS256")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise BotAuthError("the token names no signing key")
+        key, endorsements = await self._key(kid)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=["RS256"],
+                audience=self.app_id,
+                issuer=self.issuers,
+                leeway=LEEWAY,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise BotAuthError(f"the token is not valid: {type(exc).__name__}") from exc
+        channel = activity.get("channelId")
+        if endorsements and channel not in endorsements:
+            raise BotAuthError("the signing key is not endorsed for this channel")
+        service_url = activity.get("serviceUrl")
+        claimed = claims.get("serviceurl")
+        if claimed is not None and not _same_url(str(claimed), str(service_url or "")):
+            raise BotAuthError("the token was issued for another service URL")
+        return claims
+
+    async def _key(self, kid: str) -> tuple[jwt.PyJWK, list[str]]:
+        keys = self._keys
+        if keys is None or kid not in keys.keys or _stale(keys):
+            async with self._lock:
+                keys = self._keys
+                if (
+                    keys is None
+                    or _stale(keys)
+                    or (
+                        kid not in keys.keys
+                        and time.monotonic() - keys.fetched_at > MIN_REFETCH_SECONDS
+                    )
+                ):
+                    keys = self._keys = await self._fetch()
+        if kid not in keys.keys:
+            raise BotAuthError("the token is signed with an unknown key")
+        return keys.keys[kid], keys.endorsements.get(kid, [])
+
+    async def _fetch(self) -> _KeySet:
+        try:
+            metadata = await self._get_json(self.openid_metadata_url)
+            jwks_uri = metadata.get("jwks_uri")
+            if not isinstance(jwks_uri, str):
+                raise BotAuthError("the OpenID metadata names no jwks_uri")
+            document = await self._get_json(jwks_uri)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise BotAuthError(f"the Bot Framework signing keys are unavailable: {exc}") from exc
+        keys: dict[str, jwt.PyJWK] = {}
+        endorsements: dict[str, list[str]] = {}
+        for entry in document.get("keys", []):
+            kid = entry.get("kid")
+            if not isinstance(kid, str):
+                continue
+            try:
+                keys[kid] = jwt.PyJWK.from_dict(entry, algorithm="RS256")
+            except jwt.PyJWTError:
+                log.warning("skipping a signing key that cannot be read (kid %s)", kid)
+                continue
+            endorsements[kid] = [str(e) for e in entry.get("endorsements", [])]
+        return _KeySet(keys, endorsements, time.monotonic())
+
+    async def _get_json(self, url: str) -> dict[str, Any]:
+        async with self._http.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
+            response.raise_for_status()
+            body = await response.json(content_type=None)
+        if not isinstance(body, dict):
+            raise ValueError(f"{url} did not answer with a JSON object")
+        return body
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise BotAuthError("no Authorization header")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise BotAuthError("the Authorization header is not a bearer token")
+    return token
+
+
+def _stale(keys: _KeySet) -> bool:
+    return time.monotonic() - keys.fetched_at > KEYS_MAX_AGE
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/").lower() == b.rstrip("/").lower()
+
+
+class ClientCredentialsTokens(AccessTokenProviderBase):
+    """The bot's token for the Bot Connector: OAuth 2 client credentials, cached per scope."""
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        app_password: str,
+        token_url: str,
+        scope: str,
+        http: aiohttp.ClientSession,
+    ) -> None:
+        self._config = AgentAuthConfiguration(client_id=app_id, tenant_id="botframework.com")
+        self.app_id = app_id
+        self._password = app_password
+        self.token_url = token_url
+        self.scope = scope
+        self._http = http
+        self._cache: dict[str, tuple[str, float]] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def configuration(self) -> AgentAuthConfiguration:
+        return self._config
+
+    async def get_access_token(
+        self, resource_url: str, scopes: list[str], force_refresh: bool = False
+    ) -> str:
+        # The connector asks for its own scope; the user-token service (OAuth sign-in, which
+        # this bot does not use) would ask for another, and gets the same bot identity.
+        scope = self.scope
+        cached = self._cache.get(scope)
+        if cached is not None and not force_refresh and cached[1] > time.monotonic():
+            return cached[0]
+        async with self._lock:
+            cached = self._cache.get(scope)
+            if cached is not None and not force_refresh and cached[1] > time.monotonic():
+                return cached[0]
+            token, lifetime = await self._request(scope)
+            # Renew five minutes early so a token never expires in flight.
+            self._cache[scope] = (token, time.monotonic() + max(lifetime - 300, lifetime / 2))
+            return token
+
+    async def _request(self, scope: str) -> tuple[str, float]:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.app_id,
+            "client_secret": self._password,
+            "scope": scope,
+        }
+        try:
+            async with self._http.post(
+                self.token_url, data=form, timeout=aiohttp.ClientTimeout(total=15)
+            ) as response:
+                body = await response.json(content_type=None)
+                if response.status != 200 or not isinstance(body, dict):
+                    error = body.get("error") if isinstance(body, dict) else None
+                    raise ConnectorAuthError(
+                        f"the token endpoint refused the bot's credentials "
+                        f"(HTTP {response.status}, {error or 'no error code'})"
+                    )
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ConnectorAuthError(f"the token endpoint is unavailable: {exc}") from exc
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise ConnectorAuthError("the token endpoint answered without an access token")
+        return token, float(body.get("expires_in", 3600))
+
+    def get_token_credential(self) -> AsyncTokenCredential:
+        raise NotImplementedError("the bot uses access tokens directly")
+
+    # The flows below (user sign-in, agentic identities) are not used by this bot.
+
+    async def acquire_token_on_behalf_of(self, scopes: list[str], user_assertion: str) -> str:
+        raise NotImplementedError("the bot does not act on behalf of users")
+
+    async def get_agentic_application_token(
+        self, tenant_id: str, agent_app_instance_id: str
+    ) -> str | None:
+        raise NotImplementedError("the bot has no agentic identity")
+
+    async def get_agentic_instance_token(
+        self, tenant_id: str, agent_app_instance_id: str
+    ) -> tuple[str, str]:
+        raise NotImplementedError("the bot has no agentic identity")
+
+    async def get_agentic_user_token(
+        self,
+        tenant_id: str,
+        agent_app_instance_id: str,
+        agentic_user_id: str,
+        scopes: list[str],
+    ) -> str | None:
+        raise NotImplementedError("the bot has no agentic identity")
+
+
+class BotConnections(Connections):
+    """One connection: the bot's own identity (or none, for a local test client), for every
+    service URL."""
+
+    def __init__(self, tokens: AccessTokenProviderBase) -> None:
+        self.tokens = tokens
+
+    def get_connection(self, connection_name: str) -> AccessTokenProviderBase:
+        return self.tokens
+
+    def get_default_connection(self) -> AccessTokenProviderBase:
+        return self.tokens
+
+    def get_token_provider(
+        self, claims_identity: ClaimsIdentity, service_url: str
+    ) -> AccessTokenProviderBase:
+        return self.tokens
+
+    def get_token_provider_from_activity(
+        self, claims_identity: ClaimsIdentity, activity: Activity
+    ) -> AccessTokenProviderBase:
+        return self.tokens
+
+    def get_default_connection_configuration(self) -> AgentAuthConfiguration:
+        return self.tokens.configuration

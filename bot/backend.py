@@ -1,0 +1,82 @@
+"""What the bot needs from the product, as plain data: the bot speaks Teams, the backend
+(wired in ``smartnotes``) owns users, runs and their rules. Keeping the line here lets the bot
+be tested with the real service behind it and keeps Teams types out of the run lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class TeamsUser:
+    """Who sent an activity, as Teams names them."""
+
+    aad_object_id: str
+    teams_id: str
+    name: str
+    aad_tenant_id: str
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What an installation found: whether the user is one of ours, and whether this is the
+    first time (the greeting is sent once)."""
+
+    known: bool
+    first_time: bool
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class CardAction:
+    """A press on a card button (``Action.Execute`` or its ``Action.Submit`` fallback)."""
+
+    verb: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CardAnswer:
+    """The card to show after an action: the run as it now is, or an error card."""
+
+    card: dict[str, Any]
+    # The run's card message to keep in step (the action may come from an older copy).
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MeetingEnded:
+    aad_tenant_id: str
+    meeting_id: str
+    conversation_id: str
+    join_url: str | None = None
+    title: str = ""
+    ended_at: datetime | None = None
+    reported_by: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class UnknownUserError(Exception):
+    """The Teams user is not a Smart Notes user (no seat, or not in the directory)."""
+
+
+class TeamsBackend(Protocol):
+    async def install(self, user: TeamsUser, reference: dict[str, Any]) -> Installed: ...
+
+    async def uninstall(self, user: TeamsUser) -> None: ...
+
+    async def greeted(self, user: TeamsUser) -> None: ...
+
+    async def status_card(self, user: TeamsUser) -> dict[str, Any]: ...
+
+    async def switch(
+        self, user: TeamsUser, *, enabled: bool | None = None, confidential: bool | None = None
+    ) -> str: ...
+
+    async def card_action(self, user: TeamsUser, action: CardAction) -> CardAnswer: ...
+
+    async def meeting_ended(self, meeting: MeetingEnded) -> bool: ...

@@ -1,0 +1,308 @@
+"""The bot's backend: Teams users mapped onto ours, card presses turned into review actions.
+
+A Teams user is one of ours when their Entra object id (or, at installation, their e-mail as
+Teams reports it) matches a user with a seat in the bot's tenant. Every card press goes
+through ``Review`` exactly like the API and the review page, with the same rules: only the
+run's owner may act from a card, and an edit made against an older version of the run is not
+applied; the rep gets the current card and a line saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.backend import CardAction, CardAnswer, Installed, MeetingEnded, TeamsUser, UnknownUserError
+from cards import (
+    Verb,
+    build_error_card,
+    build_run_card,
+    build_status_card,
+    parse_inputs,
+)
+from smartnotes import directory
+from smartnotes.review import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    Review,
+    Viewer,
+)
+from smartnotes.storage.models import MeetingEnd, Seat, TeamsConversation, User, utcnow
+
+log = logging.getLogger(__name__)
+
+NOT_YOURS = "Only the rep who owns this call can change its notes."
+GONE = "This call's notes are not available to you."
+STALE = "This card was out of date, so nothing was changed. Here is the current state."
+# Verbs that change the run: pressed on an out-of-date card they are not applied.
+CHANGING = frozenset(
+    {
+        Verb.SUMMARY_EDIT,
+        Verb.TASK_EDIT,
+        Verb.TASK_ACCEPT,
+        Verb.TASK_REJECT,
+        Verb.TASKS_RECREATE,
+        Verb.SAVE,
+    }
+)
+
+
+class TeamsBackendImpl:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        review: Review,
+        *,
+        tenant_id: str,
+        cancel: Callable[[str], bool],
+        review_url_for: Callable[[Viewer, str], str | None],
+    ) -> None:
+        self.sessions = sessions
+        self.review = review
+        self.tenant_id = tenant_id
+        self.cancel = cancel
+        self.review_url_for = review_url_for
+
+    # Users --------------------------------------------------------------------------------
+
+    async def viewer(self, user: TeamsUser) -> Viewer:
+        async with self.sessions() as session:
+            found = await self._user(session, user)
+        if found is None:
+            raise UnknownUserError(user.aad_object_id)
+        return Viewer(tenant_id=found.tenant_id, user_id=found.id, email=found.email)
+
+    async def _user(self, session: AsyncSession, user: TeamsUser) -> User | None:
+        match = User.aad_object_id == user.aad_object_id
+        if user.email:
+            match = or_(match, User.email == user.email.strip().lower())
+        query = (
+            select(User)
+            .join(Seat, (Seat.user_id == User.id) & (Seat.tenant_id == User.tenant_id))
+            .where(User.tenant_id == self.tenant_id, match)
+        )
+        return (await session.execute(query)).scalars().first()
+
+    async def install(self, user: TeamsUser, reference: dict[str, Any]) -> Installed:
+        async with self.sessions() as session, session.begin():
+            found = await self._user(session, user)
+            if found is None:
+                return Installed(known=False, first_time=False)
+            if found.aad_object_id != user.aad_object_id:
+                found.aad_object_id = user.aad_object_id
+            conversation = await session.get(TeamsConversation, found.id)
+            conversation_id = str(reference.get("conversation", {}).get("id", ""))
+            if conversation is None:
+                conversation = TeamsConversation(
+                    user_id=found.id, conversation_id=conversation_id, reference=reference
+                )
+                session.add(conversation)
+            else:
+                conversation.conversation_id = conversation_id
+                conversation.reference = reference
+                conversation.blocked_at = None
+            return Installed(
+                known=True, first_time=conversation.greeted_at is None, enabled=found.enabled
+            )
+
+    async def greeted(self, user: TeamsUser) -> None:
+        async with self.sessions() as session, session.begin():
+            found = await self._user(session, user)
+            conversation = await session.get(TeamsConversation, found.id) if found else None
+            if conversation is not None:
+                conversation.greeted_at = utcnow()
+
+    async def uninstall(self, user: TeamsUser) -> None:
+        async with self.sessions() as session, session.begin():
+            found = await self._user(session, user)
+            if found is not None:
+                await session.execute(
+                    delete(TeamsConversation).where(TeamsConversation.user_id == found.id)
+                )
+
+    async def switch(
+        self, user: TeamsUser, *, enabled: bool | None = None, confidential: bool | None = None
+    ) -> str:
+        viewer = await self.viewer(user)
+        async with self.sessions() as session, session.begin():
+            if enabled is not None:
+                await directory.set_user_enabled(
+                    session, viewer.tenant_id, viewer.email, enabled, by=viewer.email
+                )
+            if confidential is not None:
+                await directory.set_confidential_default(
+                    session, viewer.tenant_id, viewer.email, confidential, by=viewer.email
+                )
+        if enabled is True:
+            return "Smart Notes is on: your calls get notes and tasks again. Type off to stop."
+        if enabled is False:
+            return (
+                "Smart Notes is off for you: your calls are not processed and nothing about "
+                "them is kept. Type on to switch it back on."
+            )
+        if confidential:
+            return (
+                "Confidential mode is on for your calls: only local models run, the transcript "
+                "is deleted after processing, and only you see the notes."
+            )
+        return "Confidential mode is off for your calls."
+
+    async def status_card(self, user: TeamsUser) -> dict[str, Any]:
+        viewer = await self.viewer(user)
+        runs = await self.review.list_runs(viewer, limit=5)
+        return build_status_card(runs, lambda run_id: self.review_url_for(viewer, run_id))
+
+    # Card presses --------------------------------------------------------------------------
+
+    async def card_action(self, user: TeamsUser, action: CardAction) -> CardAnswer:
+        viewer = await self.viewer(user)
+        run_id = action.data.get("run_id")
+        if action.verb == Verb.USER_ON:
+            await self.switch(user, enabled=True)
+            return CardAnswer(build_error_card("Smart Notes is on again for your calls."))
+        if not isinstance(run_id, str):
+            return CardAnswer(build_error_card("This card action names no call."))
+        try:
+            view = await self.review.get(viewer, run_id)
+        except NotFoundError:
+            return CardAnswer(build_error_card(GONE))
+        if view["role"] != "owner":
+            return CardAnswer(build_error_card(NOT_YOURS), run_id)
+        if action.verb in CHANGING and action.data.get("version") != view["version"]:
+            return self._card(viewer, view, STALE)
+        try:
+            view = await self._apply(viewer, run_id, view, action)
+        except ConflictError as exc:
+            return self._card(viewer, await self.review.get(viewer, run_id), _sentence(exc))
+        except InvalidError as exc:
+            return self._card(viewer, await self.review.get(viewer, run_id), _sentence(exc))
+        except ForbiddenError:
+            return CardAnswer(build_error_card(NOT_YOURS), run_id)
+        except NotFoundError:
+            return CardAnswer(build_error_card(GONE))
+        return self._card(viewer, view, None)
+
+    def _card(self, viewer: Viewer, view: dict[str, Any], notice: str | None) -> CardAnswer:
+        card = build_run_card(
+            view, review_url=self.review_url_for(viewer, view["id"]), notice=notice
+        )
+        return CardAnswer(card, view["id"])
+
+    async def _apply(
+        self, viewer: Viewer, run_id: str, view: dict[str, Any], action: CardAction
+    ) -> dict[str, Any]:
+        verb, data = action.verb, action.data
+        task_id = data.get("task_id")
+        if verb in (Verb.REFRESH, Verb.CANCEL):
+            return (
+                view
+                if verb == Verb.REFRESH
+                else await self.review.stop(viewer, run_id, self.cancel)
+            )
+        # A press sends every input on the card and the answer replaces the card: what the rep
+        # typed is applied first, or it would be lost with the old card.
+        if view["status"] in ("needs_review", "failed"):
+            view = await self._edits(viewer, run_id, view, data)
+        if verb in (Verb.SUMMARY_EDIT, Verb.TASK_EDIT):
+            return view
+        if verb in (Verb.TASK_ACCEPT, Verb.TASK_REJECT) and isinstance(task_id, str):
+            return await self.review.decide_task(
+                viewer, run_id, task_id, accept=verb == Verb.TASK_ACCEPT, version=None
+            )
+        if verb == Verb.TASKS_RECREATE:
+            if view["status"] == "failed":
+                return await self.review.retry(viewer, run_id)
+            return await self.review.retrigger_tasks(viewer, run_id, view["version"])
+        if verb in (Verb.FEEDBACK_LIKE, Verb.FEEDBACK_DISLIKE):
+            target = data.get("target")
+            if not isinstance(target, str):
+                raise InvalidError("target", "the feedback names nothing")
+            comment = parse_inputs(data).comments.get(target, "")
+            rating = "like" if verb == Verb.FEEDBACK_LIKE else "dislike"
+            return await self.review.feedback(viewer, run_id, target, rating, comment)
+        if verb == Verb.LATER:
+            return await self.review.later(viewer, run_id)
+        if verb == Verb.SAVE:
+            return await self.review.save(viewer, run_id, version=view["version"])
+        raise InvalidError("verb", f"unknown card action {verb!r}")
+
+    async def _edits(
+        self,
+        viewer: Viewer,
+        run_id: str,
+        view: dict[str, Any],
+        data: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Apply what the rep typed into the card's inputs, only where it differs."""
+        inputs = parse_inputs(data)
+        summary = inputs.summary
+        if (
+            summary is not None
+            and summary.strip()
+            and summary.strip() != (view["summary"]["text"] or "").strip()
+        ):
+            view = await self.review.edit_summary(viewer, run_id, summary, view["version"])
+        current = {task["id"]: task for task in view["tasks"]}
+        for task_id, fields in inputs.tasks.items():
+            task = current.get(task_id)
+            if task is None:
+                continue
+            if task["status"] in ("rejected", "written"):
+                continue
+            changes = {
+                name: value
+                for name, value in _typed(fields).items()
+                if value != task.get(name) and not (name == "title" and not value)
+            }
+            if changes:
+                view = await self.review.edit_task(
+                    viewer, run_id, task_id, changes, task["version"]
+                )
+        return view
+
+    # Meetings ------------------------------------------------------------------------------
+
+    async def meeting_ended(self, meeting: MeetingEnded) -> bool:
+        """Record the event for the transcript fetch; the same meeting twice is one record."""
+        try:
+            async with self.sessions() as session, session.begin():
+                await directory.ensure_tenant(session, self.tenant_id)
+                session.add(
+                    MeetingEnd(
+                        tenant_id=self.tenant_id,
+                        meeting_id=meeting.meeting_id,
+                        join_url=meeting.join_url,
+                        title=meeting.title[:500],
+                        ended_at=meeting.ended_at,
+                        conversation_id=meeting.conversation_id,
+                        reported_by=meeting.reported_by,
+                    )
+                )
+        except IntegrityError:
+            return False
+        log.info("meeting %s ended; recorded for the transcript fetch", meeting.meeting_id)
+        return True
+
+
+def _typed(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Card inputs arrive as strings; empty means "no value" for the optional fields."""
+    typed: dict[str, Any] = {}
+    for name, value in fields.items():
+        text = value.strip() if isinstance(value, str) else value
+        if name in ("due_date", "owner", "description"):
+            typed[name] = text or None
+        else:
+            typed[name] = text
+    return typed
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else "That did not work."

@@ -1,0 +1,133 @@
+"""The Teams side of the service, built from settings: the bot, its SDK adapter, the token
+checks both ways, and the card kept in step with each run. Absent when no bot is configured."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core import RestChannelServiceClientFactory, TurnContext
+from microsoft_agents.hosting.core.authorization import (
+    AccessTokenProviderBase,
+    AnonymousTokenProvider,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.agent import SmartNotesBot
+from bot.auth import BotConnections, ChannelTokenValidator, ClientCredentialsTokens
+from bot.publisher import CardPublisher
+from smartnotes.auth import REVIEW_MAX_LIFETIME, issue_review_token
+from smartnotes.live import LiveEvents
+from smartnotes.review import Review, Viewer
+from smartnotes.settings import Settings
+from smartnotes.teams import TeamsBackendImpl
+from smartnotes.teams_cards import CardSync
+
+log = logging.getLogger(__name__)
+
+CONTINUE = "ContinueConversation"
+
+
+@dataclass
+class Teams:
+    bot: SmartNotesBot
+    adapter: CloudAdapter
+    # None: the dangerous unauthenticated mode without an app id to check tokens against.
+    validator: ChannelTokenValidator | None
+    allow_unauthenticated: bool
+    cards: CardSync
+
+
+def review_links(settings: Settings, secret: bytes) -> Callable[[Viewer, str], str | None]:
+    """Links to the review page for a card: a fresh token for the card's owner each render."""
+
+    def link(viewer: Viewer, run_id: str) -> str | None:
+        token = issue_review_token(
+            secret, viewer.tenant_id, viewer.email, run_id, ttl=REVIEW_MAX_LIFETIME
+        )
+        return f"{settings.public_url()}/review/{run_id}?token={token}"
+
+    return link
+
+
+@asynccontextmanager
+async def open_teams(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    review: Review,
+    live: LiveEvents,
+    *,
+    cancel: Callable[[str], bool],
+    review_secret: bytes,
+) -> AsyncIterator[Teams | None]:
+    config = settings.bot
+    dangerous = settings.dangerously_allow_unauthenticated
+    if not config.enabled and not dangerous:
+        yield None
+        return
+    if dangerous:
+        log.warning(
+            "SMARTNOTES_DANGEROUSLY_ALLOW_UNAUTHENTICATED is on: /api/messages accepts requests "
+            "without a Bot Framework token; anyone who reaches it can act as any Teams user"
+        )
+    async with aiohttp.ClientSession() as http:
+        tokens: AccessTokenProviderBase
+        if config.app_id and config.app_password:
+            tokens = ClientCredentialsTokens(
+                app_id=config.app_id,
+                app_password=config.app_password.get_secret_value(),
+                token_url=config.token_url,
+                scope=config.token_scope,
+                http=http,
+            )
+        else:
+            tokens = AnonymousTokenProvider()
+        adapter = CloudAdapter(
+            channel_service_client_factory=RestChannelServiceClientFactory(BotConnections(tokens))
+        )
+        adapter.on_turn_error = _on_turn_error
+        validator = (
+            ChannelTokenValidator(
+                app_id=config.app_id,
+                openid_metadata_url=config.openid_metadata_url,
+                issuers=config.issuer_list(),
+                http=http,
+            )
+            if config.app_id
+            else None
+        )
+        links = review_links(settings, review_secret)
+        backend = TeamsBackendImpl(
+            sessions, review, tenant_id=config.tenant, cancel=cancel, review_url_for=links
+        )
+        cards = CardSync(
+            sessions,
+            review,
+            CardPublisher(adapter, config.app_id),
+            interval=config.card_update_interval,
+            review_url_for=links,
+        )
+        live.listeners.append(cards.touch)
+        try:
+            yield Teams(
+                bot=SmartNotesBot(backend, aad_tenant_id=config.aad_tenant_id),
+                adapter=adapter,
+                validator=validator,
+                allow_unauthenticated=dangerous,
+                cards=cards,
+            )
+        finally:
+            live.listeners.remove(cards.touch)
+            await cards.close()
+
+
+async def _on_turn_error(context: TurnContext, error: Exception) -> None:
+    # Proactive sends surface their error to the caller, which retries or records it.
+    if context.activity is not None and context.activity.name == CONTINUE:
+        raise error
+    log.error("the bot failed on a %s activity", context.activity.type, exc_info=error)
+    raise error

@@ -1,0 +1,468 @@
+"""The Teams bot against a local Bot Framework (connector, OpenID keys, token endpoint) with
+the real Agents SDK in between: token checks, installation, the card kept in place as a run
+moves, card presses, commands, blocked users and meeting-end events.
+
+API-only service (no models) except the processed-call test, which runs the real pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from cards import Verb
+from crm_adapters.embedded import EmbeddedCRM
+from smartnotes.settings import BotSettings, Settings
+from smartnotes.storage.models import (
+    MeetingEnd,
+    Run,
+    RunCard,
+    RunStatus,
+    RunTask,
+    TeamsConversation,
+    User,
+)
+from tests.api_client import Api, running_api
+from tests.fakes.bot_framework import FakeBotFramework, TeamsUser
+from tests.seed import seed_run, seed_user
+
+TENANT = "northwind"
+CARD = "application/vnd.microsoft.card.adaptive"
+
+
+@dataclass
+class Setup:
+    bf: FakeBotFramework
+    api: Api
+
+    @property
+    def bot_url(self) -> str:
+        return self.api.url("/api/messages")
+
+    async def deliver(self, activity: dict[str, Any], **kwargs: Any) -> tuple[int, Any]:
+        return await self.bf.deliver(self.bot_url, activity, **kwargs)
+
+    async def rep(self, name: str = "Maria Chen") -> tuple[TeamsUser, str]:
+        """A rep with a seat, in Teams, who installed the bot."""
+        user = self.bf.add_user(name, tenant_id=self.bf.tenant_id)
+        user_id = await seed_user(self.api.service.sessions, TENANT, user.email, name)
+        status, _ = await self.deliver(self.bf.installation_add(user))
+        assert status in (200, 201, 202)
+        return user, user_id
+
+    def cards(self, user: TeamsUser) -> list[dict[str, Any]]:
+        return [
+            a["attachments"][0]["content"]
+            for a in self.bf.messages(user.conversation_id)
+            if a.get("attachments") and a["attachments"][0]["contentType"] == CARD
+        ]
+
+    async def run_card(self, run_id: str) -> RunCard:
+        await self.api.service.live.changed(run_id)
+        teams = self.api.service.teams
+        assert teams is not None
+        await teams.cards.idle()
+        async with self.api.service.sessions() as session:
+            row = await session.get(RunCard, run_id)
+        assert row is not None, "the run's card was not posted"
+        return row
+
+
+def bot_settings(tmp_path: Path, bf: FakeBotFramework, **changes: Any) -> Settings:
+    bot = BotSettings(
+        app_id=bf.app_id,
+        app_password=SecretStr(bf.app_password),
+        openid_metadata_url=bf.openid_url,
+        issuers=bf.issuer,
+        token_url=bf.token_url,
+        tenant=TENANT,
+        card_update_interval=0.05,
+    )
+    return Settings(data_dir=tmp_path, bot=bot, **changes)
+
+
+@pytest_asyncio.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
+    async with (
+        FakeBotFramework() as bf,
+        running_api(bot_settings(tmp_path, bf), process=False) as api,
+    ):
+        yield Setup(bf, api)
+
+
+def text_of(card: dict[str, Any]) -> str:
+    """Every piece of text a card shows, for asserting on what the rep reads."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("text", "title", "value", "placeholder", "label"):
+                if isinstance(node.get(key), str):
+                    found.append(node[key])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return "\n".join(found)
+
+
+def find_action(card: dict[str, Any], verb: str, **data: Any) -> dict[str, Any]:
+    """The card's Action.Execute with this verb (and data), as the client would send it."""
+    matches = actions(card, verb, **data)
+    assert matches, f"no {verb} action with {data} on the card"
+    return matches[0]
+
+
+def actions(card: dict[str, Any], verb: str, **data: Any) -> list[dict[str, Any]]:
+    matches: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if (
+                node.get("type") == "Action.Execute"
+                and node.get("verb") == verb
+                and all(node.get("data", {}).get(k) == v for k, v in data.items())
+            ):
+                matches.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return matches
+
+
+def invoke_card(body: Any) -> dict[str, Any]:
+    assert body["statusCode"] == 200, body
+    assert body["type"] == CARD
+    card: dict[str, Any] = body["value"]
+    return card
+
+
+# Tokens -----------------------------------------------------------------------------------
+
+
+async def test_every_activity_needs_a_valid_bot_framework_token(setup: Setup) -> None:
+    bf = setup.bf
+    user = bf.add_user("Maria Chen")
+    await seed_user(setup.api.service.sessions, TENANT, user.email, "Maria Chen")
+    activity = bf.installation_add(user)
+    refused = {
+        "no token": None,
+        "forged key": bf.channel_token(signing_key=bf.stranger_key),
+        "published kid, other key": bf.channel_token(
+            signing_key=bf.stranger_key, kid=bf.signing_key.kid
+        ),
+        "other audience": bf.channel_token(audience="another-bot"),
+        "other issuer": bf.channel_token(issuer="https://evil.example"),
+        "expired": bf.channel_token(expires_in=-900),
+        "other service url": bf.channel_token(service_url="https://elsewhere.example/amer/"),
+        "not a jwt": "not-a-token",
+    }
+    for why, token in refused.items():
+        status, body = await setup.deliver(activity, token=token)
+        assert status == 401, why
+        assert "Maria" not in str(body)
+    async with setup.api.service.sessions() as session:
+        stored = await session.scalar(select(func.count()).select_from(TeamsConversation))
+    assert stored == 0, "a refused activity reached the bot"
+    assert bf.messages(user.conversation_id) == []
+
+    status, _ = await setup.deliver(activity)
+    assert status in (200, 201, 202)
+    async with setup.api.service.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(TeamsConversation)) == 1
+
+
+async def test_unauthenticated_requests_only_in_the_dangerous_mode(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeBotFramework() as bf:
+        settings = bot_settings(tmp_path, bf, dangerously_allow_unauthenticated=True)
+        with caplog.at_level("WARNING"):
+            async with running_api(settings, process=False) as api:
+                user = bf.add_user("Maria Chen")
+                await seed_user(api.service.sessions, TENANT, user.email)
+                status, _ = await bf.deliver(
+                    api.url("/api/messages"), bf.installation_add(user), token=None
+                )
+                assert status in (200, 201, 202)
+                # A token that is there is still checked.
+                status, _ = await bf.deliver(
+                    api.url("/api/messages"),
+                    bf.message(user, "help"),
+                    token=bf.channel_token(signing_key=bf.stranger_key),
+                )
+                assert status == 401
+        assert "DANGEROUSLY_ALLOW_UNAUTHENTICATED" in caplog.text
+
+
+# Installation and commands ----------------------------------------------------------------
+
+
+async def test_installation_stores_the_reference_and_greets_once(setup: Setup) -> None:
+    bf, sessions = setup.bf, setup.api.service.sessions
+    user, user_id = await setup.rep()
+    async with sessions() as session:
+        conversation = await session.get(TeamsConversation, user_id)
+        owner = await session.get(User, user_id)
+    assert conversation is not None
+    assert owner is not None
+    assert conversation.conversation_id == user.conversation_id
+    assert conversation.reference["serviceUrl"] == bf.service_url
+    assert owner.aad_object_id == user.aad_object_id
+    welcome = setup.cards(user)
+    assert len(welcome) == 1
+    assert "off" in text_of(welcome[0])
+
+    # Teams sends a conversationUpdate too, and may repeat itself: still one greeting.
+    await setup.deliver(bf.members_added(user))
+    await setup.deliver(bf.installation_add(user))
+    assert len(setup.cards(user)) == 1
+
+    await setup.deliver(bf.installation_remove(user))
+    async with sessions() as session:
+        assert await session.get(TeamsConversation, user_id) is None
+
+
+async def test_a_stranger_is_told_to_ask_for_a_seat(setup: Setup) -> None:
+    bf = setup.bf
+    stranger = bf.add_user("Sam Stranger")
+    await setup.deliver(bf.installation_add(stranger))
+    messages = bf.messages(stranger.conversation_id)
+    assert len(messages) == 1
+    assert "seat" in messages[0]["text"]
+    async with setup.api.service.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(TeamsConversation)) == 0
+
+
+async def test_commands_switch_the_rep_off_and_on_and_confidential(setup: Setup) -> None:
+    bf, sessions = setup.bf, setup.api.service.sessions
+    user, user_id = await setup.rep()
+    await seed_run(sessions, TENANT, user_id, call_id="call-status")
+
+    async def say(text: str) -> dict[str, Any]:
+        before = len(bf.messages(user.conversation_id))
+        status, _ = await setup.deliver(bf.message(user, text))
+        assert status in (200, 201, 202)
+        messages = bf.messages(user.conversation_id)
+        assert len(messages) == before + 1, f"no answer to {text!r}"
+        return messages[-1]
+
+    async def owner() -> User:
+        async with sessions() as session:
+            found = await session.get(User, user_id)
+        assert found is not None
+        return found
+
+    assert "status" in text_of((await say("help"))["attachments"][0]["content"])
+    status_card = (await say("status"))["attachments"][0]["content"]
+    assert "Contoso" in text_of(status_card) or "call" in text_of(status_card).lower()
+    assert "off" in (await say("OFF"))["text"]
+    assert (await owner()).enabled is False
+    await say("on")
+    assert (await owner()).enabled is True
+    await say("confidential on")
+    assert (await owner()).confidential_default is True
+    await say("confidential off")
+    assert (await owner()).confidential_default is False
+    assert "confidential on" in (await say("confidential"))["text"]
+    assert "help" in (await say("please summarise everything"))["text"]
+
+
+# The card ----------------------------------------------------------------------------------
+
+
+async def test_card_presses_reject_edit_and_save_into_the_crm(setup: Setup) -> None:
+    bf, api = setup.bf, setup.api
+    user, user_id = await setup.rep()
+    crm = api.service.crm
+    assert isinstance(crm, EmbeddedCRM)
+    customer = await crm.add_customer("Contoso", ["daniel@contoso.test"])
+    run_id = await seed_run(
+        api.service.sessions,
+        TENANT,
+        user_id,
+        call_id="call-card",
+        customer=(customer.id, customer.name),
+    )
+    shown = await setup.run_card(run_id)
+    card = bf.activity(shown.activity_id)["attachments"][0]["content"]
+    assert "Send revised quote" in text_of(card)
+    async with api.service.sessions() as session:
+        tasks = (
+            (await session.execute(select(RunTask).where(RunTask.run_id == run_id))).scalars().all()
+        )
+    first, second = sorted(tasks, key=lambda t: t.position)
+
+    reject = find_action(card, Verb.TASK_REJECT, task_id=second.id)
+    status, body = await setup.deliver(
+        bf.card_action(user, Verb.TASK_REJECT, reject["data"], reply_to_id=shown.activity_id)
+    )
+    assert status == 200
+    card = invoke_card(body)
+
+    # Save with what the rep typed into the card: a new summary and a later due date.
+    save = find_action(card, Verb.SAVE)
+    data = {
+        **save["data"],
+        "summary": "Daniel wants annual pricing. Quote by Monday.",
+        f"task:{first.id}:due_date": "2026-11-23",
+    }
+    status, body = await setup.deliver(
+        bf.card_action(user, Verb.SAVE, data, reply_to_id=shown.activity_id)
+    )
+    assert status == 200
+    card = invoke_card(body)
+    view = await api.wait_for(run_id, (TENANT, user.email), lambda v: v["status"] == "saved")
+    assert view["summary"]["text"] == "Daniel wants annual pricing. Quote by Monday."
+    statuses = {t["id"]: (t["status"], t["due_date"]) for t in view["tasks"]}
+    assert statuses[first.id] == ("written", "2026-11-23")
+    assert statuses[second.id][0] == "rejected"
+    notes = await crm.notes(customer.id)
+    assert [n.body for n in notes] == ["Daniel wants annual pricing. Quote by Monday."]
+    assert notes[0].ai_generated
+    crm_tasks = await crm.tasks()
+    assert [(t.title, str(t.due_date)) for t in crm_tasks] == [
+        ("Send revised quote with annual pricing", "2026-11-23")
+    ]
+
+
+async def test_a_stale_card_is_refreshed_not_applied_and_only_the_owner_acts(setup: Setup) -> None:
+    bf, api = setup.bf, setup.api
+    user, user_id = await setup.rep()
+    other, _ = await setup.rep("Olga Other")
+    run_id = await seed_run(api.service.sessions, TENANT, user_id, call_id="call-stale")
+    shown = await setup.run_card(run_id)
+    card = bf.activity(shown.activity_id)["attachments"][0]["content"]
+    old_save = find_action(card, Verb.SAVE)
+
+    # The run moves on elsewhere (the review page): the card's version is now old.
+    status, _ = await api.call(
+        "PATCH",
+        f"/api/runs/{run_id}/summary",
+        as_user=(TENANT, user.email),
+        json_body={"text": "Edited on the page.", "version": old_save["data"]["version"]},
+    )
+    assert status == 200
+    status, body = await setup.deliver(
+        bf.card_action(user, Verb.SAVE, old_save["data"], reply_to_id=shown.activity_id)
+    )
+    refreshed = invoke_card(body)
+    assert "out of date" in text_of(refreshed)
+    assert "Edited on the page." in text_of(refreshed)
+    async with api.service.sessions() as session:
+        run = await session.get(Run, run_id)
+    assert run is not None
+    assert run.status == RunStatus.NEEDS_REVIEW
+
+    # Someone else pressing the owner's card (a forwarded card) gets an error card.
+    status, body = await setup.deliver(
+        bf.card_action(other, Verb.SAVE, old_save["data"], reply_to_id=shown.activity_id)
+    )
+    answer = text_of(invoke_card(body))
+    assert "Edited on the page." not in answer
+    async with api.service.sessions() as session:
+        run = await session.get(Run, run_id)
+    assert run is not None
+    assert run.status == RunStatus.NEEDS_REVIEW
+
+
+async def test_submit_fallback_updates_the_pressed_message(setup: Setup) -> None:
+    bf, api = setup.bf, setup.api
+    user, user_id = await setup.rep()
+    run_id = await seed_run(api.service.sessions, TENANT, user_id, call_id="call-submit")
+    shown = await setup.run_card(run_id)
+    card = bf.activity(shown.activity_id)["attachments"][0]["content"]
+    like = find_action(card, Verb.FEEDBACK_LIKE, target="summary")
+    status, _ = await setup.deliver(
+        bf.card_submit(
+            user, {**like["data"], "verb": Verb.FEEDBACK_LIKE}, reply_to_id=shown.activity_id
+        )
+    )
+    assert status in (200, 201, 202)
+    assert bf.updates(shown.activity_id) >= 1
+    view = await api.wait_for(run_id, (TENANT, user.email), lambda v: bool(v["feedback"]))
+    assert view["feedback"]["summary"]["rating"] == "like"
+
+
+async def test_a_rep_who_blocked_the_bot_is_recorded_not_retried(setup: Setup) -> None:
+    bf, api = setup.bf, setup.api
+    user, user_id = await setup.rep()
+    bf.block(user.conversation_id)
+    run_id = await seed_run(api.service.sessions, TENANT, user_id, call_id="call-blocked")
+    await api.service.live.changed(run_id)
+    teams = api.service.teams
+    assert teams is not None
+    await asyncio.wait_for(teams.cards.idle(), 10)
+    async with api.service.sessions() as session:
+        conversation = await session.get(TeamsConversation, user_id)
+    assert conversation is not None
+    assert conversation.blocked_at is not None
+    attempts = len(bf.calls("POST", contains=user.conversation_id))
+    await api.service.live.changed(run_id)
+    await teams.cards.idle()
+    assert len(bf.calls("POST", contains=user.conversation_id)) == attempts
+
+
+async def test_meeting_end_is_recorded_once(setup: Setup) -> None:
+    bf, api = setup.bf, setup.api
+    user, _ = await setup.rep()
+    event = bf.meeting_end(user, "MCMxOTptZWV0aW5n", "https://teams.microsoft.com/l/meetup-join/x")
+    for _ in range(2):
+        status, _ = await setup.deliver(event)
+        assert status in (200, 201, 202)
+    async with api.service.sessions() as session:
+        rows = (await session.execute(select(MeetingEnd))).scalars().all()
+    assert [(r.meeting_id, r.status, r.title) for r in rows] == [
+        ("MCMxOTptZWV0aW5n", "pending", "Customer call")
+    ]
+
+
+# A processed call ---------------------------------------------------------------------------
+
+
+async def test_a_processed_call_shows_one_card_updated_in_place(tmp_path: Path) -> None:
+    async with FakeBotFramework() as bf, running_api(bot_settings(tmp_path, bf)) as api:
+        setup = Setup(bf, api)
+        user, _ = await setup.rep()
+        vtt = (Path(__file__).parents[2] / "smartnotes" / "samples" / "sales_call.vtt").read_text()
+        status, created = await api.call(
+            "POST",
+            "/api/runs",
+            as_user=(TENANT, user.email),
+            json_body={"call_id": "teams-processed", "transcript": vtt},
+        )
+        assert status in (201, 202), created
+        run_id = created["run_id"] if "run_id" in created else created["id"]
+        await api.wait_for(run_id, (TENANT, user.email), lambda v: v["status"] == "needs_review")
+        teams = api.service.teams
+        assert teams is not None
+        await teams.cards.idle()
+        cards = setup.cards(user)
+        # The welcome card and one run card, updated as the run moved.
+        assert len(cards) == 2
+        async with api.service.sessions() as session:
+            shown = await session.get(RunCard, run_id)
+        assert shown is not None
+        versions = bf.versions(shown.activity_id)
+        assert len(versions) >= 2
+        first, last = (v["attachments"][0]["content"] for v in (versions[0], versions[-1]))
+        # First shown while processing (no save yet), then the same message became the review.
+        assert actions(first, Verb.SAVE) == []
+        assert any(step in text_of(first) for step in ("Transcribing", "Summarizing", "Analyzing"))
+        assert find_action(last, Verb.SAVE)
+        assert bf.messages(user.conversation_id)[-1]["id"] == shown.activity_id
