@@ -29,7 +29,12 @@ from bot.backend import (
     TeamsUser,
     UnknownUserError,
 )
-from cards import build_error_card, build_help_card, build_welcome_card
+from cards import (
+    build_error_card,
+    build_help_card,
+    build_switched_off_card,
+    build_welcome_card,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +119,11 @@ class SmartNotesBot:
                 await context.send_activity(card_message(build_help_card()))
             elif text == "status":
                 await context.send_activity(card_message(await self.backend.status_card(user)))
-            elif text in ("off", "on"):
-                await context.send_activity(await self.backend.switch(user, enabled=text == "on"))
+            elif text == "on":
+                await context.send_activity(await self.backend.switch(user, enabled=True))
+            elif text == "off":
+                await self.backend.switch(user, enabled=False)
+                await context.send_activity(card_message(build_switched_off_card()))
             elif text in ("confidential on", "confidential off"):
                 await context.send_activity(
                     await self.backend.switch(user, confidential=text.endswith("on"))

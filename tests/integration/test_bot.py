@@ -111,6 +111,8 @@ def text_of(card: dict[str, Any]) -> str:
                 walk(value)
         elif isinstance(node, list):
             for item in node:
+                if isinstance(item, str):  # a RichTextBlock's plain inlines
+                    found.append(item)
                 walk(item)
 
     walk(card)
@@ -271,7 +273,8 @@ async def test_commands_switch_the_rep_off_and_on_and_confidential(setup: Setup)
     assert "status" in text_of((await say("help"))["attachments"][0]["content"])
     status_card = (await say("status"))["attachments"][0]["content"]
     assert "Contoso" in text_of(status_card) or "call" in text_of(status_card).lower()
-    assert "off" in (await say("OFF"))["text"]
+    off_card = (await say("OFF"))["attachments"][0]["content"]
+    assert find_action(off_card, Verb.USER_ON)
     assert (await owner()).enabled is False
     await say("on")
     assert (await owner()).enabled is True
@@ -416,6 +419,28 @@ async def test_a_rep_who_blocked_the_bot_is_recorded_not_retried(setup: Setup) -
     await api.service.live.changed(run_id)
     await teams.cards.idle()
     assert len(bf.calls("POST", contains=user.conversation_id)) == attempts
+
+
+async def test_a_failed_run_updates_its_card_and_tells_the_rep_once(setup: Setup) -> None:
+    bf, api = setup.bf, setup.api
+    user, user_id = await setup.rep()
+    run_id = await seed_run(
+        api.service.sessions, TENANT, user_id, call_id="call-failed", status=RunStatus.FAILED
+    )
+    async with api.service.sessions() as session, session.begin():
+        run = await session.get(Run, run_id)
+        assert run is not None
+        run.error, run.failed_step = "the CRM refused the note: no such customer", "saving"
+        run.version += 1
+    shown = await setup.run_card(run_id)
+    card_text = text_of(bf.activity(shown.activity_id)["attachments"][0]["content"])
+    assert "the CRM refused the note" in card_text
+    # An updated card does not notify in Teams: the failure also gets a message of its own.
+    failure_messages = [c for c in setup.cards(user) if "could not finish" in text_of(c)]
+    assert len(failure_messages) == 1
+    assert "the CRM refused the note" in text_of(failure_messages[0])
+    await setup.run_card(run_id)
+    assert len([c for c in setup.cards(user) if "could not finish" in text_of(c)]) == 1
 
 
 async def test_meeting_end_is_recorded_once(setup: Setup) -> None:
