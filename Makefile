@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.api
 	$(BIN)/python -m benchmarks.webhook
+	$(BIN)/python -m benchmarks.bot
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts
