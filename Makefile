@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-models.txt | cksum | cut -d' ' -f1)
+PLAYGROUND := tests/e2e/playground
 
 # llama.cpp is compiled for a portable CPU baseline, so a cached wheel runs on any x86-64 host.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install demo test lint typecheck browser unit bench clean
+.PHONY: install demo test lint typecheck browser playground unit bench clean
 
 $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +31,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck browser
+test: lint typecheck browser playground
 	$(BIN)/pytest
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
@@ -39,6 +40,18 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
+# The Microsoft 365 Agents Playground, the Teams-like client of tests/e2e, at the version its
+# package-lock.json pins. npm writes node_modules/.package-lock.json, so this runs again only
+# when the lock changes. Without npm the end-to-end test is skipped and says why.
+playground: $(PLAYGROUND)/node_modules/.package-lock.json
+
+$(PLAYGROUND)/node_modules/.package-lock.json: $(PLAYGROUND)/package.json $(PLAYGROUND)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(PLAYGROUND) && npm ci --no-audit --no-fund && touch node_modules/.package-lock.json; \
+	else \
+		echo "npm not found: tests/e2e (the Agents Playground) will be skipped"; \
+	fi
+
 bench: install
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.api
@@ -46,4 +59,4 @@ bench: install
 	$(BIN)/python -m benchmarks.bot
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts $(PLAYGROUND)/node_modules

@@ -106,9 +106,8 @@ class SmartNotesBot:
         installed = await self.backend.install(user, reference)
         if not installed.known:
             await context.send_activity(NOT_SET_UP)
-        elif installed.first_time:
+        elif installed.first_time and await self.backend.claim_greeting(user):
             await context.send_activity(card_message(build_welcome_card()))
-            await self.backend.greeted(user)
 
     async def _command(self, context: TurnContext, user: TeamsUser | None) -> None:
         if user is None:

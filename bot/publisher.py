@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 from microsoft_agents.activity import Activity, ActivityTypes, ConversationReference
 from microsoft_agents.hosting.core import ChannelServiceAdapter, TurnContext
+from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 
 from bot.agent import card_message
 
@@ -67,7 +68,16 @@ class CardPublisher:
     async def _continue(self, reference: dict[str, Any], callback: Any) -> None:
         continuation = ConversationReference.model_validate(reference).get_continuation_activity()
         try:
-            await self.adapter.continue_conversation(self.app_id, continuation, callback)
+            if self.app_id:
+                await self.adapter.continue_conversation(self.app_id, continuation, callback)
+            else:
+                # No app id: only in the dangerous mode, for a local client that takes
+                # unsigned replies. The SDK sends without a token only for an identity with no
+                # claims; ``continue_conversation`` would make claims of the empty app id and
+                # then fail for want of the bot's token.
+                await self.adapter.continue_conversation_with_claims(
+                    ClaimsIdentity({}), continuation, callback
+                )
         except aiohttp.ClientResponseError as exc:
             raise _translate(exc) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -91,6 +91,14 @@ class TeamsBackendImpl:
         return (await session.execute(query)).scalars().first()
 
     async def install(self, user: TeamsUser, reference: dict[str, Any]) -> Installed:
+        # Teams sends installationUpdate and conversationUpdate together: when both insert the
+        # first row at once, the one that loses finds the row on its second try.
+        try:
+            return await self._install(user, reference)
+        except IntegrityError:
+            return await self._install(user, reference)
+
+    async def _install(self, user: TeamsUser, reference: dict[str, Any]) -> Installed:
         async with self.sessions() as session, session.begin():
             found = await self._user(session, user)
             if found is None:
@@ -112,12 +120,26 @@ class TeamsBackendImpl:
                 known=True, first_time=conversation.greeted_at is None, enabled=found.enabled
             )
 
-    async def greeted(self, user: TeamsUser) -> None:
+    async def claim_greeting(self, user: TeamsUser) -> bool:
+        """True for exactly one caller per installation: the one that sends the welcome.
+
+        A single conditional update, so two installation activities handled at once cannot
+        both see "not greeted yet". Claimed before sending: a failed send loses the welcome,
+        never doubles it.
+        """
         async with self.sessions() as session, session.begin():
             found = await self._user(session, user)
-            conversation = await session.get(TeamsConversation, found.id) if found else None
-            if conversation is not None:
-                conversation.greeted_at = utcnow()
+            if found is None:
+                return False
+            claimed = await session.execute(
+                update(TeamsConversation)
+                .where(
+                    TeamsConversation.user_id == found.id,
+                    TeamsConversation.greeted_at.is_(None),
+                )
+                .values(greeted_at=utcnow())
+            )
+            return bool(getattr(claimed, "rowcount", 0) == 1)
 
     async def uninstall(self, user: TeamsUser) -> None:
         async with self.sessions() as session, session.begin():

@@ -240,6 +240,26 @@ async def test_installation_stores_the_reference_and_greets_once(setup: Setup) -
         assert await session.get(TeamsConversation, user_id) is None
 
 
+async def test_installation_activities_at_once_greet_once(setup: Setup) -> None:
+    """Teams (and the Agents Playground) send installationUpdate and conversationUpdate at the
+    same moment: both are handled at once, and the rep still gets one welcome."""
+    bf = setup.bf
+    user = bf.add_user("Maria Chen", tenant_id=bf.tenant_id)
+    user_id = await seed_user(setup.api.service.sessions, TENANT, user.email, "Maria Chen")
+    answers = await asyncio.gather(
+        *(
+            setup.deliver(activity)
+            for activity in (bf.installation_add(user), bf.members_added(user)) * 2
+        )
+    )
+    assert [status for status, _ in answers] == [202] * 4
+    assert len(setup.cards(user)) == 1
+    async with setup.api.service.sessions() as session:
+        conversation = await session.get(TeamsConversation, user_id)
+    assert conversation is not None
+    assert conversation.greeted_at is not None
+
+
 async def test_a_stranger_is_told_to_ask_for_a_seat(setup: Setup) -> None:
     bf = setup.bf
     stranger = bf.add_user("Sam Stranger")
