@@ -146,7 +146,8 @@ class SmartNotesBot:
         if user is None or not isinstance(verb, str):
             await self._answer(context, build_error_card("This card action is not valid."))
             return
-        card = await self._act(user, CardAction(verb=verb, data=data))
+        pressed = CardAction(verb=verb, data=data, message_id=context.activity.reply_to_id)
+        card = await self._act(user, pressed)
         await self._answer(context, card)
 
     async def _card_submit(
@@ -154,8 +155,9 @@ class SmartNotesBot:
     ) -> None:
         if user is None:
             return
-        card = await self._act(user, CardAction(verb=str(value["verb"]), data=value))
         replaced = context.activity.reply_to_id
+        pressed = CardAction(verb=str(value["verb"]), data=value, message_id=replaced)
+        card = await self._act(user, pressed)
         if replaced:
             update = card_message(card)
             update.id = replaced

@@ -37,6 +37,8 @@ class CardAction:
 
     verb: str
     data: Mapping[str, Any]
+    # The message the pressed card is in: the answer replaces it in place.
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)

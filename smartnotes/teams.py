@@ -34,7 +34,14 @@ from smartnotes.review import (
     Review,
     Viewer,
 )
-from smartnotes.storage.models import MeetingEnd, Seat, TeamsConversation, User, utcnow
+from smartnotes.storage.models import (
+    MeetingEnd,
+    RunCard,
+    Seat,
+    TeamsConversation,
+    User,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -184,32 +191,51 @@ class TeamsBackendImpl:
     # Card presses --------------------------------------------------------------------------
 
     async def card_action(self, user: TeamsUser, action: CardAction) -> CardAnswer:
+        answer, view = await self._answer(user, action)
+        if view is not None and action.message_id:
+            await self._shown(view, action.message_id)
+        return answer
+
+    async def _shown(self, view: dict[str, Any], message_id: str) -> None:
+        """The answer replaced the run's card message: the card sync need not send it again."""
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(RunCard)
+                .where(RunCard.run_id == view["id"], RunCard.activity_id == message_id)
+                .values(shown_version=view["version"], shown_step=view["step"])
+            )
+
+    async def _answer(
+        self, user: TeamsUser, action: CardAction
+    ) -> tuple[CardAnswer, dict[str, Any] | None]:
         viewer = await self.viewer(user)
         run_id = action.data.get("run_id")
         if action.verb == Verb.USER_ON:
             await self.switch(user, enabled=True)
-            return CardAnswer(build_error_card("Smart Notes is on again for your calls."))
+            return CardAnswer(build_error_card("Smart Notes is on again for your calls.")), None
         if not isinstance(run_id, str):
-            return CardAnswer(build_error_card("This card action names no call."))
+            return CardAnswer(build_error_card("This card action names no call.")), None
         try:
             view = await self.review.get(viewer, run_id)
         except NotFoundError:
-            return CardAnswer(build_error_card(GONE))
+            return CardAnswer(build_error_card(GONE)), None
         if view["role"] != "owner":
-            return CardAnswer(build_error_card(NOT_YOURS), run_id)
+            return CardAnswer(build_error_card(NOT_YOURS), run_id), None
         if action.verb in CHANGING and action.data.get("version") != view["version"]:
-            return self._card(viewer, view, STALE)
+            return self._card(viewer, view, STALE), view
         try:
             view = await self._apply(viewer, run_id, view, action)
         except ConflictError as exc:
-            return self._card(viewer, await self.review.get(viewer, run_id), _sentence(exc))
+            view = await self.review.get(viewer, run_id)
+            return self._card(viewer, view, _sentence(exc)), view
         except InvalidError as exc:
-            return self._card(viewer, await self.review.get(viewer, run_id), _sentence(exc))
+            view = await self.review.get(viewer, run_id)
+            return self._card(viewer, view, _sentence(exc)), view
         except ForbiddenError:
-            return CardAnswer(build_error_card(NOT_YOURS), run_id)
+            return CardAnswer(build_error_card(NOT_YOURS), run_id), None
         except NotFoundError:
-            return CardAnswer(build_error_card(GONE))
-        return self._card(viewer, view, None)
+            return CardAnswer(build_error_card(GONE)), None
+        return self._card(viewer, view, None), view
 
     def _card(self, viewer: Viewer, view: dict[str, Any], notice: str | None) -> CardAnswer:
         card = build_run_card(

@@ -29,6 +29,9 @@ from smartnotes.storage.models import Run, RunCard, TeamsConversation, User, utc
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
+# A change is shown after this short pause: a press on the card is answered with the new card
+# in place, and the answer is recorded within this time, so the same card is not sent twice.
+SETTLE = 0.25
 
 
 class CardSync:
@@ -77,8 +80,7 @@ class CardSync:
         try:
             while run_id in self._dirty:
                 wait = self._last.get(run_id, 0.0) + self.interval - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                await asyncio.sleep(max(wait, SETTLE))
                 self._dirty.discard(run_id)
                 self._last[run_id] = time.monotonic()
                 try:

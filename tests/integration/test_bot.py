@@ -337,6 +337,11 @@ async def test_card_presses_reject_edit_and_save_into_the_crm(setup: Setup) -> N
     )
     assert status == 200
     card = invoke_card(body)
+    # The answer replaced the pressed card in place; the card sync does not send it again.
+    teams = api.service.teams
+    assert teams is not None
+    await teams.cards.idle()
+    assert bf.updates(shown.activity_id) == 0
 
     # Save with what the rep typed into the card: a new summary and a later due date.
     save = find_action(card, Verb.SAVE)
