@@ -191,7 +191,6 @@ class SmartNotesBot:
                 title=str(value.get("Title") or ""),
                 ended_at=_when(value.get("EndTime")),
                 reported_by=user.aad_object_id if user else None,
-                raw=value,
             )
         )
 

@@ -5,7 +5,7 @@ be tested with the real service behind it and keeps Teams types out of the run l
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,7 +28,6 @@ class Installed:
 
     known: bool
     first_time: bool
-    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,6 @@ class CardAnswer:
     """The card to show after an action: the run as it now is, or an error card."""
 
     card: dict[str, Any]
-    # The run's card message to keep in step (the action may come from an older copy).
-    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,6 @@ class MeetingEnded:
     title: str = ""
     ended_at: datetime | None = None
     reported_by: str | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 class UnknownUserError(Exception):

@@ -123,9 +123,7 @@ class TeamsBackendImpl:
                 conversation.conversation_id = conversation_id
                 conversation.reference = reference
                 conversation.blocked_at = None
-            return Installed(
-                known=True, first_time=conversation.greeted_at is None, enabled=found.enabled
-            )
+            return Installed(known=True, first_time=conversation.greeted_at is None)
 
     async def claim_greeting(self, user: TeamsUser) -> bool:
         """True for exactly one caller per installation: the one that sends the welcome.
@@ -220,7 +218,7 @@ class TeamsBackendImpl:
         except NotFoundError:
             return CardAnswer(build_error_card(GONE)), None
         if view["role"] != "owner":
-            return CardAnswer(build_error_card(NOT_YOURS), run_id), None
+            return CardAnswer(build_error_card(NOT_YOURS)), None
         if action.verb in CHANGING and action.data.get("version") != view["version"]:
             return self._card(viewer, view, STALE), view
         try:
@@ -232,7 +230,7 @@ class TeamsBackendImpl:
             view = await self.review.get(viewer, run_id)
             return self._card(viewer, view, _sentence(exc)), view
         except ForbiddenError:
-            return CardAnswer(build_error_card(NOT_YOURS), run_id), None
+            return CardAnswer(build_error_card(NOT_YOURS)), None
         except NotFoundError:
             return CardAnswer(build_error_card(GONE)), None
         return self._card(viewer, view, None), view
@@ -241,7 +239,7 @@ class TeamsBackendImpl:
         card = build_run_card(
             view, review_url=self.review_url_for(viewer, view["id"]), notice=notice
         )
-        return CardAnswer(card, view["id"])
+        return CardAnswer(card)
 
     async def _apply(
         self, viewer: Viewer, run_id: str, view: dict[str, Any], action: CardAction
@@ -290,28 +288,21 @@ class TeamsBackendImpl:
     ) -> dict[str, Any]:
         """Apply what the rep typed into the card's inputs, only where it differs."""
         inputs = parse_inputs(data)
-        summary = inputs.summary
-        if (
-            summary is not None
-            and summary.strip()
-            and summary.strip() != (view["summary"]["text"] or "").strip()
-        ):
+        summary = inputs.summary_change(view["summary"]["text"])
+        if summary:
             view = await self.review.edit_summary(viewer, run_id, summary, view["version"])
-        current = {task["id"]: task for task in view["tasks"]}
-        for task_id, fields in inputs.tasks.items():
-            task = current.get(task_id)
-            if task is None:
-                continue
+        for task in view["tasks"]:
             if task["status"] in ("rejected", "written"):
                 continue
+            # An emptied title is left as it was; other emptied fields mean "no value".
             changes = {
-                name: value
-                for name, value in _typed(fields).items()
-                if value != task.get(name) and not (name == "title" and not value)
+                name: value or None
+                for name, value in inputs.task_changes(task).items()
+                if name != "title" or value
             }
             if changes:
                 view = await self.review.edit_task(
-                    viewer, run_id, task_id, changes, task["version"]
+                    viewer, run_id, task["id"], changes, task["version"]
                 )
         return view
 
@@ -337,18 +328,6 @@ class TeamsBackendImpl:
             return False
         log.info("meeting %s ended; recorded for the transcript fetch", meeting.meeting_id)
         return True
-
-
-def _typed(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Card inputs arrive as strings; empty means "no value" for the optional fields."""
-    typed: dict[str, Any] = {}
-    for name, value in fields.items():
-        text = value.strip() if isinstance(value, str) else value
-        if name in ("due_date", "owner", "description"):
-            typed[name] = text or None
-        else:
-            typed[name] = text
-    return typed
 
 
 def _sentence(exc: Exception) -> str:

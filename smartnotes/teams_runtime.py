@@ -29,8 +29,6 @@ from smartnotes.teams_cards import CardSync
 
 log = logging.getLogger(__name__)
 
-CONTINUE = "ContinueConversation"
-
 
 @dataclass
 class Teams:
@@ -126,8 +124,7 @@ async def open_teams(
 
 
 async def _on_turn_error(context: TurnContext, error: Exception) -> None:
-    # Proactive sends surface their error to the caller, which retries or records it.
-    if context.activity is not None and context.activity.name == CONTINUE:
-        raise error
-    log.error("the bot failed on a %s activity", context.activity.type, exc_info=error)
+    # The SDK's default prints the error and sends its text into the rep's chat. Raised
+    # instead: an inbound activity becomes a logged 500, a proactive send's caller retries
+    # or records it.
     raise error

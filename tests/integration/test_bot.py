@@ -8,6 +8,7 @@ API-only service (no models) except the processed-call test, which runs the real
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,7 +275,7 @@ async def test_a_stranger_is_told_to_ask_for_a_seat(setup: Setup) -> None:
 async def test_commands_switch_the_rep_off_and_on_and_confidential(setup: Setup) -> None:
     bf, sessions = setup.bf, setup.api.service.sessions
     user, user_id = await setup.rep()
-    await seed_run(sessions, TENANT, user_id, call_id="call-status")
+    run_id = await seed_run(sessions, TENANT, user_id, call_id="call-status")
 
     async def say(text: str) -> dict[str, Any]:
         before = len(bf.messages(user.conversation_id))
@@ -292,7 +293,8 @@ async def test_commands_switch_the_rep_off_and_on_and_confidential(setup: Setup)
 
     assert "status" in text_of((await say("help"))["attachments"][0]["content"])
     status_card = (await say("status"))["attachments"][0]["content"]
-    assert "Contoso" in text_of(status_card) or "call" in text_of(status_card).lower()
+    # The rep's run is listed, with a link to its review page.
+    assert f"/review/{run_id}?token=" in json.dumps(status_card)
     off_card = (await say("OFF"))["attachments"][0]["content"]
     assert find_action(off_card, Verb.USER_ON)
     assert (await owner()).enabled is False
