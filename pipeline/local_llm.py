@@ -54,6 +54,7 @@ class LocalModel:
         self.name = _model_name(self._llm, path)
         self.n_ctx = self._llm.n_ctx()
         self.lock = threading.Lock()
+        self._closing = False
 
     @property
     def context_tokens(self) -> int:
@@ -84,6 +85,8 @@ class LocalModel:
                     stream=True,
                 )
                 for chunk in chunks:
+                    if self._closing:
+                        raise ModelError(f"{self.name} is shutting down")
                     delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
                     piece = delta.get("content") if isinstance(delta, dict) else None
                     if isinstance(piece, str) and piece:
@@ -106,8 +109,17 @@ class LocalModel:
             )
         )
 
-    def close(self) -> None:
-        self._llm.close()
+    def close(self, timeout: float = 30.0) -> None:
+        """Free the model once no generation uses it: freeing the context under a running
+        decode (a run's thread still going at shutdown) crashes the process."""
+        self._closing = True
+        if not self.lock.acquire(timeout=timeout):
+            # A generation that does not stop: leaking the model beats a crash on the way out.
+            return
+        try:
+            self._llm.close()
+        finally:
+            self.lock.release()
 
 
 def _model_name(llm: Any, path: Path) -> str:
