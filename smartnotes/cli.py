@@ -41,6 +41,7 @@ SAMPLES = Path(__file__).parent / "samples"
 def _register_subcommands() -> None:
     from smartnotes.cli_admin import admin_app, crm_app
     from smartnotes.cli_db import db_app
+    from smartnotes.cli_graph import graph_app
     from smartnotes.cli_manifest import manifest_app
     from smartnotes.cli_serve import serve
 
@@ -50,6 +51,7 @@ def _register_subcommands() -> None:
     app.add_typer(admin_app, name="admin")
     app.add_typer(crm_app, name="crm")
     app.add_typer(manifest_app, name="manifest")
+    app.add_typer(graph_app, name="graph")
 
 
 class Exit(IntEnum):

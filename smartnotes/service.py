@@ -17,6 +17,7 @@ from crm_adapters.contract import CRMAdapter
 from smartnotes.auth import ApiTokenAuth, Authenticator, ReviewTokenAuth, load_secret
 from smartnotes.crm import build_crm
 from smartnotes.engine import Engine
+from smartnotes.graph_runtime import GraphRuntime, open_graph
 from smartnotes.jobs import JobQueue, WorkerPool
 from smartnotes.live import LiveEvents
 from smartnotes.outbox import Outbox
@@ -87,6 +88,7 @@ class Service:
     pool: WorkerPool | None = None
     processor: RunProcessor | None = None
     teams: Teams | None = None
+    graph: GraphRuntime | None = None
     stopping: bool = field(default=False)
     viewers: ViewerCache = field(default_factory=ViewerCache)
 
@@ -179,6 +181,9 @@ class Service:
                     cancel=service.cancel,
                     review_secret=review_secret,
                 )
+            )
+            service.graph = await stack.enter_async_context(
+                open_graph(settings, sessions, service.submit, background=process)
             )
             yield service
             service.stopping = True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
@@ -96,6 +96,64 @@ class BotSettings(BaseModel):
         return bool(self.app_id)
 
 
+class GraphSettings(BaseModel):
+    """Teams meetings through Microsoft Graph: ``SMARTNOTES_GRAPH__*``. No client id: off."""
+
+    # The Entra app registration (often the bot's) and how it proves who it is.
+    tenant_id: str = ""
+    client_id: str = ""
+    auth: Literal["secret", "certificate", "managed_identity"] = "secret"
+    client_secret: SecretStr | None = None
+    certificate_path: Path | None = None
+    certificate_password: SecretStr | None = None
+    authority_host: str = "https://login.microsoftonline.com"
+    # For a sign-in authority Microsoft does not list (Azure Stack): skip its discovery check.
+    disable_instance_discovery: bool = False
+    # Graph itself (a national cloud has its own) and a CA bundle for a TLS-inspecting proxy.
+    base_url: str = "https://graph.microsoft.com/v1.0"
+    ca_file: Path | None = None
+    # The tenant (in our seat table) whose licensed users' meetings are fetched.
+    tenant: str = Field(default="default", min_length=1)
+    # Checked on every change notification; 32+ characters, random.
+    client_state: SecretStr | None = None
+    # The public https address Graph posts to; empty: the review page's public URL.
+    notification_url: str = ""
+    # Rich notifications (resource data in the notification): a PEM with the certificate and
+    # its private key, and the id Graph echoes back to name it.
+    encryption_certificate_path: Path | None = None
+    encryption_certificate_id: str = ""
+    # Subscriptions last at most three days for transcripts: renewed this long before expiry.
+    subscription_minutes: int = Field(default=4200, ge=60, le=4320)
+    renew_before_minutes: int = Field(default=720, ge=5)
+    # The safety net for lost notifications: a delta pass over licensed organizers' transcripts.
+    catchup_minutes: float = Field(default=30.0, gt=0)
+    # After a meeting ends, how long to keep looking for its transcript (they can lag).
+    poll_first_seconds: float = Field(default=30.0, gt=0)
+    poll_max_seconds: float = Field(default=600.0, gt=0)
+    poll_window_minutes: float = Field(default=120.0, gt=0)
+    # A meeting without a transcript this long after its end is transcribed from its recording.
+    recording_after_minutes: float = Field(default=15.0, ge=0)
+    # The first catch-up for an organizer looks back this far; later ones follow the delta.
+    catchup_lookback_hours: float = Field(default=48.0, gt=0)
+    # Microsoft's signing keys for the validationTokens of rich notifications.
+    jwks_url: str = "https://login.microsoftonline.com/common/discovery/v2.0/keys"
+    max_retries: int = Field(default=3, ge=0, le=10)
+    max_retry_delay: float = Field(default=30.0, gt=0, le=180)
+    max_recording_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.client_id)
+
+    @field_validator("client_state")
+    @classmethod
+    def _state_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # Graph refuses a clientState over 128 characters when the subscription is created.
+        if value is not None and not 32 <= len(value.get_secret_value()) <= 128:
+            raise ValueError("the Graph client state must be 32 to 128 characters")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SMARTNOTES_",
@@ -154,6 +212,7 @@ class Settings(BaseSettings):
     calls: CallsSettings = Field(default_factory=CallsSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
+    graph: GraphSettings = Field(default_factory=GraphSettings)
     # Accept bot activities without a verified token. Local experiments only: anyone who can
     # reach the service could then act as any Teams user. Logged as a warning at every start.
     dangerously_allow_unauthenticated: bool = False

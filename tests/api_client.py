@@ -78,8 +78,12 @@ class Api:
 
 
 @asynccontextmanager
-async def running_api(settings: Settings, *, process: bool = True) -> AsyncIterator[Api]:
-    server = TestServer(create_app(settings, process=process), host="127.0.0.1")
+async def running_api(
+    settings: Settings, *, process: bool = True, port: int | None = None
+) -> AsyncIterator[Api]:
+    """The service on 127.0.0.1; ``port`` when its address must be known before it starts
+    (Graph's notification URL)."""
+    server = TestServer(create_app(settings, process=process), host="127.0.0.1", port=port)
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as http:

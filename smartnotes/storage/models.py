@@ -287,5 +287,94 @@ class MeetingEnd(Base):
     conversation_id: Mapped[str] = mapped_column(String(300))
     reported_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # pending until the transcript fetch takes it over.
+    # pending while its transcript is looked for; then found, none or failed.
     status: Mapped[str] = mapped_column(String(20), default="pending")
+    # Resolved from the join URL: what Graph names the meeting by.
+    organizer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    online_meeting_id: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class GraphSubscription(Base):
+    """A Graph change-notification subscription this service created and keeps renewed
+    (stored, so a restart neither forgets nor duplicates it)."""
+
+    __tablename__ = "graph_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # Not a foreign key: an admin may subscribe before the first seat sets the tenant up.
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(1000))
+    change_type: Mapped[str] = mapped_column(String(60))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    include_resource_data: Mapped[bool] = mapped_column(Boolean, default=False)
+    # active; removed (Graph dropped it, or it was replaced by a new one).
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    renewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class GraphInbox(Base):
+    """A change or lifecycle notification as received, kept before Graph gets its 202 and
+    worked off afterwards: a crash between the two loses nothing."""
+
+    __tablename__ = "graph_inbox"
+    __table_args__ = (Index("ix_graph_inbox_status", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    subscription_id: Mapped[str] = mapped_column(String(100))
+    lifecycle_event: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    resource: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    # The resource data (decrypted, for rich notifications).
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # pending, done, ignored (nothing for us in it), failed (given up, reason in error).
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class MeetingMedia(Base):
+    """A meeting's transcript (or recording) as Graph lists it, found by a notification, the
+    catch-up or the poll after the meeting ended; one row however often it is found. Downloads
+    are billed per minute, so the content is fetched once and kept (a confidential run's copy
+    only until processing ends)."""
+
+    __tablename__ = "meeting_media"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "kind", "item_id"),
+        Index("ix_meeting_media_status", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Not a foreign key: Graph announces meetings before (or without) the tenant's first seat.
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    item_id: Mapped[str] = mapped_column(String(500))
+    organizer_id: Mapped[str] = mapped_column(String(64))
+    meeting_id: Mapped[str] = mapped_column(String(500))
+    found_by: Mapped[str] = mapped_column(String(20))
+    # pending, skipped (no licensed participant, or all switched off), submitted, failed.
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    file_ref: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class GraphCursor(Base):
+    """Where the catch-up left off per organizer: the delta link Graph handed out."""
+
+    __tablename__ = "graph_cursors"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

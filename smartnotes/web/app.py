@@ -13,7 +13,7 @@ from aiohttp import web
 
 from smartnotes.service import Service
 from smartnotes.settings import Settings
-from smartnotes.web import api, bot, calls, review_page
+from smartnotes.web import api, bot, calls, graph, review_page
 from smartnotes.web.errors import errors_middleware
 from smartnotes.web.keys import SERVICE
 from smartnotes.web.openapi import openapi_document
@@ -51,6 +51,7 @@ def create_app(settings: Settings, *, process: bool = True) -> web.Application:
     app.router.add_routes(calls.routes)
     app.router.add_routes(review_page.routes)
     app.router.add_routes(bot.routes)
+    app.router.add_routes(graph.routes)
     return app
 
 

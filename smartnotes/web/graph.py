@@ -1,0 +1,136 @@
+"""``POST /webhooks/graph`` and ``/webhooks/graph/lifecycle``: Microsoft Graph's change and
+lifecycle notifications.
+
+Graph first checks the URL with a ``validationToken`` query parameter that must come back as
+plain text within 10 seconds. Then every notification must carry our ``clientState``; rich
+ones come with ``validationTokens`` JWTs and encrypted resource data, both checked here. What
+passes is stored and answered 202 at once (Graph allows three seconds); the fetching happens
+afterwards. A notification that fails a check is logged and dropped, never processed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from graph.notifications import (
+    ChangeNotification,
+    NotificationCollection,
+    NotificationError,
+    check_client_state,
+    parse_collection,
+    validation_response_token,
+)
+from graph.rich_notifications import decrypt_content
+from smartnotes.graph_inbox import keep
+from smartnotes.graph_runtime import GraphRuntime
+from smartnotes.service import Service
+from smartnotes.web.errors import error_response
+from smartnotes.web.keys import SERVICE
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+# A collection holds at most a few hundred notifications; rich ones carry the resource.
+MAX_BODY = 4 * 1024 * 1024
+KEY_REFETCH = 300.0
+
+
+@routes.post("/webhooks/graph")
+async def changes(request: web.Request) -> web.StreamResponse:
+    return await _receive(request, lifecycle=False)
+
+
+@routes.post("/webhooks/graph/lifecycle")
+async def lifecycle(request: web.Request) -> web.StreamResponse:
+    return await _receive(request, lifecycle=True)
+
+
+async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamResponse:
+    handshake = _handshake(request)
+    if handshake is not None:
+        return handshake
+    service: Service = request.app[SERVICE]
+    graph = service.graph
+    if graph is None:
+        raise web.HTTPServiceUnavailable(
+            reason="Graph notifications are not configured (SMARTNOTES_GRAPH__CLIENT_ID)"
+        )
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    body = await request.read()
+    try:
+        collection = parse_collection(body)
+        await _check_tokens(graph, collection)
+    except NotificationError as exc:
+        log.warning("Graph notification refused from %s: %s", request.remote, exc)
+        return error_response(400, "invalid", str(exc), field=exc.field)
+    accepted: list[tuple[ChangeNotification, dict[str, Any]]] = []
+    for notification in collection.value:
+        try:
+            check_client_state(notification, graph.client_state)
+            if (notification.lifecycle_event is not None) != lifecycle:
+                raise NotificationError(
+                    "lifecycle notifications go to /webhooks/graph/lifecycle, changes to "
+                    "/webhooks/graph",
+                    field="lifecycleEvent",
+                )
+            accepted.append((notification, _decrypted(graph, notification)))
+        except NotificationError as exc:
+            log.warning(
+                "Graph notification for subscription %s dropped: %s",
+                notification.subscription_id,
+                exc,
+            )
+    if not accepted:
+        return error_response(403, "forbidden", "no notification in the request passed the checks")
+    await keep(service.sessions, accepted)
+    graph.notify()
+    return web.Response(status=202)
+
+
+def _handshake(request: web.Request) -> web.Response | None:
+    try:
+        token = validation_response_token(request.query)
+    except NotificationError as exc:
+        raise web.HTTPBadRequest(reason=str(exc)) from None
+    if token is None:
+        return None
+    return web.Response(text=token, content_type="text/plain")
+
+
+async def _check_tokens(graph: GraphRuntime, collection: NotificationCollection) -> None:
+    rich = any(n.is_rich for n in collection.value)
+    if not rich and not collection.validation_tokens:
+        return
+    if graph.rich is None or graph.rich.checker is None:
+        raise NotificationError(
+            "rich notifications arrived but no encryption certificate is configured",
+            field="value",
+        )
+    checker = graph.rich.checker
+    try:
+        checker.check_collection(collection)
+    except NotificationError:
+        # Perhaps a key Microsoft rotated in since the last fetch: fetch again (at most every
+        # few minutes, so refused requests cannot make us hammer Microsoft), then decide.
+        if time.monotonic() - graph.rich.fetched_at < KEY_REFETCH:
+            raise
+        await graph.refresh_keys()
+        checker.check_collection(collection)
+
+
+def _decrypted(graph: GraphRuntime, notification: ChangeNotification) -> dict[str, Any]:
+    if notification.encrypted_content is None:
+        return dict(notification.resource_data)
+    if graph.rich is None:
+        raise NotificationError("encrypted content but no certificate", field="encryptedContent")
+    data = decrypt_content(
+        notification.encrypted_content,
+        graph.rich.private_key,
+        expected_certificate_id=graph.rich.certificate_id,
+    )
+    return {**notification.resource_data, **data}
