@@ -475,3 +475,51 @@ async def test_graph_without_a_client_state_does_not_start(tmp_path: Path, missi
         with pytest.raises(ValueError, match="CLIENT_STATE"):
             async with running_api(settings, process=False):
                 pass
+
+
+async def test_a_confidential_reps_transcript_is_kept_only_in_the_run(
+    setup: Setup, tmp_path: Path
+) -> None:
+    await setup.rep("maria@northwind.example", "Maria Chen")
+    async with setup.api.service.sessions() as session:
+        await session.execute(update(User).values(confidential_default=True))
+        await session.commit()
+    transcript = setup.fake.add_transcript(setup.meeting(), VTT)
+    payload = setup.fake.change_notification(transcript, "sub-1", CLIENT_STATE)
+    assert (await setup.fake.send(setup.webhook, payload))[0] == 202
+    await setup.graph.work_once()
+
+    [run] = await setup.runs()
+    assert run.confidential
+    [row] = await setup.media()
+    assert (row.status, row.file_ref) == ("submitted", None)
+    kept = await asyncio.to_thread(lambda: sorted((tmp_path / "graph").rglob("*.*")))
+    assert kept == [], "no copy outside the run, whose own is deleted once processed"
+
+
+async def test_after_a_crash_between_download_and_run_the_kept_copy_is_used(
+    setup: Setup,
+) -> None:
+    await setup.rep("maria@northwind.example", "Maria Chen")
+    transcript = setup.fake.add_transcript(setup.meeting(), VTT)
+    payload = setup.fake.change_notification(transcript, "sub-1", CLIENT_STATE)
+    assert (await setup.fake.send(setup.webhook, payload))[0] == 202
+    await setup.graph.work_once()
+    [run] = await setup.runs()
+    # The state a kill -9 right after the download leaves: the row claimed by a worker that
+    # is gone (its lease over), the content on disk, no run committed.
+    async with setup.api.service.sessions() as session:
+        await session.delete(await session.get(Run, run.id))
+        await session.execute(
+            update(MeetingMedia).values(
+                status="working",
+                run_id=None,
+                next_attempt_at=datetime.now(UTC) - timedelta(seconds=1),
+            )
+        )
+        await session.commit()
+    await setup.graph.work_once()
+    assert setup.fake.downloads[transcript] == 1, "billed once: the kept copy was used"
+    [again] = await setup.runs()
+    [row] = await setup.media()
+    assert (row.status, row.run_id) == ("submitted", again.id)
