@@ -14,10 +14,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from graph.client import GraphClient
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from graph.client import GraphClient
 from graph.ids import organizer_from_join_url
 from graph.notifications import LifecycleEvent
 from graph.types import GraphError, GraphNotFoundError, MeetingRef, NewSubscription
