@@ -57,6 +57,7 @@ bench: install
 	$(BIN)/python -m benchmarks.api
 	$(BIN)/python -m benchmarks.webhook
 	$(BIN)/python -m benchmarks.bot
+	$(BIN)/python -m benchmarks.graph_webhook
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts $(PLAYGROUND)/node_modules
