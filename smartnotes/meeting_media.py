@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +33,7 @@ from graph.types import (
     MeetingRef,
     Person,
 )
+from smartnotes.notify import Kind, notify
 from smartnotes.runs import CallEvent, Participant, Submitted
 from smartnotes.storage.models import (
     AuditEntry,
@@ -167,16 +169,18 @@ class MediaFetcher:
         row = await self._claim(row_id)
         if row is None:
             return None
+        # Filled in once the meeting's participants are known: whom to tell if it fails.
+        known: dict[str, Any] = {}
         try:
-            return await self._work(row)
+            return await self._work(row, known)
         except GraphPaymentRequiredError:
             log.error("Graph billing is not set up: %s", BILLING_HELP)
-            return await self._give_up(row, BILLING_HELP, action="graph_billing_required")
+            return await self._give_up(row, BILLING_HELP, known, action="graph_billing_required")
         except GraphThrottledError as exc:
-            return await self._later(row, str(exc), exc.retry_after)
+            return await self._later(row, str(exc), exc.retry_after, known)
         except GraphError as exc:
             log.warning("%s %s: %s", row.kind, row.item_id, exc)
-            return await self._later(row, _reason(exc), None)
+            return await self._later(row, _reason(exc), None, known)
 
     async def _claim(self, row_id: int) -> MeetingMedia | None:
         now = self.clock()
@@ -208,7 +212,7 @@ class MediaFetcher:
                 return None
             return await session.get(MeetingMedia, row_id)
 
-    async def _work(self, row: MeetingMedia) -> str:
+    async def _work(self, row: MeetingMedia, known: dict[str, Any]) -> str:
         ref = MeetingRef(row.organizer_id, row.meeting_id)
         if row.kind == RECORDING and await self._meeting_has_run(row):
             return await self._finish(row, "skipped", "the meeting's transcript made its run")
@@ -217,8 +221,9 @@ class MediaFetcher:
         if not licensed:
             # Not fetched at all: nobody in the meeting has Smart Notes on.
             return await self._finish(row, "skipped", "no licensed, switched-on participant")
-        data = await self._content(row, ref)
         owner = licensed[0]
+        known["owner"], known["subject"] = owner, meeting.subject
+        data = await self._content(row, ref)
         submitted = await self.submit(
             CallEvent(
                 tenant_id=self.tenant_id,
@@ -321,9 +326,13 @@ class MediaFetcher:
             await session.commit()
         return status
 
-    async def _later(self, row: MeetingMedia, reason: str, retry_after: float | None) -> str:
+    async def _later(
+        self, row: MeetingMedia, reason: str, retry_after: float | None, known: dict[str, Any]
+    ) -> str:
         if row.attempts >= MAX_ATTEMPTS:
-            return await self._give_up(row, f"gave up after {row.attempts} attempts: {reason}")
+            return await self._give_up(
+                row, f"gave up after {row.attempts} attempts: {reason}", known
+            )
         backoff = min(30.0 * 2 ** (row.attempts - 1), 3600.0)
         delay = max(backoff, retry_after or 0.0)
         async with self.sessions() as session:
@@ -339,8 +348,22 @@ class MediaFetcher:
             await session.commit()
         return "pending"
 
-    async def _give_up(self, row: MeetingMedia, reason: str, *, action: str = "") -> str:
+    async def _give_up(
+        self, row: MeetingMedia, reason: str, known: dict[str, Any], *, action: str = ""
+    ) -> str:
         async with self.sessions() as session:
+            owner = known.get("owner")
+            if isinstance(owner, Licensed):
+                # The rep would otherwise wait for notes that never come.
+                subject = known.get("subject") or "your Teams meeting"
+                notify(
+                    session,
+                    owner.user_id,
+                    None,
+                    Kind.FETCH_FAILED,
+                    f'Smart Notes could not get the transcript of "{subject}" from Teams. '
+                    "Your administrator can see why (smartnotes graph status) and retry it.",
+                )
             await session.execute(
                 update(MeetingMedia)
                 .where(MeetingMedia.id == row.id)

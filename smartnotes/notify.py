@@ -12,6 +12,7 @@ class Kind:
     FAILED = "run_failed"
     SAVED = "run_saved"
     CRM_DELAYED = "crm_write_delayed"
+    FETCH_FAILED = "meeting_fetch_failed"
 
 
 def notify(

@@ -295,7 +295,9 @@ async def test_a_lost_notification_is_caught_by_the_delta_catch_up(setup: Setup)
     assert delta_calls, "later passes follow the delta link"
 
 
-async def test_payment_required_is_an_admin_error_that_is_not_retried(setup: Setup) -> None:
+async def test_payment_required_is_an_admin_error_that_is_not_retried_and_the_rep_is_told(
+    setup: Setup,
+) -> None:
     await setup.rep("maria@northwind.example", "Maria Chen")
     transcript = setup.fake.add_transcript(setup.meeting(), VTT)
     setup.fake.billing_enabled = False
@@ -314,6 +316,12 @@ async def test_payment_required_is_an_admin_error_that_is_not_retried(setup: Set
         actions = list((await session.execute(select(AuditEntry.action))).scalars())
     assert "graph_billing_required" in actions
     assert await setup.runs() == []
+    status, body = await setup.api.call(
+        "GET", "/api/notifications", as_user=(TENANT, "maria@northwind.example")
+    )
+    assert status == 200
+    [told] = body["notifications"]
+    assert "could not get the transcript" in told["message"]
 
     # The admin fixes billing and retries from the record.
     setup.fake.billing_enabled = True
