@@ -36,10 +36,16 @@ log = logging.getLogger(__name__)
 # How often the background loop looks for due work when nothing wakes it.
 TICK = 5.0
 JWKS_REFRESH = 3600.0
+# The least time between two fetches of the signing keys that a refused token asks for.
+KEY_REFETCH = 300.0
 
 
 class GraphSetupError(ValueError):
     """The Graph settings are incomplete or point at files that do not hold what they should."""
+
+
+class KeyFetchError(Exception):
+    """Microsoft's token-signing keys could not be fetched, or what came is not a JWKS."""
 
 
 @dataclass
@@ -52,15 +58,27 @@ class RichKeys:
     certificate_b64: str
     jwks_url: str
     keys: PublicKeys = field(default_factory=dict)
-    fetched_at: float = 0.0
+    tried_at: float | None = None
     checker: ValidationTokenChecker | None = None
 
+    def may_refetch(self, now: float) -> bool:
+        """Whether a token that failed may fetch the keys again: always before the first
+        fetch, then once every ``KEY_REFETCH`` seconds, whether the last fetch worked or not."""
+        return self.tried_at is None or now - self.tried_at >= KEY_REFETCH
+
     async def refresh(self, http: aiohttp.ClientSession) -> None:
-        async with http.get(self.jwks_url, timeout=aiohttp.ClientTimeout(total=10)) as response:
-            response.raise_for_status()
-            document: Any = await response.json(content_type=None)
-        self.keys = keys_from_jwks(document)
-        self.fetched_at = time.monotonic()
+        """Fetch the keys; :class:`KeyFetchError` when that fails (the old keys stay)."""
+        self.tried_at = time.monotonic()
+        try:
+            async with http.get(self.jwks_url, timeout=aiohttp.ClientTimeout(total=10)) as response:
+                response.raise_for_status()
+                document: Any = await response.json(content_type=None)
+            if not isinstance(document, dict):
+                raise ValueError("the answer is not a JWKS document")
+            keys = keys_from_jwks(document)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise KeyFetchError(f"signing keys from {self.jwks_url}: {exc}") from exc
+        self.keys = keys
 
 
 def build_client(config: GraphSettings) -> GraphClient:

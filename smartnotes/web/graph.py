@@ -5,7 +5,11 @@ Graph first checks the URL with a ``validationToken`` query parameter that must 
 plain text within 10 seconds. Then every notification must carry our ``clientState``; rich
 ones come with ``validationTokens`` JWTs and encrypted resource data, both checked here. What
 passes is stored and answered 202 at once (Graph allows three seconds); the fetching happens
-afterwards. A notification that fails a check is logged and dropped, never processed.
+afterwards. A notification that fails a check is logged and dropped, never processed: the
+tokens vouch for the whole collection, so a bad token, or encrypted content that does not
+authenticate, refuses all of it (400); a wrong clientState drops that notification (403 when
+none is left). When Microsoft's signing keys cannot be had, nothing is judged: 503, and Graph
+tries again later.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from graph.notifications import (
 )
 from graph.rich_notifications import decrypt_content
 from smartnotes.graph_inbox import keep
-from smartnotes.graph_runtime import GraphRuntime
+from smartnotes.graph_runtime import GraphRuntime, KeyFetchError
 from smartnotes.service import Service
 from smartnotes.web.errors import error_response
 from smartnotes.web.keys import SERVICE
@@ -36,7 +40,6 @@ routes = web.RouteTableDef()
 
 # A collection holds at most a few hundred notifications; rich ones carry the resource.
 MAX_BODY = 4 * 1024 * 1024
-KEY_REFETCH = 300.0
 
 
 @routes.post("/webhooks/graph")
@@ -65,11 +68,12 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
     try:
         collection = parse_collection(body)
         await _check_tokens(graph, collection)
+        decrypted = [_decrypted(graph, notification) for notification in collection.value]
     except NotificationError as exc:
         log.warning("Graph notification refused from %s: %s", request.remote, exc)
         return error_response(400, "invalid", str(exc), field=exc.field)
     accepted: list[tuple[ChangeNotification, dict[str, Any]]] = []
-    for notification in collection.value:
+    for notification, data in zip(collection.value, decrypted, strict=True):
         try:
             check_client_state(notification, graph.client_state)
             if (notification.lifecycle_event is not None) != lifecycle:
@@ -78,7 +82,7 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
                     "/webhooks/graph",
                     field="lifecycleEvent",
                 )
-            accepted.append((notification, _decrypted(graph, notification)))
+            accepted.append((notification, data))
         except NotificationError as exc:
             log.warning(
                 "Graph notification for subscription %s dropped: %s",
@@ -111,16 +115,31 @@ async def _check_tokens(graph: GraphRuntime, collection: NotificationCollection)
             "rich notifications arrived but no encryption certificate is configured",
             field="value",
         )
-    checker = graph.rich.checker
+    keys, checker = graph.rich, graph.rich.checker
     try:
         checker.check_collection(collection)
+        return
     except NotificationError:
-        # Perhaps a key Microsoft rotated in since the last fetch: fetch again (at most every
-        # few minutes, so refused requests cannot make us hammer Microsoft), then decide.
-        if time.monotonic() - graph.rich.fetched_at < KEY_REFETCH:
+        # No keys yet (the first notification of a service without its upkeep loop), or a key
+        # Microsoft rotated in since the last fetch: fetch, then decide. Not more often than
+        # every few minutes, so refused requests cannot make us hammer Microsoft.
+        if not keys.may_refetch(time.monotonic()):
+            if not keys.keys:
+                raise _keys_unavailable() from None
             raise
+    try:
         await graph.refresh_keys()
-        checker.check_collection(collection)
+    except KeyFetchError as exc:
+        log.error("Graph notification not judged: %s", exc)
+        raise _keys_unavailable() from None
+    checker.check_collection(collection)
+
+
+def _keys_unavailable() -> web.HTTPServiceUnavailable:
+    return web.HTTPServiceUnavailable(
+        reason="Microsoft's token-signing keys could not be fetched to check the "
+        "validationTokens; try again later"
+    )
 
 
 def _decrypted(graph: GraphRuntime, notification: ChangeNotification) -> dict[str, Any]:

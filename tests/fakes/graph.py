@@ -36,10 +36,16 @@ What it speaks, and where Microsoft documents it:
   meeting transcripts and recordings"), ``clientState`` at most 128 characters, https
   notification URLs (http is let through for loopback hosts only, so tests need no TLS).
 
+- ``GET /{tenant}/discovery/v2.0/keys`` (``jwks_url``): the Microsoft identity platform's
+  token-signing keys as a JWKS, the key that signs rich notifications' validation tokens.
+
 ``change_notification()`` and ``lifecycle_notification()`` build the notification collections
 Graph posts for a transcript or recording and for a subscription's lifecycle, as documented
 (resource ``communications/onlineMeetings('{meeting}')/transcripts('{id}')``, resource data
-``#Microsoft.Graph.callTranscript``); ``send()`` posts one the way Graph does. Every request is
+``#Microsoft.Graph.callTranscript``); ``rich_change_notification()`` the one with resource data
+("Set up change notifications that include resource data"): the ``callTranscript`` encrypted to
+the subscription's certificate, and ``validationTokens`` signed by the key in the JWKS.
+``send()`` posts one the way Graph does. Every request is
 recorded; ``fail_next()`` makes matching calls answer a Graph error with ``Retry-After``.
 """
 
@@ -56,7 +62,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -65,27 +70,38 @@ from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graph.types import MeetingRef
 from tests.fakes.graph_support import (
     DEFAULT_ERRORS,
     EVALUATION_EXCEEDED,
     VALIDATION_TIMEOUT,
+    InjectedFailure,
     Keys,
+    MediaItem,
+    MeetingRecord,
+    PageCursor,
     Recorded,
     WebhookEndpoint,
     aad_error,
     assertion_problem,
     default_metadata,
+    encrypt_resource,
     expiration_problem,
     function_args,
     graph_error,
     graph_time,
     make_keys,
+    page_type,
     parse_body,
     parse_time,
+    signing_jwk,
     subscription_problem,
+    tampered,
     validate_endpoint,
+    validation_token,
 )
 
 __all__ = ["GRAPH_SCOPE", "FakeGraph", "Recorded", "WebhookEndpoint"]
@@ -95,55 +111,6 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 _ORGANIZER_FILTER = re.compile(r"MeetingOrganizer/User/Id\s+eq\s+'(?P<id>(?:[^']|'')*)'", re.I)
 _JOIN_URL_FILTER = re.compile(r"^\s*JoinWebUrl\s+eq\s+'(?P<url>(?:[^']|'')*)'\s*$", re.I)
-
-
-@dataclass
-class _Meeting:
-    ref: MeetingRef
-    organizer: tuple[str, str | None, str | None]
-    attendees: list[tuple[str, str | None, str | None]]
-    subject: str | None
-    join_url: str
-    thread_id: str
-    start: datetime
-    end: datetime
-    created: datetime
-
-
-@dataclass
-class _Media:
-    kind: Literal["transcript", "recording"]
-    id: str
-    ref: MeetingRef
-    content: bytes
-    created: datetime
-    end: datetime
-    seq: int
-    call_id: str
-    correlation_id: str
-    metadata: bytes = b""
-
-
-@dataclass(frozen=True)
-class _Cursor:
-    """Where a page or delta round stands. ``upto`` None: whatever exists when it is used."""
-
-    organizer: str
-    start: datetime | None
-    end: datetime | None
-    after: int
-    upto: int | None
-    offset: int
-
-
-@dataclass
-class _Failure:
-    contains: str
-    status: int
-    retry_after: int | None
-    times: int
-    code: str
-    message: str
 
 
 class FakeGraph:
@@ -179,10 +146,10 @@ class FakeGraph:
         self.sent: list[tuple[str, int, float]] = []
         self.tokens_issued = 0
         self._access_tokens: dict[str, float] = {}
-        self._failures: list[_Failure] = []
-        self._meetings: dict[str, _Meeting] = {}
-        self._media: dict[str, _Media] = {}
-        self._cursors: dict[str, _Cursor] = {}
+        self._failures: list[InjectedFailure] = []
+        self._meetings: dict[str, MeetingRecord] = {}
+        self._media: dict[str, MediaItem] = {}
+        self._cursors: dict[str, PageCursor] = {}
         self._seq = 0
         self._keys: Keys | None = None
         self._runner: web.AppRunner | None = None
@@ -208,6 +175,7 @@ class FakeGraph:
         self._keys = await asyncio.to_thread(make_keys)
         app = web.Application(middlewares=[self._gate])
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
+        app.router.add_get("/{tenant}/discovery/v2.0/keys", self._jwks)
         users = "/v1.0/users/{uid}/onlineMeetings"
         app.router.add_get(users, self._find_meetings)
         function = r"{fn:getAllTranscripts\([^/]*\)}"
@@ -267,6 +235,11 @@ class FakeGraph:
         return f"{self.root_url}/{self.tenant_id}/oauth2/v2.0/token"
 
     @property
+    def jwks_url(self) -> str:
+        """The identity platform's signing keys (``SMARTNOTES_GRAPH__JWKS_URL``)."""
+        return f"{self.root_url}/common/discovery/v2.0/keys"
+
+    @property
     def ca_file(self) -> Path:
         return self._started().ca_file
 
@@ -305,7 +278,7 @@ class FakeGraph:
         starts = start or ends - timedelta(minutes=30)
         context = json.dumps({"Tid": self.tenant_id, "Oid": organizer_id}, separators=(",", ":"))
         ref = MeetingRef(organizer_id, meeting_id)
-        self._meetings[meeting_id] = _Meeting(
+        self._meetings[meeting_id] = MeetingRecord(
             ref=ref,
             organizer=(organizer_id, organizer_upn, organizer_name),
             attendees=list(attendees or []),
@@ -351,7 +324,7 @@ class FakeGraph:
         content: bytes,
         item_id: str | None,
         created: datetime | None,
-    ) -> _Media:
+    ) -> MediaItem:
         meeting = self._meetings.get(ref.meeting_id)
         if meeting is None:
             raise KeyError(f"no meeting {ref.meeting_id!r} in the fake; add_meeting first")
@@ -360,7 +333,7 @@ class FakeGraph:
             raw = f"1##0##{uuid.uuid4()}##{kind}".encode()
             item_id = base64.urlsafe_b64encode(raw).decode()
         made = created or datetime.now(UTC)
-        item = _Media(
+        item = MediaItem(
             kind=kind,
             id=item_id,
             ref=meeting.ref,
@@ -387,7 +360,7 @@ class FakeGraph:
         """The next ``times`` Graph calls whose path contains ``path_contains`` answer
         ``status`` with Graph's error body (and ``Retry-After`` when given)."""
         default_code, default_message = DEFAULT_ERRORS.get(status, ("UnknownError", "Error."))
-        failure = _Failure(
+        failure = InjectedFailure(
             path_contains,
             status,
             retry_after,
@@ -467,6 +440,49 @@ class FakeGraph:
             ]
         }
 
+    def rich_change_notification(
+        self,
+        item_id: str,
+        subscription_id: str,
+        client_state: str | None,
+        *,
+        tamper: str | None = None,
+        token_audience: str | None = None,
+        token_key: rsa.RSAPrivateKey | None = None,
+        with_tokens: bool = True,
+    ) -> dict[str, Any]:
+        """``change_notification()`` as a subscription with ``includeResourceData`` gets it:
+        the item's resource encrypted to the subscription's certificate, and a validation token
+        for the app, signed by the key in the JWKS. ``tamper`` flips a bit of ``data``,
+        ``dataSignature`` or ``dataKey``; ``token_audience`` and ``token_key`` make the token
+        for another app or sign it with another key (under the JWKS key's kid)."""
+        stored = self.subscriptions.get(subscription_id)
+        if stored is None or not stored["includeResourceData"]:
+            raise KeyError(f"subscription {subscription_id!r} does not include resource data")
+        certificate = x509.load_der_x509_certificate(
+            base64.b64decode(stored["encryptionCertificate"])
+        )
+        collection = self.change_notification(item_id, subscription_id, client_state)
+        content = encrypt_resource(
+            self._media_json(self._media[item_id]),
+            certificate,
+            certificate_id=str(stored["encryptionCertificateId"]),
+        )
+        collection["value"][0]["encryptedContent"] = (
+            content if tamper is None else tampered(content, tamper)
+        )
+        if with_tokens:
+            keys = self._started()
+            collection["validationTokens"] = [
+                validation_token(
+                    token_key or keys.signing_key,
+                    kid=keys.signing_kid,
+                    app_id=token_audience or self.client_id,
+                    tenant_id=self.tenant_id,
+                )
+            ]
+        return collection
+
     def _expiry_of(self, subscription_id: str) -> str:
         stored = self.subscriptions.get(subscription_id)
         if stored is not None:
@@ -540,7 +556,7 @@ class FakeGraph:
             return "Lifetime validation failed, the token is expired."
         return None
 
-    def _take_failure(self, path: str) -> _Failure | None:
+    def _take_failure(self, path: str) -> InjectedFailure | None:
         for failure in self._failures:
             if failure.contains in path and failure.times > 0:
                 failure.times -= 1
@@ -549,7 +565,11 @@ class FakeGraph:
                 return failure
         return None
 
-    # -- the token endpoint ----------------------------------------------------------------
+    # -- the token endpoint and signing keys ----------------------------------------------
+
+    async def _jwks(self, request: web.Request) -> web.Response:
+        keys = self._started()
+        return web.json_response({"keys": [signing_jwk(keys.signing_key, keys.signing_kid)]})
 
     async def _token(self, request: web.Request) -> web.Response:
         tenant = request.match_info["tenant"]
@@ -631,7 +651,7 @@ class FakeGraph:
             },
         }
 
-    def _meeting_json(self, meeting: _Meeting) -> dict[str, Any]:
+    def _meeting_json(self, meeting: MeetingRecord) -> dict[str, Any]:
         return {
             "id": meeting.ref.meeting_id,
             "creationDateTime": graph_time(meeting.created),
@@ -648,7 +668,7 @@ class FakeGraph:
             },
         }
 
-    def _owned(self, request: web.Request) -> _Meeting | web.Response:
+    def _owned(self, request: web.Request) -> MeetingRecord | web.Response:
         meeting = self._meetings.get(request.match_info["mid"])
         if meeting is None or meeting.ref.organizer_id != request.match_info["uid"]:
             return graph_error(404, "NotFound", "The requested online meeting was not found.")
@@ -688,7 +708,7 @@ class FakeGraph:
 
     # -- transcripts and recordings --------------------------------------------------------
 
-    def _media_json(self, item: _Media) -> dict[str, Any]:
+    def _media_json(self, item: MediaItem) -> dict[str, Any]:
         plural = "transcripts" if item.kind == "transcript" else "recordings"
         kind = "callTranscript" if item.kind == "transcript" else "callRecording"
         url = (
@@ -723,7 +743,7 @@ class FakeGraph:
         template = resource.canonical if resource is not None else request.path
         return "transcript" if "/transcripts" in template else "recording"
 
-    def _item(self, request: web.Request) -> _Media | web.Response:
+    def _item(self, request: web.Request) -> MediaItem | web.Response:
         meeting = self._owned(request)
         if isinstance(meeting, web.Response):
             return meeting
@@ -807,7 +827,7 @@ class FakeGraph:
         ]
         return self._page(request, items, delta=delta, cursor=cursor)
 
-    def _new_cursor(self, request: web.Request) -> _Cursor | web.Response:
+    def _new_cursor(self, request: web.Request) -> PageCursor | web.Response:
         args = function_args(request.match_info["fn"], request.query) or {}
         organizer = args.get("meetingOrganizerUserId")
         if organizer is None:
@@ -826,17 +846,17 @@ class FakeGraph:
             window[name] = parse_time(raw) if raw else None
             if raw and window[name] is None:
                 return graph_error(400, "BadRequest", f"'{raw}' is not a valid {name}.")
-        return _Cursor(
+        return PageCursor(
             organizer, window["startDateTime"], window["endDateTime"], after=0, upto=None, offset=0
         )
 
     def _page(
         self,
         request: web.Request,
-        items: list[_Media],
+        items: list[MediaItem],
         *,
         delta: bool,
-        cursor: _Cursor | None,
+        cursor: PageCursor | None,
     ) -> web.Response:
         """One page of ``items`` in the order they were added, with the link to what's next."""
         items.sort(key=lambda m: m.seq)
@@ -844,25 +864,25 @@ class FakeGraph:
         if cursor is None:
             token = request.query.get("$skiptoken")
             known = self._cursors.get(token) if token else None
-            cursor = known or _Cursor("", None, None, after=0, upto=None, offset=0)
+            cursor = known or PageCursor("", None, None, after=0, upto=None, offset=0)
         upto = cursor.upto if cursor.upto is not None else self._seq
         page = items[cursor.offset : cursor.offset + size]
         body: dict[str, Any] = {
-            "@odata.context": f"{self.base_url}/$metadata#Collection({_page_type(items)})",
+            "@odata.context": f"{self.base_url}/$metadata#Collection({page_type(items)})",
             "value": [self._media_json(m) for m in page],
         }
         if cursor.offset + size < len(items):
-            following = _Cursor(
+            following = PageCursor(
                 cursor.organizer, cursor.start, cursor.end, cursor.after, upto, cursor.offset + size
             )
             body["@odata.nextLink"] = self._link(request, "$skiptoken", following)
         elif delta:
             # A new round starts after everything this one covered.
-            following = _Cursor(cursor.organizer, cursor.start, cursor.end, upto, None, 0)
+            following = PageCursor(cursor.organizer, cursor.start, cursor.end, upto, None, 0)
             body["@odata.deltaLink"] = self._link(request, "$deltatoken", following)
         return web.json_response(body)
 
-    def _link(self, request: web.Request, name: str, cursor: _Cursor) -> str:
+    def _link(self, request: web.Request, name: str, cursor: PageCursor) -> str:
         token = secrets.token_urlsafe(24)
         self._cursors[token] = cursor
         return str(request.url.with_query({name: token}))
@@ -973,9 +993,3 @@ class FakeGraph:
             return stored
         stored["reauthorized"] += 1
         return web.Response(status=204)
-
-
-def _page_type(items: list[_Media]) -> str:
-    if items and items[0].kind == "recording":
-        return "callRecording"
-    return "callTranscript"

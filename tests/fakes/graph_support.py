@@ -1,14 +1,17 @@
 """The parts of the local Graph that are not its routes: Graph's error body and timestamps,
-the subscription rules, the https listener's and the app's certificates, and a notification
-endpoint that does Graph's handshake. See :mod:`tests.fakes.graph`."""
+the subscription rules, the https listener's and the app's certificates, rich notifications'
+encryption and validation tokens, and a notification endpoint that does Graph's handshake.
+See :mod:`tests.fakes.graph`."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import hashlib
+import hmac
 import ipaddress
 import json
+import os
 import re
 import tempfile
 import uuid
@@ -24,10 +27,16 @@ import aiohttp
 import jwt
 from aiohttp import web
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import NameOID
+from jwt.algorithms import RSAAlgorithm
 from yarl import URL
+
+from graph.types import MeetingRef
+from graph.validation_tokens import GRAPH_CHANGE_TRACKING_APP_ID
 
 # Transcript and recording subscriptions: three days at most, and beyond an hour only with a
 # lifecycle URL. Other resources Graph caps at 4230 minutes.
@@ -71,7 +80,8 @@ class Recorded:
 
 @dataclass
 class Keys:
-    """The https listener's certificate and the app's client certificate, on disk."""
+    """The https listener's certificate and the app's client certificate, on disk, and the
+    identity platform's key that signs rich notifications' validation tokens."""
 
     directory: Path
     ca_file: Path
@@ -80,6 +90,63 @@ class Keys:
     client_sha256: str
     client_sha1: str
     client_public: rsa.RSAPublicKey
+    signing_key: rsa.RSAPrivateKey
+    signing_kid: str
+
+
+@dataclass
+class MeetingRecord:
+    """An online meeting the fake knows."""
+
+    ref: MeetingRef
+    organizer: tuple[str, str | None, str | None]
+    attendees: list[tuple[str, str | None, str | None]]
+    subject: str | None
+    join_url: str
+    thread_id: str
+    start: datetime
+    end: datetime
+    created: datetime
+
+
+@dataclass
+class MediaItem:
+    """A transcript or recording of a meeting; ``seq`` orders them for delta rounds."""
+
+    kind: Literal["transcript", "recording"]
+    id: str
+    ref: MeetingRef
+    content: bytes
+    created: datetime
+    end: datetime
+    seq: int
+    call_id: str
+    correlation_id: str
+    metadata: bytes = b""
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where a page or delta round stands. ``upto`` None: whatever exists when it is used."""
+
+    organizer: str
+    start: datetime | None
+    end: datetime | None
+    after: int
+    upto: int | None
+    offset: int
+
+
+@dataclass
+class InjectedFailure:
+    """What ``FakeGraph.fail_next()`` asked for."""
+
+    contains: str
+    status: int
+    retry_after: int | None
+    times: int
+    code: str
+    message: str
 
 
 def graph_time(moment: datetime) -> str:
@@ -204,7 +271,16 @@ def make_keys() -> Keys:
         # x5t is the certificate's SHA-1 thumbprint by definition (RFC 7515).
         client_sha1=base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode(),  # noqa: S324
         client_public=client_key.public_key(),
+        signing_key=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        # Microsoft's kids are the certificate thumbprints; any opaque string will do here.
+        signing_kid=base64.urlsafe_b64encode(os.urandom(20)).decode().rstrip("="),
     )
+
+
+def page_type(items: list[MediaItem]) -> str:
+    if items and items[0].kind == "recording":
+        return "callRecording"
+    return "callTranscript"
 
 
 def function_args(segment: str, query: Mapping[str, str]) -> dict[str, str] | None:
@@ -335,6 +411,135 @@ def subscription_problem(body: Mapping[str, Any]) -> str | None:
     return expiration_problem(
         body["expirationDateTime"], str(body["resource"]), str(lifecycle or "")
     )
+
+
+# Rich notifications ("Set up change notifications that include resource data"): Graph
+# encrypts the resource to the subscription's certificate, and the Microsoft identity
+# platform signs the validation tokens that vouch for the collection.
+
+
+def aes_cbc(key: bytes, plaintext: bytes, *, pad: bool = True) -> bytes:
+    """AES-CBC with IV = the key's first 16 bytes and (unless ``pad`` is false) PKCS7."""
+    if pad:
+        padder = padding.PKCS7(128).padder()
+        plaintext = padder.update(plaintext) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return encryptor.update(plaintext) + encryptor.finalize()
+
+
+def encrypt_resource(
+    resource: Mapping[str, Any] | None,
+    certificate: x509.Certificate,
+    *,
+    certificate_id: str,
+    key: bytes | None = None,
+    ciphertext: bytes | None = None,
+) -> dict[str, str]:
+    """``encryptedContent`` as Graph sends it: a fresh 32-byte AES key wrapped with
+    RSA-OAEP(SHA-1) to the certificate, HMAC-SHA256 of the ciphertext, all base64.
+    ``ciphertext`` overrides the encrypted resource (still correctly signed), to build content
+    that is authentic but decrypts to junk."""
+    key = key if key is not None else os.urandom(32)
+    if ciphertext is None:
+        ciphertext = aes_cbc(key, json.dumps(resource).encode())
+    public_key = certificate.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise TypeError("Graph encrypts only to RSA certificates")
+    data_key = public_key.encrypt(
+        key,
+        OAEP(mgf=MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None),  # noqa: S303
+    )
+    return {
+        "data": _b64(ciphertext),
+        "dataSignature": _b64(hmac.new(key, ciphertext, hashlib.sha256).digest()),
+        "dataKey": _b64(data_key),
+        "encryptionCertificateId": certificate_id,
+        "encryptionCertificateThumbprint": certificate.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303
+    }
+
+
+def tampered(content: Mapping[str, str], field: str) -> dict[str, str]:
+    """``content`` with one bit of the base64-encoded ``field`` (``data``, ``dataSignature``,
+    ``dataKey``) flipped: still valid base64, no longer what Graph sent."""
+    raw = bytearray(base64.b64decode(content[field]))
+    raw[-1] ^= 0x01
+    return {**content, field: _b64(bytes(raw))}
+
+
+def validation_token(
+    key: rsa.RSAPrivateKey,
+    *,
+    kid: str | None,
+    app_id: str,
+    tenant_id: str,
+    drop: tuple[str, ...] = (),
+    **claims: Any,
+) -> str:
+    """A v1.0 validation token like the example in Microsoft's docs, for ``app_id`` (``aud``)
+    from ``tenant_id``, issued to Graph's change-notification publisher; ``claims``
+    override, ``drop`` removes."""
+    now = datetime.now(UTC)
+    payload: dict[str, Any] = {
+        "aud": app_id,
+        "iss": f"https://sts.windows.net/{tenant_id}/",
+        "iat": now - timedelta(minutes=5),
+        "nbf": now - timedelta(minutes=5),
+        "exp": now + timedelta(hours=8),
+        "appid": GRAPH_CHANGE_TRACKING_APP_ID,
+        "appidacr": "2",
+        "idp": f"https://sts.windows.net/{tenant_id}/",
+        "tid": tenant_id,
+        "ver": "1.0",
+    }
+    payload.update(claims)
+    for name in drop:
+        del payload[name]
+    headers = {"kid": kid} if kid is not None else {}
+    return jwt.encode(payload, key, algorithm="RS256", headers=headers)
+
+
+def signing_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    """One entry of https://login.microsoftonline.com/common/discovery/v2.0/keys."""
+    jwk: dict[str, Any] = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    return {
+        **jwk,
+        "use": "sig",
+        "kid": kid,
+        "x5t": kid,
+        "issuer": "https://login.microsoftonline.com/{tenantid}/v2.0",
+    }
+
+
+def notification_certificate() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A self-signed RSA certificate for rich notifications, as Microsoft allows: Graph only
+    uses its public key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smartnotes notifications")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return key, certificate
+
+
+def pem_with_key(key: rsa.RSAPrivateKey, certificate: x509.Certificate) -> bytes:
+    """The certificate and its unencrypted private key in one PEM, as the service loads it."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ) + certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
 
 
 def _acceptable_url(url: str) -> bool:

@@ -1,11 +1,13 @@
 """The local Graph's own contract, checked with a plain HTTP client and with our notification
 parsers: what a request without a token gets, what the token endpoint refuses, the forms
-of getAllTranscripts it accepts, Graph's subscription rules, and notifications that parse
-the way Microsoft documents them.
+of getAllTranscripts it accepts, Graph's subscription rules, and notifications (rich ones too:
+encrypted to the subscription's certificate, vouched for by tokens its JWKS verifies) that
+parse the way Microsoft documents them.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,10 +15,14 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from cryptography.hazmat.primitives import serialization
 
 from graph.ids import parse_media_resource
-from graph.notifications import ChangeType, LifecycleEvent, parse_collection
+from graph.notifications import ChangeType, LifecycleEvent, NotificationError, parse_collection
+from graph.rich_notifications import decrypt_content
+from graph.validation_tokens import ValidationTokenChecker, keys_from_jwks
 from tests.fakes.graph import GRAPH_SCOPE, FakeGraph, WebhookEndpoint
+from tests.fakes.graph_support import notification_certificate
 
 ORGANIZER = "8b081ef6-4792-4def-b2c9-c363a1bf41d5"
 VTT = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Rep>Hello.</v>\n"
@@ -227,3 +233,55 @@ async def test_notifications_parse_as_documented_and_reach_the_endpoint(fake: Fa
     assert status == 202
     assert elapsed < 3
     assert endpoint.received == [change]
+
+
+async def test_rich_notifications_decrypt_and_verify_with_the_published_keys(
+    fake: FakeGraph,
+) -> None:
+    key, certificate = notification_certificate()
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    transcript_id = fake.add_transcript(fake.add_meeting(ORGANIZER), VTT)
+    async with WebhookEndpoint() as endpoint:
+        status, subscription = await _request(
+            "POST",
+            f"{fake.base_url}/subscriptions",
+            json=_subscription(
+                endpoint.url,
+                30,
+                includeResourceData=True,
+                encryptionCertificate=base64.b64encode(der).decode(),
+                encryptionCertificateId="cert-1",
+            ),
+            token=await _token(fake),
+        )
+    assert status == 201
+    jwks_status, jwks = await _request("GET", fake.jwks_url)
+    assert jwks_status == 200
+    checker = ValidationTokenChecker([fake.client_id], [fake.tenant_id], keys_from_jwks(jwks))
+
+    genuine = parse_collection(
+        fake.rich_change_notification(transcript_id, subscription["id"], "state")
+    )
+    [validated] = checker.check_collection(genuine)
+    [note] = genuine.value
+    assert note.encrypted_content is not None
+    resource = decrypt_content(note.encrypted_content, key, expected_certificate_id="cert-1")
+
+    assert validated.tenant_id == fake.tenant_id
+    assert resource["id"] == transcript_id
+    assert resource["meetingOrganizer"]["user"]["id"] == ORGANIZER
+    tampered = parse_collection(
+        fake.rich_change_notification(transcript_id, subscription["id"], "state", tamper="data")
+    )
+    assert tampered.value[0].encrypted_content is not None
+    with pytest.raises(NotificationError, match="dataSignature"):
+        decrypt_content(tampered.value[0].encrypted_content, key, expected_certificate_id=None)
+    for forged in (
+        {"token_audience": "someone-else"},
+        {"token_key": notification_certificate()[0]},
+    ):
+        collection = fake.rich_change_notification(
+            transcript_id, subscription["id"], "state", **forged
+        )
+        with pytest.raises(NotificationError):
+            checker.check_collection(parse_collection(collection))

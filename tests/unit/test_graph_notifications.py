@@ -1,17 +1,16 @@
 """Graph change notifications: handshake, parsing, clientState, rich-notification decryption and
 validation-token JWTs, against payloads built the way Microsoft documents them.
 
-Encrypted content is made here exactly as Graph makes it ("Set up change notifications that
-include resource data"): a random 32-byte AES key, AES-CBC with IV = key[:16] and PKCS7 padding,
-HMAC-SHA256 of the ciphertext, the key RSA-OAEP(SHA-1)-encrypted to a self-signed certificate's
-public key, all base64. Validation tokens are RS256 JWTs signed with keys made here.
+Encrypted content is made exactly as Graph makes it ("Set up change notifications that include
+resource data"; tests/fakes/graph_support.py, shared with the local Graph): a random 32-byte AES
+key, AES-CBC with IV = key[:16] and PKCS7 padding, HMAC-SHA256 of the ciphertext, the key
+RSA-OAEP(SHA-1)-encrypted to a self-signed certificate's public key, all base64. Validation
+tokens are RS256 JWTs signed with keys made here.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -22,10 +21,8 @@ from typing import Any
 import jwt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from yarl import URL
@@ -47,6 +44,7 @@ from graph.validation_tokens import (
     ValidationTokenChecker,
     keys_from_jwks,
 )
+from tests.fakes.graph_support import aes_cbc, encrypt_resource, validation_token
 
 APP_ID = "8e460676-ae3f-4b1e-8790-ee0fb5d6148f"
 TENANT = "84bd8158-6d4d-4958-8b9f-9d6445542f95"
@@ -111,14 +109,6 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def _aes_cbc(key: bytes, plaintext: bytes, *, pad: bool = True) -> bytes:
-    if pad:
-        padder = padding.PKCS7(128).padder()
-        plaintext = padder.update(plaintext) + padder.finalize()
-    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
-    return encryptor.update(plaintext) + encryptor.finalize()
-
-
 def graph_encrypt(
     resource: Mapping[str, Any] | None,
     certificate: x509.Certificate,
@@ -127,24 +117,10 @@ def graph_encrypt(
     key: bytes | None = None,
     ciphertext: bytes | None = None,
 ) -> dict[str, str]:
-    """``encryptedContent`` as Graph sends it. ``ciphertext`` overrides the encrypted resource
-    (still correctly signed), to build content that is authentic but decrypts to junk."""
-    key = key if key is not None else os.urandom(32)
-    if ciphertext is None:
-        ciphertext = _aes_cbc(key, json.dumps(resource).encode())
-    public_key = certificate.public_key()
-    assert isinstance(public_key, rsa.RSAPublicKey)
-    data_key = public_key.encrypt(
-        key,
-        OAEP(mgf=MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None),  # noqa: S303
+    """``encryptedContent`` as Graph sends it, for our certificate id unless told otherwise."""
+    return encrypt_resource(
+        resource, certificate, certificate_id=certificate_id, key=key, ciphertext=ciphertext
     )
-    return {
-        "data": _b64(ciphertext),
-        "dataSignature": _b64(hmac.new(key, ciphertext, hashlib.sha256).digest()),
-        "dataKey": _b64(data_key),
-        "encryptionCertificateId": certificate_id,
-        "encryptionCertificateThumbprint": certificate.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303
-    }
 
 
 def basic_notification(**overrides: Any) -> dict[str, Any]:
@@ -182,24 +158,7 @@ def make_token(
     **claims: Any,
 ) -> str:
     """A v1.0 validation token like the example in Microsoft's docs; ``claims`` override."""
-    now = datetime.now(UTC)
-    payload: dict[str, Any] = {
-        "aud": APP_ID,
-        "iss": f"https://sts.windows.net/{TENANT}/",
-        "iat": now - timedelta(minutes=5),
-        "nbf": now - timedelta(minutes=5),
-        "exp": now + timedelta(hours=8),
-        "appid": GRAPH_CHANGE_TRACKING_APP_ID,
-        "appidacr": "2",
-        "idp": f"https://sts.windows.net/{TENANT}/",
-        "tid": TENANT,
-        "ver": "1.0",
-    }
-    payload.update(claims)
-    for name in drop:
-        del payload[name]
-    headers = {"kid": kid} if kid is not None else {}
-    return jwt.encode(payload, key, algorithm="RS256", headers=headers)
+    return validation_token(key, kid=kid, app_id=APP_ID, tenant_id=TENANT, drop=drop, **claims)
 
 
 def make_v2_token(key: rsa.RSAPrivateKey, **claims: Any) -> str:
@@ -579,7 +538,7 @@ def test_authentic_content_with_bad_padding_is_rejected(
     certificate: x509.Certificate, cert_key: rsa.RSAPrivateKey
 ) -> None:
     key = os.urandom(32)
-    unpadded = _aes_cbc(key, b"x" * 31 + b"\x00", pad=False)
+    unpadded = aes_cbc(key, b"x" * 31 + b"\x00", pad=False)
     content = graph_encrypt(None, certificate, key=key, ciphertext=unpadded)
 
     with pytest.raises(NotificationError, match="invalid PKCS7 padding"):
@@ -598,7 +557,7 @@ def test_authentic_content_that_is_not_a_json_object_is_rejected(
     plaintext: bytes, message: str, certificate: x509.Certificate, cert_key: rsa.RSAPrivateKey
 ) -> None:
     key = os.urandom(32)
-    content = graph_encrypt(None, certificate, key=key, ciphertext=_aes_cbc(key, plaintext))
+    content = graph_encrypt(None, certificate, key=key, ciphertext=aes_cbc(key, plaintext))
 
     with pytest.raises(NotificationError, match=message):
         decrypt_content(_encrypted(content), cert_key, expected_certificate_id=CERT_ID)
