@@ -6,6 +6,7 @@ the webhook only checks and stores; everything that talks back to Graph happens 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -25,25 +26,64 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 
 
-async def keep(
-    sessions: async_sessionmaker[AsyncSession],
-    notifications: Sequence[tuple[ChangeNotification, dict[str, Any]]],
-) -> int:
-    """Store checked notifications (with their decrypted resource data) in one transaction."""
-    async with sessions() as session:
-        for notification, data in notifications:
-            session.add(
-                GraphInbox(
-                    subscription_id=notification.subscription_id,
-                    lifecycle_event=(
-                        str(notification.lifecycle_event) if notification.lifecycle_event else None
-                    ),
-                    resource=notification.resource,
-                    data=data or dict(notification.resource_data),
-                )
-            )
-        await session.commit()
-    return len(notifications)
+Checked = Sequence[tuple[ChangeNotification, dict[str, Any]]]
+
+
+class InboxWriter:
+    """Keeps checked notifications, the requests that arrive together in one transaction.
+
+    SQLite commits one transaction at a time, so a burst of webhook requests each committing
+    on its own waits in line for the disk, and Graph wants every answer within three seconds.
+    Requests that arrive while a commit is under way are written by the next one together.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self._waiting: list[tuple[Checked, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def keep(self, notifications: Checked) -> None:
+        """Return once these notifications are committed (raise if their commit failed)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((notifications, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write(), name="graph-inbox-writer")
+        # Shielded: a caller that goes away (Graph hung up) must not cancel the others' commit.
+        await asyncio.shield(done)
+
+    async def _write(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    async with self.sessions() as session:
+                        for notifications, _ in batch:
+                            session.add_all(_rows(notifications))
+                        await session.commit()
+                except Exception as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._writer = None
+
+
+def _rows(notifications: Checked) -> list[GraphInbox]:
+    return [
+        GraphInbox(
+            subscription_id=notification.subscription_id,
+            lifecycle_event=(
+                str(notification.lifecycle_event) if notification.lifecycle_event else None
+            ),
+            resource=notification.resource,
+            data=data or dict(notification.resource_data),
+        )
+        for notification, data in notifications
+    ]
 
 
 LifecycleHandler = Callable[[str, LifecycleEvent], Awaitable[None]]

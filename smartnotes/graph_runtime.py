@@ -25,7 +25,7 @@ from graph.client import GraphClient
 from graph.credentials import make_credential
 from graph.notifications import LifecycleEvent
 from graph.validation_tokens import PublicKeys, ValidationTokenChecker, keys_from_jwks
-from smartnotes.graph_inbox import InboxWorker
+from smartnotes.graph_inbox import InboxWorker, InboxWriter
 from smartnotes.graph_sync import CatchUp, MeetingEndPolls, Subscriptions
 from smartnotes.meeting_media import MediaFetcher
 from smartnotes.runs import CallEvent, Submitted
@@ -157,6 +157,7 @@ class GraphRuntime:
     polls: MeetingEndPolls
     rich: RichKeys | None
     http: aiohttp.ClientSession
+    writer: InboxWriter
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -237,6 +238,7 @@ async def open_graph(
             polls=MeetingEndPolls(sessions, client, fetcher, config),
             rich=rich,
             http=http,
+            writer=InboxWriter(sessions),
         )
         tasks: list[asyncio.Task[None]] = []
         if background:

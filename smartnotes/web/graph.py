@@ -29,7 +29,6 @@ from graph.notifications import (
     validation_response_token,
 )
 from graph.rich_notifications import decrypt_content
-from smartnotes.graph_inbox import keep
 from smartnotes.graph_runtime import GraphRuntime, KeyFetchError
 from smartnotes.service import Service
 from smartnotes.web.errors import error_response
@@ -91,7 +90,7 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
             )
     if not accepted:
         return error_response(403, "forbidden", "no notification in the request passed the checks")
-    await keep(service.sessions, accepted)
+    await graph.writer.keep(accepted)
     graph.notify()
     return web.Response(status=202)
 
