@@ -99,6 +99,11 @@ class Service:
             await self.queue.enqueue(submitted.run_id)
         return submitted
 
+    def meeting_ended(self) -> None:
+        """The bot saw a meeting end: the Graph side looks for its transcript right away."""
+        if self.graph is not None:
+            self.graph.notify()
+
     def cancel(self, run_id: str) -> bool:
         return self.pool.cancel(run_id) if self.pool is not None else False
 
@@ -180,6 +185,7 @@ class Service:
                     live,
                     cancel=service.cancel,
                     review_secret=review_secret,
+                    meeting_ended=service.meeting_ended,
                 )
             )
             service.graph = await stack.enter_async_context(

@@ -70,12 +70,14 @@ class TeamsBackendImpl:
         tenant_id: str,
         cancel: Callable[[str], bool],
         review_url_for: Callable[[Viewer, str], str | None],
+        meeting_ended_hook: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.review = review
         self.tenant_id = tenant_id
         self.cancel = cancel
         self.review_url_for = review_url_for
+        self.meeting_ended_hook = meeting_ended_hook
 
     # Users --------------------------------------------------------------------------------
 
@@ -327,6 +329,8 @@ class TeamsBackendImpl:
         except IntegrityError:
             return False
         log.info("meeting %s ended; recorded for the transcript fetch", meeting.meeting_id)
+        if self.meeting_ended_hook is not None:
+            self.meeting_ended_hook()  # look for the transcript now, not at the next tick
         return True
 
 

@@ -61,6 +61,7 @@ async def open_teams(
     *,
     cancel: Callable[[str], bool],
     review_secret: bytes,
+    meeting_ended: Callable[[], None] | None = None,
 ) -> AsyncIterator[Teams | None]:
     config = settings.bot
     dangerous = settings.dangerously_allow_unauthenticated
@@ -100,7 +101,12 @@ async def open_teams(
         )
         links = review_links(settings, review_secret)
         backend = TeamsBackendImpl(
-            sessions, review, tenant_id=config.tenant, cancel=cancel, review_url_for=links
+            sessions,
+            review,
+            tenant_id=config.tenant,
+            cancel=cancel,
+            review_url_for=links,
+            meeting_ended_hook=meeting_ended,
         )
         cards = CardSync(
             sessions,
