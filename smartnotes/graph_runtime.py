@@ -234,7 +234,7 @@ async def open_graph(
             fetcher=fetcher,
             inbox=InboxWorker(sessions, fetcher, lifecycle, tenant_id=config.tenant),
             subscriptions=subscriptions,
-            catchup=CatchUp(sessions, client, fetcher, config),
+            catchup=CatchUp(sessions, client, config),
             polls=MeetingEndPolls(sessions, client, fetcher, config),
             rich=rich,
             http=http,

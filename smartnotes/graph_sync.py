@@ -190,20 +190,19 @@ class Subscriptions:
 
 
 class CatchUp:
-    """A delta pass over each licensed organizer's transcripts."""
+    """A delta pass over each licensed organizer's transcripts: what it finds is recorded, and
+    downloaded by the work loop like anything else found."""
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         client: GraphClient,
-        fetcher: MediaFetcher,
         config: GraphSettings,
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
         self.client = client
-        self.fetcher = fetcher
         self.config = config
         self.clock = clock
 
@@ -295,8 +294,15 @@ class MeetingEndPolls:
                 await self._poll(ended)
             except GraphError as exc:
                 log.warning("looking for the transcript of meeting %s: %s", ended.meeting_id, exc)
-                await self._again(ended, str(exc))
+                if self._waited(ended) >= timedelta(minutes=self.config.poll_window_minutes):
+                    # Bounded even when every look fails: the reason stays on the record.
+                    await self._close(ended, "failed", str(exc))
+                else:
+                    await self._again(ended, str(exc))
         return len(due)
+
+    def _waited(self, ended: MeetingEnd) -> timedelta:
+        return self.clock() - (ended.ended_at or ended.received_at)
 
     async def _poll(self, ended: MeetingEnd) -> None:
         ref = await self._ref(ended)
@@ -305,7 +311,7 @@ class MeetingEndPolls:
             return
         transcripts = await self.client.list_transcripts(ref)
         found = [Found(TRANSCRIPT, t.id, ref) for t in transcripts]
-        waited = self.clock() - (ended.ended_at or ended.received_at)
+        waited = self._waited(ended)
         if not found and waited >= timedelta(minutes=self.config.recording_after_minutes):
             recordings = await self.client.list_recordings(ref)
             found = [Found(RECORDING, r.id, ref) for r in recordings]

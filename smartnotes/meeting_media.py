@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import ColumnElement
 
 from graph.client import GraphClient
 from graph.types import (
@@ -116,6 +116,14 @@ class Licensed:
     email: str
 
 
+@dataclass
+class _Attempt:
+    """What one attempt learned before it failed: whom to tell, about which meeting."""
+
+    owner: Licensed | None = None
+    subject: str | None = None
+
+
 class MediaFetcher:
     """Works ``meeting_media`` rows: checks the meeting has a licensed, switched-on
     participant, downloads once, submits the run."""
@@ -147,16 +155,7 @@ class MediaFetcher:
                 select(MeetingMedia.id)
                 .where(
                     MeetingMedia.tenant_id == self.tenant_id,
-                    or_(
-                        and_(
-                            MeetingMedia.status == "pending",
-                            or_(
-                                MeetingMedia.next_attempt_at.is_(None),
-                                MeetingMedia.next_attempt_at <= now,
-                            ),
-                        ),
-                        and_(MeetingMedia.status == "working", MeetingMedia.next_attempt_at <= now),
-                    ),
+                    _due(now),
                 )
                 .order_by(MeetingMedia.id)
                 .limit(limit)
@@ -169,8 +168,7 @@ class MediaFetcher:
         row = await self._claim(row_id)
         if row is None:
             return None
-        # Filled in once the meeting's participants are known: whom to tell if it fails.
-        known: dict[str, Any] = {}
+        known = _Attempt()
         try:
             return await self._work(row, known)
         except GraphPaymentRequiredError:
@@ -189,16 +187,7 @@ class MediaFetcher:
                 update(MeetingMedia)
                 .where(
                     MeetingMedia.id == row_id,
-                    or_(
-                        and_(
-                            MeetingMedia.status == "pending",
-                            or_(
-                                MeetingMedia.next_attempt_at.is_(None),
-                                MeetingMedia.next_attempt_at <= now,
-                            ),
-                        ),
-                        and_(MeetingMedia.status == "working", MeetingMedia.next_attempt_at <= now),
-                    ),
+                    _due(now),
                 )
                 .values(
                     status="working",
@@ -212,7 +201,7 @@ class MediaFetcher:
                 return None
             return await session.get(MeetingMedia, row_id)
 
-    async def _work(self, row: MeetingMedia, known: dict[str, Any]) -> str:
+    async def _work(self, row: MeetingMedia, known: _Attempt) -> str:
         ref = MeetingRef(row.organizer_id, row.meeting_id)
         if row.kind == RECORDING and await self._meeting_has_run(row):
             return await self._finish(row, "skipped", "the meeting's transcript made its run")
@@ -222,7 +211,7 @@ class MediaFetcher:
             # Not fetched at all: nobody in the meeting has Smart Notes on.
             return await self._finish(row, "skipped", "no licensed, switched-on participant")
         owner = licensed[0]
-        known["owner"], known["subject"] = owner, meeting.subject
+        known.owner, known.subject = owner, meeting.subject
         data = await self._content(row, ref)
         submitted = await self.submit(
             CallEvent(
@@ -327,7 +316,7 @@ class MediaFetcher:
         return status
 
     async def _later(
-        self, row: MeetingMedia, reason: str, retry_after: float | None, known: dict[str, Any]
+        self, row: MeetingMedia, reason: str, retry_after: float | None, known: _Attempt
     ) -> str:
         if row.attempts >= MAX_ATTEMPTS:
             return await self._give_up(
@@ -349,16 +338,15 @@ class MediaFetcher:
         return "pending"
 
     async def _give_up(
-        self, row: MeetingMedia, reason: str, known: dict[str, Any], *, action: str = ""
+        self, row: MeetingMedia, reason: str, known: _Attempt, *, action: str = ""
     ) -> str:
         async with self.sessions() as session:
-            owner = known.get("owner")
-            if isinstance(owner, Licensed):
+            if known.owner is not None:
                 # The rep would otherwise wait for notes that never come.
-                subject = known.get("subject") or "your Teams meeting"
+                subject = known.subject or "your Teams meeting"
                 notify(
                     session,
-                    owner.user_id,
+                    known.owner.user_id,
                     None,
                     Kind.FETCH_FAILED,
                     f'Smart Notes could not get the transcript of "{subject}" from Teams. '
@@ -412,6 +400,17 @@ async def licensed_people(
         if match is not None and match not in ordered:
             ordered.append(match)
     return ordered
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Pending and due, or claimed by a worker whose lease ran out (a crash, a kill)."""
+    return or_(
+        and_(
+            MeetingMedia.status == "pending",
+            or_(MeetingMedia.next_attempt_at.is_(None), MeetingMedia.next_attempt_at <= now),
+        ),
+        and_(MeetingMedia.status == "working", MeetingMedia.next_attempt_at <= now),
+    )
 
 
 def _participants(meeting: Meeting) -> tuple[Participant, ...]:

@@ -375,6 +375,10 @@ class FakeGraph:
         for token in self._access_tokens:
             self._access_tokens[token] = 0.0
 
+    def join_url(self, ref: MeetingRef) -> str:
+        """The meeting's join URL, as Teams hands it to the bot in ``meetingEnd``."""
+        return self._meetings[ref.meeting_id].join_url
+
     def calls(self, method: str | None = None, *, contains: str = "") -> list[Recorded]:
         """Recorded Graph calls (``/v1.0/...``), optionally by method and a part of the path."""
         return [

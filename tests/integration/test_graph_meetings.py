@@ -374,7 +374,7 @@ async def test_a_transcript_not_there_yet_is_tried_again_later(setup: Setup) -> 
 
 
 async def _meeting_ended(setup: Setup, ref: MeetingRef, *, ago: timedelta) -> None:
-    join_url = setup.fake._meetings[ref.meeting_id].join_url
+    join_url = setup.fake.join_url(ref)
     async with setup.api.service.sessions() as session:
         session.add(
             MeetingEnd(
@@ -430,6 +430,24 @@ async def test_meeting_end_gives_up_after_its_window_and_says_why(tmp_path: Path
             assert "no transcript or recording" in ended.error
 
 
+async def test_meeting_end_stops_looking_when_graph_keeps_refusing_past_its_window(
+    tmp_path: Path,
+) -> None:
+    async with FakeGraph() as fake:
+        settings = Settings(data_dir=tmp_path, graph=graph_settings(fake, poll_window_minutes=1.0))
+        async with running_api(settings, process=False) as api:
+            setup = Setup(fake, api, 0)
+            await setup.rep("maria@northwind.example", "Maria Chen")
+            await _meeting_ended(setup, setup.meeting(), ago=timedelta(minutes=2))
+            fake.fail_next("/onlineMeetings", 403)
+            await setup.graph.work_once()
+            async with api.service.sessions() as session:
+                [ended] = (await session.execute(select(MeetingEnd))).scalars()
+            assert ended.status == "failed"
+            assert ended.error is not None
+            assert "403" in ended.error
+
+
 # Subscriptions -----------------------------------------------------------------------------
 
 
@@ -476,10 +494,9 @@ async def test_lifecycle_events_reauthorize_recreate_and_catch_up(setup: Setup) 
     assert (await setup.fake.send(lifecycle, transcript_note))[0] == 403
 
 
-@pytest.mark.parametrize("missing", ["client_state"])
-async def test_graph_without_a_client_state_does_not_start(tmp_path: Path, missing: str) -> None:
+async def test_graph_without_a_client_state_does_not_start(tmp_path: Path) -> None:
     async with FakeGraph() as fake:
-        settings = Settings(data_dir=tmp_path, graph=graph_settings(fake, **{missing: None}))
+        settings = Settings(data_dir=tmp_path, graph=graph_settings(fake, client_state=None))
         with pytest.raises(ValueError, match="CLIENT_STATE"):
             async with running_api(settings, process=False):
                 pass

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from smartnotes.settings import BotSettings, Settings
-from smartnotes.storage.models import MeetingEnd, MeetingMedia, Run
+from smartnotes.storage.models import MeetingEnd, MeetingMedia, Run, RunCard
 from tests.api_client import Api, running_api
 from tests.fakes.bot_framework import FakeBotFramework, TeamsUser
 from tests.fakes.graph import FakeGraph
@@ -27,7 +27,6 @@ from tests.integration.test_graph_meetings import CLIENT_STATE, TENANT, free_por
 from tests.seed import seed_user
 
 SAMPLES = Path(__file__).parents[2] / "smartnotes" / "samples"
-CARD = "application/vnd.microsoft.card.adaptive"
 
 
 def settings_for(
@@ -57,14 +56,6 @@ async def installed_rep(bf: FakeBotFramework, api: Api) -> TeamsUser:
     return user
 
 
-def run_cards(bf: FakeBotFramework, user: TeamsUser) -> list[dict[str, Any]]:
-    return [
-        a["attachments"][0]["content"]
-        for a in bf.messages(user.conversation_id)
-        if a.get("attachments") and a["attachments"][0]["contentType"] == CARD
-    ]
-
-
 async def until(check: Any, seconds: float = 480.0) -> Any:
     async def poll() -> Any:
         while True:
@@ -90,7 +81,7 @@ async def test_a_meeting_ends_and_its_card_appears_once(tmp_path: Path) -> None:
                     ("4c1d2e3f-0a1b-4c2d-8e3f-5a6b7c8d9e0f", "daniel@contoso.example", None)
                 ],
             )
-            join_url = graph._meetings[ref.meeting_id].join_url
+            join_url = graph.join_url(ref)
             ended = bf.meeting_end(user, "MCMxOTptZWV0aW5nX2VuZA", join_url)
             status, _ = await bf.deliver(api.url("/api/messages"), ended)
             assert status in (200, 201, 202)
@@ -124,9 +115,15 @@ async def test_a_meeting_ends_and_its_card_appears_once(tmp_path: Path) -> None:
             assert teams is not None
             await teams.cards.idle()
             assert graph.downloads[transcript] == 1
-            cards = [c for c in run_cards(bf, user) if "Smart Notes is ready" not in str(c)]
-            assert cards, "the run's card is in the rep's chat"
-            assert "quote" in str(cards[-1]).lower()
+            async with api.service.sessions() as session:
+                shown = await session.get(RunCard, run.id)
+            assert shown is not None, "the run's card was posted"
+            [card] = [
+                a["attachments"][0]["content"]
+                for a in bf.messages(user.conversation_id)
+                if a["id"] == shown.activity_id
+            ]
+            assert "quote" in str(card).lower()  # the review, with the call's tasks
             async with api.service.sessions() as session:
                 media = list((await session.execute(select(MeetingMedia))).scalars())
                 [meeting_end] = (await session.execute(select(MeetingEnd))).scalars()
@@ -163,7 +160,7 @@ async def test_a_meeting_with_only_a_recording_is_transcribed(tmp_path: Path) ->
                 user.aad_object_id, organizer_upn=user.email, organizer_name=user.name
             )
             recording = graph.add_recording(ref, await asyncio.to_thread(recording_mp4))
-            join_url = graph._meetings[ref.meeting_id].join_url
+            join_url = graph.join_url(ref)
             ended = bf.meeting_end(user, "MCMxOTptZWV0aW5nX3JlYw", join_url)
             status, _ = await bf.deliver(api.url("/api/messages"), ended)
             assert status in (200, 201, 202)
