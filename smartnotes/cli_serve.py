@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated
 
@@ -48,6 +49,7 @@ def serve(
                 f"Smart Notes is listening on http://{bind_host}:{bind_port}"
             ),
             access_log=None,
+            loop=_event_loop(),
         )
     except SchemaError as exc:
         raise _fail(ERR, str(exc), Exit.BAD_SETUP) from None
@@ -55,3 +57,13 @@ def serve(
         raise _fail(
             ERR, f"cannot listen on {bind_host}:{bind_port}: {exc}", Exit.BAD_SETUP
         ) from None
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (Linux, macOS): the same asyncio, with less overhead per
+    request and per wake-up; the standard loop elsewhere."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import MetaData, event
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import ConnectionPoolEntry
 
 from crm_adapters.embedded import CRMBase
 from smartnotes.storage.models import Base
+from smartnotes.storage.sqlite import make_sqlite_engine
 
 # Every table the service owns, its own and the embedded CRM's, for migrations and checks.
 METADATA: tuple[MetaData, ...] = (Base.metadata, CRMBase.metadata)
+
+# Seconds a SQLite statement waits for another process's write before giving up.
+SQLITE_BUSY_TIMEOUT = 30.0
 
 
 def database_url(url: str | None, data_dir: Path) -> str:
@@ -31,22 +33,8 @@ def database_url(url: str | None, data_dir: Path) -> str:
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
+        return make_sqlite_engine(url, busy_timeout=SQLITE_BUSY_TIMEOUT)
     return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
-
-
-def _sqlite_pragmas(connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
-    # WAL lets readers work while a writer commits; foreign keys are off by default in SQLite.
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # In WAL mode NORMAL never corrupts the database; a power cut (not a process crash) may
-    # lose the last commits. It saves an fsync per commit, which bounds write throughput.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
