@@ -18,7 +18,7 @@ from microsoft_agents.activity import (
     Attachment,
     InvokeResponse,
 )
-from microsoft_agents.hosting.core import TurnContext
+from microsoft_agents.hosting.core import ChannelAdapter, TurnContext
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
@@ -198,11 +198,12 @@ class SmartNotesBot:
         """Answer an invoke with a card; anything else gets it as a message."""
         if context.activity.type == ActivityTypes.invoke:
             body = {"statusCode": 200, "type": CARD, "value": card}
-            await context.send_activity(
-                Activity(
-                    type=ActivityTypes.invoke_response,
-                    value=InvokeResponse(status=200, body=body),
-                )
+            # Where send_activity would put it: an invoke response is not sent but kept for
+            # the HTTP answer, and send_activity first deep-copies the activity, card and all
+            # (a tenth of the time a press took).
+            context.turn_state[ChannelAdapter.INVOKE_RESPONSE_KEY] = Activity(
+                type=ActivityTypes.invoke_response,
+                value=InvokeResponse(status=200, body=body),
             )
         else:
             await context.send_activity(card_message(card))

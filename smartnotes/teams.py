@@ -9,8 +9,10 @@ applied; the rep gets the current card and a line saying why.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
@@ -36,6 +38,7 @@ from smartnotes.review import (
 )
 from smartnotes.storage.models import (
     MeetingEnd,
+    Run,
     RunCard,
     Seat,
     TeamsConversation,
@@ -71,8 +74,10 @@ class TeamsBackendImpl:
         cancel: Callable[[str], bool],
         review_url_for: Callable[[Viewer, str], str | None],
         meeting_ended_hook: Callable[[], None] | None = None,
+        answering: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.answering = answering
         self.review = review
         self.tenant_id = tenant_id
         self.cancel = cancel
@@ -191,19 +196,44 @@ class TeamsBackendImpl:
     # Card presses --------------------------------------------------------------------------
 
     async def card_action(self, user: TeamsUser, action: CardAction) -> CardAnswer:
-        answer, view = await self._answer(user, action)
-        if view is not None and action.message_id:
-            await self._shown(view, action.message_id)
+        run_id = action.data.get("run_id")
+        in_place = (
+            self.answering(run_id)
+            if self.answering is not None and action.message_id and isinstance(run_id, str)
+            else contextlib.nullcontext()
+        )
+        async with in_place:
+            answer, view = await self._answer(user, action)
+            if view is not None and action.message_id:
+                await self._shown(view, action.message_id)
         return answer
 
     async def _shown(self, view: dict[str, Any], message_id: str) -> None:
-        """The answer replaced the run's card message: the card sync need not send it again."""
-        async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(RunCard)
-                .where(RunCard.run_id == view["id"], RunCard.activity_id == message_id)
-                .values(shown_version=view["version"], shown_step=view["step"])
-            )
+        """The answer replaced the pressed message with the run's card: the card sync need not
+        send it again. A run whose card message is not known yet takes the pressed one."""
+        try:
+            async with self.sessions() as session, session.begin():
+                shown = await session.get(RunCard, view["id"], with_for_update=True)
+                if shown is None:
+                    conversation = (
+                        await session.execute(
+                            select(TeamsConversation.conversation_id)
+                            .join(Run, Run.owner_id == TeamsConversation.user_id)
+                            .where(Run.id == view["id"])
+                        )
+                    ).scalar_one_or_none()
+                    if conversation is None:
+                        return
+                    shown = RunCard(
+                        run_id=view["id"], conversation_id=conversation, activity_id=message_id
+                    )
+                    session.add(shown)
+                elif shown.activity_id != message_id:
+                    return
+                shown.shown_version = view["version"]
+                shown.shown_step = view["step"]
+        except IntegrityError:
+            pass  # the card sync posted the run's card at the same moment; it keeps its own
 
     async def _answer(
         self, user: TeamsUser, action: CardAction

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -24,13 +24,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.publisher import BlockedError, CardPublisher, DeliveryError, MessageGoneError
 from cards import build_failure_card, build_run_card
 from smartnotes.review import NotFoundError, Review, Viewer
-from smartnotes.storage.models import Run, RunCard, TeamsConversation, User, utcnow
+from smartnotes.storage.models import (
+    Run,
+    RunCard,
+    RunStatus,
+    TeamsConversation,
+    User,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-# A change is shown after this short pause: a press on the card is answered with the new card
-# in place, and the answer is recorded within this time, so the same card is not sent twice.
+# A change is shown after this short pause, so a burst of changes makes one update.
 SETTLE = 0.25
 
 
@@ -52,7 +58,24 @@ class CardSync:
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
         self._last: dict[str, float] = {}
+        self._answering: dict[str, int] = {}
+        self._answered: dict[str, asyncio.Event] = {}
         self._closed = False
+
+    @contextlib.asynccontextmanager
+    async def answering(self, run_id: str) -> AsyncIterator[None]:
+        """A press on the run's card is being answered with the new card, which replaces the
+        message in place: the update waits for the answer (which records what it showed) and
+        then has nothing left to send, instead of sending the same card a second time."""
+        self._answering[run_id] = self._answering.get(run_id, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._answering.pop(run_id) - 1
+            if left:
+                self._answering[run_id] = left
+            elif (answered := self._answered.pop(run_id, None)) is not None:
+                answered.set()
 
     def touch(self, run_id: str) -> None:
         """The run changed: its card is brought up to date soon (coalesced)."""
@@ -81,6 +104,8 @@ class CardSync:
             while run_id in self._dirty:
                 wait = self._last.get(run_id, 0.0) + self.interval - time.monotonic()
                 await asyncio.sleep(max(wait, SETTLE))
+                while run_id in self._answering:
+                    await self._answered.setdefault(run_id, asyncio.Event()).wait()
                 self._dirty.discard(run_id)
                 self._last[run_id] = time.monotonic()
                 try:
@@ -121,7 +146,7 @@ class CardSync:
         if found is None:
             return  # the rep has no Teams chat with the bot: the page and the CRM carry it
         run, owner, conversation, shown = found
-        if conversation.blocked_at is not None:
+        if conversation.blocked_at is not None or not self._behind(run, shown):
             return
         viewer = Viewer(tenant_id=run.tenant_id, user_id=owner.id, email=owner.email)
         try:
@@ -136,6 +161,23 @@ class CardSync:
         except BlockedError:
             await self._blocked(owner.id)
             raise
+
+    def _behind(self, run: Run, shown: RunCard | None) -> bool:
+        """Whether the chat lacks something of the run, from the rows alone (most changes are
+        presses on the card, whose answer already showed them)."""
+        if shown is None:
+            return True
+        streaming = (
+            run.summary_generated is None
+            and run.summary_edited is None
+            and self.review.live.partial_summary(run.id) is not None
+        )
+        if streaming or shown.shown_version != run.version or shown.shown_step != run.step:
+            return True
+        announced = run.status == RunStatus.FAILED or (
+            run.status == RunStatus.NEEDS_REVIEW and run.notify_when_done
+        )
+        return announced and shown.announced_status != run.status
 
     async def _show(
         self,

@@ -100,6 +100,13 @@ async def open_teams(
             else None
         )
         links = review_links(settings, review_secret)
+        cards = CardSync(
+            sessions,
+            review,
+            CardPublisher(adapter, config.app_id),
+            interval=config.card_update_interval,
+            review_url_for=links,
+        )
         backend = TeamsBackendImpl(
             sessions,
             review,
@@ -107,13 +114,7 @@ async def open_teams(
             cancel=cancel,
             review_url_for=links,
             meeting_ended_hook=meeting_ended,
-        )
-        cards = CardSync(
-            sessions,
-            review,
-            CardPublisher(adapter, config.app_id),
-            interval=config.card_update_interval,
-            review_url_for=links,
+            answering=cards.answering,
         )
         live.listeners.append(cards.touch)
         try:

@@ -411,6 +411,50 @@ async def test_a_stale_card_is_refreshed_not_applied_and_only_the_owner_acts(set
     assert run.status == RunStatus.NEEDS_REVIEW
 
 
+async def test_a_press_on_an_unrecorded_card_message_adopts_it(setup: Setup) -> None:
+    # The card was posted, then the service stopped before recording the message's id. A
+    # press on it answers in place; that message becomes the run's card, and no second card
+    # is posted.
+    bf, api = setup.bf, setup.api
+    user, user_id = await setup.rep()
+    run_id = await seed_run(api.service.sessions, TENANT, user_id, call_id="call-unrecorded")
+    shown = await setup.run_card(run_id)
+    async with api.service.sessions() as session, session.begin():
+        await session.delete(await session.get(RunCard, run_id))
+    posted = len(bf.messages(user.conversation_id))
+    card = bf.activity(shown.activity_id)["attachments"][0]["content"]
+    like = find_action(card, Verb.FEEDBACK_LIKE, target="summary")
+    status, body = await setup.deliver(
+        bf.card_action(user, Verb.FEEDBACK_LIKE, like["data"], reply_to_id=shown.activity_id)
+    )
+    assert status == 200
+    answered = invoke_card(body)
+    teams = api.service.teams
+    assert teams is not None
+    await teams.cards.idle()
+    assert len(bf.messages(user.conversation_id)) == posted
+    assert bf.updates(shown.activity_id) == 0
+    async with api.service.sessions() as session:
+        adopted = await session.get(RunCard, run_id)
+    assert adopted is not None
+    assert adopted.activity_id == shown.activity_id
+    version = find_action(answered, Verb.SAVE)["data"]["version"]
+    assert adopted.shown_version == version
+
+    # A change made elsewhere (the review page) updates that message in place.
+    status, _ = await api.call(
+        "PATCH",
+        f"/api/runs/{run_id}/summary",
+        as_user=(TENANT, user.email),
+        json_body={"text": "Edited on the review page.", "version": version},
+    )
+    assert status == 200
+    await setup.run_card(run_id)
+    assert len(bf.messages(user.conversation_id)) == posted
+    assert bf.updates(shown.activity_id) == 1
+    assert "Edited on the review page." in text_of(bf.activity(shown.activity_id))
+
+
 async def test_submit_fallback_updates_the_pressed_message(setup: Setup) -> None:
     bf, api = setup.bf, setup.api
     user, user_id = await setup.rep()
