@@ -106,12 +106,44 @@ def _claims(
     wanted = {name: claims.get(name) for name in ("tid", "sub", *extra)}
     if not all(isinstance(value, str) and value for value in wanted.values()):
         raise AuthError(f"invalid token: {', '.join(wanted)} must all be given")
-    return {name: str(value) for name, value in wanted.items()}
+    return {"exp": str(int(claims["exp"])), **{name: str(v) for name, v in wanted.items()}}
 
 
 def verify_token(secret: bytes, token: str) -> Identity:
+    return _verify_token(secret, token)[0]
+
+
+def _verify_token(secret: bytes, token: str) -> tuple[Identity, float]:
     claims = _claims(secret, token, audience=AUDIENCE, max_lifetime=MAX_LIFETIME, issuer=ISSUER)
-    return Identity(tenant_id=claims["tid"], email=claims["sub"], method="api-token")
+    identity = Identity(tenant_id=claims["tid"], email=claims["sub"], method="api-token")
+    return identity, float(claims["exp"])
+
+
+class VerifiedTokens:
+    """Tokens whose signature and claims were checked, until they expire.
+
+    A client sends the same token with every request until it expires; checking the signature
+    once is enough, the exact string cannot be made without the secret. Bounded: when full it
+    starts over, and a miss costs one check."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._entries: dict[str, tuple[float, Identity]] = {}
+
+    def get(self, token: str) -> Identity | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry[0] <= time.time():
+            del self._entries[token]
+            return None
+        return entry[1]
+
+    def put(self, token: str, identity: Identity, expires: float) -> None:
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        # Good as long as the check itself would pass: until expiry, with the same leeway.
+        self._entries[token] = (expires + LEEWAY, identity)
 
 
 class ApiTokenAuth:
@@ -120,6 +152,7 @@ class ApiTokenAuth:
 
     def __init__(self, secret: bytes) -> None:
         self.secret = secret
+        self.verified = VerifiedTokens()
 
     async def authenticate(self, request: web.Request) -> Identity | None:
         header = request.headers.get("Authorization", "")
@@ -133,7 +166,11 @@ class ApiTokenAuth:
             token = request.query["access_token"]
         if token is None:
             return None
-        return verify_token(self.secret, token)
+        identity = self.verified.get(token)
+        if identity is None:
+            identity, expires = _verify_token(self.secret, token)
+            self.verified.put(token, identity, expires)
+        return identity
 
 
 def issue_review_token(
@@ -155,6 +192,10 @@ def issue_review_token(
 
 
 def verify_review_token(secret: bytes, token: str) -> Identity:
+    return _verify_review_token(secret, token)[0]
+
+
+def _verify_review_token(secret: bytes, token: str) -> tuple[Identity, float]:
     claims = _claims(
         secret,
         token,
@@ -162,9 +203,10 @@ def verify_review_token(secret: bytes, token: str) -> Identity:
         max_lifetime=REVIEW_MAX_LIFETIME,
         extra=("run",),
     )
-    return Identity(
+    identity = Identity(
         tenant_id=claims["tid"], email=claims["sub"], method="review-token", run_id=claims["run"]
     )
+    return identity, float(claims["exp"])
 
 
 class ReviewTokenAuth:
@@ -174,9 +216,15 @@ class ReviewTokenAuth:
 
     def __init__(self, secret: bytes) -> None:
         self.secret = secret
+        self.verified = VerifiedTokens()
 
     async def authenticate(self, request: web.Request) -> Identity | None:
         token = request.headers.get(self.HEADER)
         if token is None:
             return None
-        return verify_review_token(self.secret, token.strip())
+        token = token.strip()
+        identity = self.verified.get(token)
+        if identity is None:
+            identity, expires = _verify_review_token(self.secret, token)
+            self.verified.put(token, identity, expires)
+        return identity

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -93,11 +93,10 @@ class Review:
     async def list_runs(
         self, viewer: Viewer, *, limit: int = 50, status: str | None = None
     ) -> list[dict[str, Any]]:
-        query = select(Run).where(_visible(viewer)).order_by(Run.created_at.desc()).limit(limit)
-        if status is not None:
-            query = query.where(Run.status == status)
+        query = _LIST if status is None else _LIST_WITH_STATUS
+        params = {**_viewer_params(viewer), "limit": limit, "status": status}
         async with self.sessions() as session:
-            runs = (await session.execute(query)).scalars()
+            runs = (await session.execute(query, params)).scalars()
             return [run_summary_view(run, viewer.user_id) for run in runs]
 
     async def get(self, viewer: Viewer, run_id: str) -> dict[str, Any]:
@@ -354,10 +353,12 @@ class Review:
 
     # Helpers ------------------------------------------------------------------------------
 
-    async def _find(self, session: AsyncSession, viewer: Viewer, run_id: str) -> Run:
-        run = (
-            await session.execute(select(Run).where(Run.id == run_id, _visible(viewer)))
-        ).scalar_one_or_none()
+    async def _find(
+        self, session: AsyncSession, viewer: Viewer, run_id: str, *, lock: bool = False
+    ) -> Run:
+        params = {**_viewer_params(viewer), "run_id": run_id}
+        query = _FIND_FOR_CHANGE if lock else _FIND
+        run = (await session.execute(query, params)).scalar_one_or_none()
         if run is None:
             raise NotFoundError("no such run")
         return run
@@ -365,9 +366,9 @@ class Review:
     async def _for_change(
         self, session: AsyncSession, viewer: Viewer, run_id: str, version: int | None = None
     ) -> Run:
-        run = await self._find(session, viewer, run_id)
-        # Lock the row (PostgreSQL) so two edits are serialized and the version check holds.
-        await session.refresh(run, with_for_update=True)
+        # Locked as it is read (the row on PostgreSQL; on SQLite the database's one writer
+        # slot), so two edits are serialized and the version check holds.
+        run = await self._find(session, viewer, run_id, lock=True)
         if version is not None and run.version != version:
             raise ConflictError("the run changed since you loaded it", run.version)
         return run
@@ -383,14 +384,8 @@ class Review:
         return task
 
     async def _view(self, session: AsyncSession, viewer: Viewer, run: Run) -> dict[str, Any]:
-        steps = (
-            await session.execute(
-                select(RunStep).where(RunStep.run_id == run.id).order_by(RunStep.id)
-            )
-        ).scalars()
-        feedback = (
-            await session.execute(select(Feedback).where(Feedback.run_id == run.id))
-        ).scalars()
+        steps = (await session.execute(_STEPS, {"run_id": run.id})).scalars()
+        feedback = (await session.execute(_FEEDBACK, {"run_id": run.id})).scalars()
         return run_view(
             run,
             viewer.user_id,
@@ -401,15 +396,45 @@ class Review:
         )
 
 
-def _visible(viewer: Viewer) -> ColumnElement[bool]:
-    attended = select(RunAttendee.run_id).where(RunAttendee.email == viewer.email)
-    return and_(
-        Run.tenant_id == viewer.tenant_id,
-        or_(
-            Run.owner_id == viewer.user_id,
-            and_(Run.confidential.is_(False), Run.id.in_(attended)),
+# The statements of every read, built once with parameters: building a statement (and the
+# key of its compiled form) costs more than running it on the embedded database.
+_VISIBLE: ColumnElement[bool] = and_(
+    Run.tenant_id == bindparam("tenant_id"),
+    or_(
+        Run.owner_id == bindparam("user_id"),
+        and_(
+            Run.confidential.is_(False),
+            Run.id.in_(select(RunAttendee.run_id).where(RunAttendee.email == bindparam("email"))),
         ),
+    ),
+)
+_FIND = select(Run).where(Run.id == bindparam("run_id"), _VISIBLE)
+_FIND_FOR_CHANGE = _FIND.with_for_update(of=Run).execution_options(populate_existing=True)
+# A list looks up the caller's own and attended runs by index, then applies the same rule,
+# instead of reading every run of the tenant.
+_MINE = union(
+    select(Run.id.label("run_id")).where(Run.owner_id == bindparam("user_id")),
+    select(RunAttendee.run_id).where(RunAttendee.email == bindparam("email")),
+).subquery()
+_LIST = (
+    select(Run)
+    .join(_MINE, Run.id == _MINE.c.run_id)
+    .where(
+        Run.tenant_id == bindparam("tenant_id"),
+        or_(Run.owner_id == bindparam("user_id"), Run.confidential.is_(False)),
     )
+    .order_by(Run.created_at.desc())
+    .limit(bindparam("limit"))
+)
+_LIST_WITH_STATUS = _LIST.where(Run.status == bindparam("status"))
+_STEPS = select(RunStep).where(RunStep.run_id == bindparam("run_id")).order_by(RunStep.id)
+_FEEDBACK = select(Feedback).where(Feedback.run_id == bindparam("run_id"))
+_TASKS = select(RunTask).where(RunTask.run_id == bindparam("run_id")).order_by(RunTask.position)
+
+
+def _viewer_params(viewer: Viewer) -> dict[str, Any]:
+    """Who may see a run: its owner, or an attendee of a run that is not confidential."""
+    return {"tenant_id": viewer.tenant_id, "user_id": viewer.user_id, "email": viewer.email}
 
 
 def _saveable(run: Run) -> bool:
@@ -431,13 +456,7 @@ def _editable(run: Run) -> None:
 
 
 async def _tasks(session: AsyncSession, run_id: str) -> list[RunTask]:
-    return list(
-        (
-            await session.execute(
-                select(RunTask).where(RunTask.run_id == run_id).order_by(RunTask.position)
-            )
-        ).scalars()
-    )
+    return list((await session.execute(_TASKS, {"run_id": run_id})).scalars())
 
 
 def _audit(

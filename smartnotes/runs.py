@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smartnotes.gate import Skip, decide
+from smartnotes.offload import sized
 from smartnotes.storage.models import (
     AuditEntry,
     Run,
@@ -119,8 +120,8 @@ async def submit_call(
         session.add(run)
         for email in sorted({p.email.strip().lower() for p in event.participants if p.email}):
             session.add(RunAttendee(run_id=run.id, email=email))
-        run.transcript_ref = await asyncio.to_thread(
-            store.save, run.id, event.transcript, event.transcript_name
+        run.transcript_ref = await sized(
+            len(event.transcript), store.save, run.id, event.transcript, event.transcript_name
         )
         session.add(
             AuditEntry(

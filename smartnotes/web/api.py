@@ -6,7 +6,6 @@ user's run answers exactly like a missing one (404). ``openapi.py`` describes th
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ from pipeline.errors import InputError
 from pipeline.formats import parse_transcript_bytes
 from smartnotes import directory
 from smartnotes.auth import AuthError
+from smartnotes.offload import sized
 from smartnotes.review import InvalidError, NotFoundError, Viewer
 from smartnotes.runs import CallEvent, Participant, Submitted
 from smartnotes.service import Service
@@ -104,7 +104,7 @@ async def upload_run(request: web.Request) -> web.Response:
     upload = await body(request, UploadIn)
     transcript = upload.transcript.encode()
     try:
-        await asyncio.to_thread(parse_transcript_bytes, transcript, upload.transcript_name)
+        await sized(len(transcript), parse_transcript_bytes, transcript, upload.transcript_name)
     except InputError as exc:
         raise InvalidError("transcript", str(exc)) from None
     service = _service(request)

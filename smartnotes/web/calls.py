@@ -9,7 +9,6 @@ do not read, 422 naming the field for everything else that is wrong.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from email import policy
@@ -23,6 +22,7 @@ from pipeline.errors import InputError
 from pipeline.formats import parse_transcript_bytes
 from smartnotes.auth import AuthError
 from smartnotes.media import Audio, Downloader, MediaError, audio_suffix
+from smartnotes.offload import sized
 from smartnotes.review import InvalidError
 from smartnotes.runs import CallEvent, Participant, find_run
 from smartnotes.service import Service
@@ -39,7 +39,6 @@ routes = web.RouteTableDef()
 
 # Room for the JSON around a transcript or the multipart framing around a file.
 ENVELOPE = 256 * 1024
-IN_THREAD = 256 * 1024
 
 
 @routes.post("/webhooks/calls")
@@ -69,11 +68,7 @@ async def calls_webhook(request: web.Request) -> web.Response:
 
     content_type = request.headers.get("Content-Type", "")
     try:
-        if len(raw) > IN_THREAD:
-            # A long transcript takes a while to parse; off the loop it holds up no one.
-            call, media = await asyncio.to_thread(_parse, kind, content_type, raw, config)
-        else:
-            call, media = _parse(kind, content_type, raw, config)
+        call, media = await sized(len(raw), _parse, kind, content_type, raw, config)
     except MediaError as exc:
         return _media_error(exc)
     tenant = config.tenant

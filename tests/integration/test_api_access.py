@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -239,6 +240,32 @@ async def test_stale_edits_are_conflicts(api: Api, runs: dict[str, str]) -> None
     _, final = await api.call("GET", f"/api/runs/{run}", as_user=OWNER)
     assert final["summary"]["text"] == "First edit"
     assert final["tasks"][0]["owner"] == TASKS[0]["owner"]
+
+
+async def test_edits_made_at_the_same_moment_from_one_version_keep_one(
+    api: Api, runs: dict[str, str]
+) -> None:
+    # Twelve pages loaded at the same version all save at once: exactly one edit lands and
+    # every other one is told the run moved on; no edit overwrites another silently.
+    run = runs["open"]
+    _, view = await api.call("GET", f"/api/runs/{run}", as_user=OWNER)
+    results = await asyncio.gather(
+        *(
+            api.call(
+                "PATCH",
+                f"/api/runs/{run}/summary",
+                as_user=OWNER,
+                json_body={"text": f"Edit {n}", "version": view["version"]},
+            )
+            for n in range(12)
+        )
+    )
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] + [409] * 11
+    winner = next(body for status, body in results if status == 200)
+    _, final = await api.call("GET", f"/api/runs/{run}", as_user=OWNER)
+    assert final["summary"]["text"] == winner["summary"]["text"]
+    assert final["version"] == view["version"] + 1
 
 
 async def test_save_needs_a_customer(api: Api) -> None:
