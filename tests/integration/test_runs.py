@@ -11,11 +11,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from crm_adapters.embedded import EmbeddedCRM
 from smartnotes import directory
 from smartnotes.gate import Skip
+from smartnotes.live import LiveEvents
+from smartnotes.outbox import Outbox
+from smartnotes.review import NotFoundError, Review, Viewer
 from smartnotes.runs import CallEvent, Participant, TranscriptStore, stop_processing, submit_call
+from smartnotes.service import Deferred
 from smartnotes.storage.database import sessions
 from smartnotes.storage.models import AuditEntry, Run, RunSource, RunStatus, User
+from tests.seed import seed_run, seed_user
 
 TENANT = "contoso-tenant"
 REP = "maria@northwind.test"
@@ -155,3 +161,50 @@ async def test_dont_process_this_call_cancels_and_deletes_the_transcript(
     assert run.transcript_deleted_at is not None
     assert await asyncio.to_thread(_files, tmp_path / "transcripts") == []
     assert await stop_processing(factory, store, "no-such-run", by=REP) is None
+
+
+async def test_who_sees_which_run_on_both_databases(migrated: AsyncEngine, tmp_path: Path) -> None:
+    # The owner sees their runs; an attendee sees the open one, not the confidential one; a
+    # colleague who was not on the call, and the same address in another tenant, see neither.
+    factory = sessions(migrated)
+    ids: dict[str, str] = {}
+    for tenant, email in (
+        (TENANT, REP),
+        (TENANT, "lee@northwind.test"),
+        (TENANT, "sam@northwind.test"),
+        ("other-tenant", "lee@northwind.test"),
+    ):
+        ids[f"{tenant}/{email}"] = await seed_user(factory, tenant, email, email)
+    owner = ids[f"{TENANT}/{REP}"]
+    open_run = await seed_run(
+        factory, TENANT, owner, call_id="c-open", attendees=("lee@northwind.test",)
+    )
+    secret = await seed_run(
+        factory, TENANT, owner, call_id="c-conf", attendees=("lee@northwind.test",),
+        confidential=True,
+    )  # fmt: skip
+    store = TranscriptStore(tmp_path)
+    review = Review(
+        factory, store, Outbox(factory, EmbeddedCRM(migrated)), Deferred(), LiveEvents()
+    )
+
+    def viewer(tenant: str, email: str) -> Viewer:
+        return Viewer(tenant_id=tenant, user_id=ids[f"{tenant}/{email}"], email=email)
+
+    async def listed(who: Viewer, status: str | None = None) -> set[str]:
+        return {run["id"] for run in await review.list_runs(who, status=status)}
+
+    assert await listed(viewer(TENANT, REP)) == {open_run, secret}
+    assert await listed(viewer(TENANT, REP), status="needs_review") == {open_run, secret}
+    assert await listed(viewer(TENANT, REP), status="saved") == set()
+    assert await listed(viewer(TENANT, "lee@northwind.test")) == {open_run}
+    assert await listed(viewer(TENANT, "sam@northwind.test")) == set()
+    assert await listed(viewer("other-tenant", "lee@northwind.test")) == set()
+    assert (await review.get(viewer(TENANT, "lee@northwind.test"), open_run))["role"] == "attendee"
+    for who, run_id in (
+        (viewer(TENANT, "lee@northwind.test"), secret),
+        (viewer(TENANT, "sam@northwind.test"), open_run),
+        (viewer("other-tenant", "lee@northwind.test"), open_run),
+    ):
+        with pytest.raises(NotFoundError):
+            await review.get(who, run_id)
