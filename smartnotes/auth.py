@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -109,10 +111,6 @@ def _claims(
     return {"exp": str(int(claims["exp"])), **{name: str(v) for name, v in wanted.items()}}
 
 
-def verify_token(secret: bytes, token: str) -> Identity:
-    return _verify_token(secret, token)[0]
-
-
 def _verify_token(secret: bytes, token: str) -> tuple[Identity, float]:
     claims = _claims(secret, token, audience=AUDIENCE, max_lifetime=MAX_LIFETIME, issuer=ISSUER)
     identity = Identity(tenant_id=claims["tid"], email=claims["sub"], method="api-token")
@@ -138,6 +136,14 @@ class VerifiedTokens:
             del self._entries[token]
             return None
         return entry[1]
+
+    def check(self, token: str, verify: Callable[[str], tuple[Identity, float]]) -> Identity:
+        """The token's identity, from memory or from ``verify`` (which raises if it fails)."""
+        identity = self.get(token)
+        if identity is None:
+            identity, expires = verify(token)
+            self.put(token, identity, expires)
+        return identity
 
     def put(self, token: str, identity: Identity, expires: float) -> None:
         if len(self._entries) >= self.size:
@@ -166,11 +172,7 @@ class ApiTokenAuth:
             token = request.query["access_token"]
         if token is None:
             return None
-        identity = self.verified.get(token)
-        if identity is None:
-            identity, expires = _verify_token(self.secret, token)
-            self.verified.put(token, identity, expires)
-        return identity
+        return self.verified.check(token, partial(_verify_token, self.secret))
 
 
 def issue_review_token(
@@ -222,9 +224,4 @@ class ReviewTokenAuth:
         token = request.headers.get(self.HEADER)
         if token is None:
             return None
-        token = token.strip()
-        identity = self.verified.get(token)
-        if identity is None:
-            identity, expires = _verify_review_token(self.secret, token)
-            self.verified.put(token, identity, expires)
-        return identity
+        return self.verified.check(token.strip(), partial(_verify_review_token, self.secret))

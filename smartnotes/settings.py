@@ -231,6 +231,15 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().startswith("sqlite"):
+            from smartnotes.storage.sqlite import sqlite_database
+
+            sqlite_database(value.get_secret_value())  # its ValueError names the problem
+        return value
+
     def public_url(self) -> str:
         return (self.review.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 

@@ -76,7 +76,7 @@ class _RunNow:
 
 
 def make_sqlite_engine(url: str, *, busy_timeout: float) -> AsyncEngine:
-    database = _database(url)
+    database = sqlite_database(url)
 
     async def connect() -> aiosqlite.Connection:
         connector = partial(
@@ -90,7 +90,8 @@ def make_sqlite_engine(url: str, *, busy_timeout: float) -> AsyncEngine:
     return engine
 
 
-def _database(url: str) -> str:
+def sqlite_database(url: str) -> str:
+    """The file a SQLite URL names; options are refused rather than silently ignored."""
     parsed = make_url(url)
     if parsed.query:
         names = ", ".join(sorted(parsed.query))

@@ -41,9 +41,10 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def _value(engine: AsyncEngine) -> int:
+async def _value(engine: AsyncEngine, name: str = "calls") -> int:
     async with engine.connect() as connection:
-        return int((await connection.execute(select(counters.c.value))).scalar_one())
+        query = select(counters.c.value).where(counters.c.name == name)
+        return int((await connection.execute(query)).scalar_one())
 
 
 async def test_statements_run_in_the_event_loops_thread(engine: AsyncEngine) -> None:
@@ -88,16 +89,7 @@ async def test_concurrent_writers_wait_their_turn_instead_of_failing(engine: Asy
     async with engine.connect() as connection:
         rows = (await connection.execute(select(counters.c.name))).scalars().all()
     assert len(rows) == 31
-    assert await _value_of(engine, "calls") == 30
-
-
-async def _value_of(engine: AsyncEngine, name: str) -> int:
-    async with engine.connect() as connection:
-        return int(
-            (
-                await connection.execute(select(counters.c.value).where(counters.c.name == name))
-            ).scalar_one()
-        )
+    assert await _value(engine) == 30
 
 
 async def test_readers_do_not_wait_for_a_writer(engine: AsyncEngine) -> None:

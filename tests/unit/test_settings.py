@@ -60,3 +60,14 @@ def test_bad_settings_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(AdapterConfigError, match="base_uri: Extra inputs are not permitted"):
         build_crm(settings, engine)
+
+
+def test_a_sqlite_url_with_options_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(
+        "SMARTNOTES_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}?mode=ro"
+    )
+    with pytest.raises(ValidationError, match=r"file path only, not options \(mode\)"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert not (tmp_path / "x.db").exists()
