@@ -15,8 +15,6 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,95 +32,12 @@ from smartnotes.storage.models import (
     TaskStatus,
     utcnow,
 )
-from smartnotes.views import effective_task
 
 log = logging.getLogger(__name__)
 
 PENDING, DONE = "pending", "done"
 # After this many failed attempts the rep is told the save is delayed (once per write).
 NOTIFY_AFTER = 3
-
-
-def plan_writes(run: Run, tasks: list[RunTask], reviewer: str) -> list[CrmWrite]:
-    """The CRM writes for a reviewed run: its note, then each accepted task."""
-    if run.customer_id is None:
-        raise ValueError("a run needs a customer before it can be saved")
-    summary = run.summary_edited if run.summary_edited is not None else run.summary_generated
-    provenance: dict[str, Any] = {
-        "run_id": run.id,
-        "source": run.source,
-        "call_id": run.call_id,
-        "summary": "edited by the rep" if run.summary_edited is not None else "AI generated",
-        "extractor": run.extractor,
-        "extractor_model": run.extractor_model,
-        "reviewed_by": reviewer,
-    }
-    note = NoteWrite(
-        customer_id=run.customer_id,
-        title=_note_title(run),
-        body=(summary or "").strip() or "(no summary)",
-        call_url=run.call_url,
-        call_started_at=run.call_started_at,
-        provenance=provenance,
-        idempotency_key=f"smartnotes:{run.id}:note",
-    )
-    writes = [
-        CrmWrite(
-            run_id=run.id,
-            kind="note",
-            idempotency_key=note.idempotency_key,
-            payload=note.model_dump(mode="json"),
-        )
-    ]
-    for task in tasks:
-        if task.status != TaskStatus.ACCEPTED:
-            continue
-        fields = effective_task(task)
-        write = TaskWrite(
-            title=fields["title"],
-            description=_task_description(fields),
-            due_date=fields.get("due_date") or None,
-            priority=fields.get("priority") or "medium",
-            owner=fields.get("owner") or "",
-            customer_id=run.customer_id,
-            related_to=fields.get("related_to") or "",
-            call_url=run.call_url,
-            idempotency_key=f"smartnotes:{run.id}:task:{task.id}",
-        )
-        writes.append(
-            CrmWrite(
-                run_id=run.id,
-                kind="task",
-                target=task.id,
-                idempotency_key=write.idempotency_key,
-                payload=write.model_dump(mode="json"),
-            )
-        )
-    return writes
-
-
-def _note_title(run: Run) -> str:
-    when = run.call_started_at or run.created_at
-    day = when.astimezone(ZoneInfo(run.timezone)).strftime("%Y-%m-%d")
-    who = run.customer_name or "customer"
-    return f"Call with {who} on {day}"[:300]
-
-
-def _task_description(fields: dict[str, Any]) -> str:
-    text = str(fields.get("description") or "")
-    # Where the task came from goes with it into the CRM.
-    evidence = fields.get("evidence") or []
-    if evidence:
-        quote = evidence[0]
-        at = quote.get("at")
-        stamp = f" at {_clock(at)}" if isinstance(at, int | float) else ""
-        text = f'{text}\n\nFrom the call{stamp}: "{quote.get("quote", "")}"'.strip()
-    return text
-
-
-def _clock(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 class Outbox:

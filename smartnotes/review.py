@@ -21,8 +21,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from smartnotes.jobs import JobQueue
 from smartnotes.live import LiveEvents
 from smartnotes.notify import Kind, notify
-from smartnotes.outbox import PENDING, Outbox, plan_writes
+from smartnotes.outbox import PENDING, Outbox
 from smartnotes.runs import TranscriptStore, stop_processing
+from smartnotes.save_plan import plan_writes
 from smartnotes.storage.models import (
     AuditEntry,
     CrmWrite,
