@@ -24,6 +24,10 @@ class Capability(StrEnum):
     CREATE_TASK = "create_task"
     UPDATE_TASK = "update_task"
     DELETE_TASK = "delete_task"
+    # A customer directory (``CustomerDirectory``): search, create a prospect, and the answer
+    # to "may this rep write to this customer?".
+    SEARCH_CUSTOMERS = "search_customers"
+    CREATE_CUSTOMER = "create_customer"
 
 
 class Customer(BaseModel):
@@ -91,6 +95,29 @@ class CRMAdapter(Protocol):
     async def delete_task(self, external_id: str, idempotency_key: str) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class CustomerDirectory(Protocol):
+    """What an adapter with ``SEARCH_CUSTOMERS`` also implements, so a rep can pick the
+    customer of a call nobody matched, or create the prospect (``CREATE_CUSTOMER``).
+
+    Every method acts for a rep, named by ``user_email``: the CRM decides what they may see
+    and write, not Smart Notes.
+    """
+
+    async def search_customers(
+        self, query: str, *, user_email: str, limit: int = 10
+    ) -> list[Customer]: ...
+
+    async def create_customer(
+        self, name: str, emails: Sequence[str], *, user_email: str
+    ) -> Customer: ...
+
+    async def may_write(self, customer_id: str, *, user_email: str) -> Customer | None:
+        """The customer, when the rep may write notes and tasks for it; ``None`` when the
+        rep may not, or there is no such customer (a rep learns nothing from the difference)."""
+        ...
 
 
 class AdapterOptions(BaseModel):

@@ -3,6 +3,7 @@ own database, so Smart Notes works with no CRM at all."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -16,17 +17,21 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    func,
+    or_,
     select,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from crm_adapters.contract import (
     SECTION,
     AdapterOptions,
     Capability,
     Customer,
+    CustomerDirectory,
     NoteWrite,
     TaskWrite,
     WriteResult,
@@ -35,6 +40,9 @@ from crm_adapters.contract import (
 from crm_adapters.errors import AdapterConfigError, CRMConflictError, CRMNotFoundError
 from crm_adapters.registry import AdapterResources
 from crm_adapters.sqltypes import UTCDateTime
+
+# What LIKE treats as wildcards (and its escape character), escaped in a rep's search text.
+_LIKE_SPECIAL = re.compile(r"[\\%_]")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -62,6 +70,8 @@ class CustomerRow(CRMBase):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_new_id)
     name: Mapped[str] = mapped_column(String(200))
+    # The rep who owns the customer; nobody (an account the whole team shares) when null.
+    owner_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
@@ -209,12 +219,63 @@ class EmbeddedCRM:
     async def aclose(self) -> None:
         return None
 
+    # -- the customer directory ------------------------------------------------------------
+
+    async def search_customers(
+        self, query: str, *, user_email: str, limit: int = 10
+    ) -> list[Customer]:
+        """Customers the rep may write to whose name or a contact's e-mail contains ``query``."""
+        needle = query.strip().lower()
+        if not needle:
+            return []
+        pattern = "%" + _LIKE_SPECIAL.sub(r"\\\g<0>", needle) + "%"
+        contacts = select(ContactRow.customer_id).where(
+            func.lower(ContactRow.email).like(pattern, escape="\\")
+        )
+        statement = (
+            select(CustomerRow)
+            .where(
+                or_(
+                    func.lower(CustomerRow.name).like(pattern, escape="\\"),
+                    CustomerRow.id.in_(contacts),
+                ),
+                _writable_by(user_email),
+            )
+            .order_by(CustomerRow.name)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(statement)).scalars().all()
+        return [Customer(id=r.id, name=r.name) for r in rows]
+
+    async def create_customer(
+        self, name: str, emails: Sequence[str], *, user_email: str
+    ) -> Customer:
+        """A new prospect, owned by the rep who created it."""
+        return await self.add_customer(name, emails, owner_email=user_email)
+
+    async def may_write(self, customer_id: str, *, user_email: str) -> Customer | None:
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(CustomerRow).where(
+                        CustomerRow.id == customer_id, _writable_by(user_email)
+                    )
+                )
+            ).scalar_one_or_none()
+        return None if row is None else Customer(id=row.id, name=row.name)
+
     # -- administration (``smartnotes crm``) -------------------------------------------------
 
-    async def add_customer(self, name: str, emails: Sequence[str]) -> Customer:
+    async def add_customer(
+        self, name: str, emails: Sequence[str], *, owner_email: str | None = None
+    ) -> Customer:
         addresses = normalise_emails(emails)
+        if not name.strip():
+            raise CRMConflictError("a customer needs a name")
+        owner = owner_email.strip().lower() if owner_email else None
         async with self._sessions() as session:
-            customer = CustomerRow(name=name.strip())
+            customer = CustomerRow(name=name.strip(), owner_email=owner)
             session.add(customer)
             await session.flush()
             for address in addresses:
@@ -282,6 +343,13 @@ class EmbeddedCRM:
         return WriteResult(external_id=row.id, created=True)
 
 
+def _writable_by(user_email: str) -> ColumnElement[bool]:
+    """A shared customer, or one the rep owns."""
+    return or_(
+        CustomerRow.owner_email.is_(None), CustomerRow.owner_email == user_email.strip().lower()
+    )
+
+
 def _task_fields(task: TaskWrite) -> dict[str, Any]:
     return {
         "customer_id": task.customer_id,
@@ -294,6 +362,10 @@ def _task_fields(task: TaskWrite) -> dict[str, Any]:
         "call_url": task.call_url,
         "ai_generated": True,
     }
+
+
+def _directory(crm: EmbeddedCRM) -> CustomerDirectory:
+    return crm  # mypy checks here that the embedded CRM is a customer directory
 
 
 __all__ = ["CRMBase", "EmbeddedCRM"]

@@ -12,11 +12,17 @@ The wire format (paths are options):
   with the first write's id when the idempotency key was seen before
 - ``POST {tasks_path}`` → same; ``PUT {task_path}`` → ``200 {"id"}``; ``DELETE {task_path}``
   → ``204`` (or ``404`` when already gone)
+- The customer directory, each request naming the rep in ``{acting_user_header}`` so the CRM
+  answers with that rep's rights: ``GET {customer_search_path}?q=text&limit=n`` →
+  ``{"customers": [...]}`` (those the rep may write to); ``POST {customer_search_path}``
+  ``{"name", "emails"}`` → ``201 {"id", "name", "url"?}``; ``GET {customer_access_path}`` →
+  ``{"write": bool, "customer": {"id", "name", "url"?}}`` (``404``: no such customer)
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -62,6 +68,8 @@ class RestOptions(AdapterOptions):
     notes_path: str = "/api/customers/{customer_id}/smart-notes"
     tasks_path: str = "/api/tasks"
     task_path: str = "/api/tasks/{task_id}"
+    customer_access_path: str = "/api/customers/{customer_id}/access"
+    acting_user_header: str = "X-Acting-User"
 
     @field_validator("base_url")
     @classmethod
@@ -133,6 +141,47 @@ class RestCRM:
         except CRMNotFoundError:
             return  # already gone: deleting is idempotent
 
+    # -- the customer directory ------------------------------------------------------------
+
+    async def search_customers(
+        self, query: str, *, user_email: str, limit: int = 10
+    ) -> list[Customer]:
+        if not query.strip():
+            return []
+        _, body = await self._request(
+            "GET",
+            self.options.customer_search_path,
+            params=[("q", query.strip()), ("limit", str(limit))],
+            acting_user=user_email,
+        )
+        found = body.get("customers") if isinstance(body, dict) else None
+        if not isinstance(found, list):
+            raise CRMUnavailableError("CRM answered a customer search without a list")
+        return [_customer(item) for item in found[:limit]]
+
+    async def create_customer(
+        self, name: str, emails: Sequence[str], *, user_email: str
+    ) -> Customer:
+        _, body = await self._request(
+            "POST",
+            self.options.customer_search_path,
+            json={"name": name.strip(), "emails": normalise_emails(emails)},
+            # A retried create (a lost answer) must not make the prospect twice.
+            idempotency_key=_prospect_key(name, emails, user_email),
+            acting_user=user_email,
+        )
+        return _customer(body)
+
+    async def may_write(self, customer_id: str, *, user_email: str) -> Customer | None:
+        path = self.options.customer_access_path.format(customer_id=customer_id)
+        try:
+            _, body = await self._request("GET", path, acting_user=user_email)
+        except CRMNotFoundError:
+            return None
+        if not isinstance(body, dict) or not isinstance(body.get("write"), bool):
+            raise CRMUnavailableError("CRM answered an access check without a yes or no")
+        return _customer(body.get("customer")) if body["write"] else None
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -170,8 +219,11 @@ class RestCRM:
         json: Mapping[str, Any] | None = None,
         params: Sequence[tuple[str, str]] | None = None,
         idempotency_key: str | None = None,
+        acting_user: str | None = None,
     ) -> tuple[int, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        if acting_user is not None:
+            headers[self.options.acting_user_header] = acting_user
         url = path.lstrip("/")
         last: CRMError = CRMUnavailableError(f"{method} {path} was not attempted")
         for attempt in range(1, self.options.max_attempts + 1):
@@ -237,6 +289,22 @@ def _error_for(
     if status >= 500:
         return CRMUnavailableError(message)
     return CRMError(message)
+
+
+def _prospect_key(name: str, emails: Sequence[str], user_email: str) -> str:
+    what = "\n".join([user_email.strip().lower(), name.strip().lower(), *normalise_emails(emails)])
+    return "smartnotes:prospect:" + hashlib.sha256(what.encode()).hexdigest()[:32]
+
+
+def _customer(item: Any) -> Customer:
+    if not isinstance(item, dict) or not item.get("id"):
+        raise CRMUnavailableError("CRM answered with a customer that has no id")
+    url = item.get("url")
+    return Customer(
+        id=str(item["id"]),
+        name=str(item.get("name") or ""),
+        url=url if isinstance(url, str) else None,
+    )
 
 
 def _task_payload(task: TaskWrite) -> dict[str, Any]:

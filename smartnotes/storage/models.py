@@ -161,6 +161,8 @@ class RunTask(Base):
     edited: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(20), default=TaskStatus.PROPOSED)
     crm_task_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The task's page in the CRM, when the CRM gives one: the review links the saved task.
+    crm_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 

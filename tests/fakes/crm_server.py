@@ -51,14 +51,31 @@ class FakeCRM:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
 
-    def add_customer(self, name: str, emails: list[str]) -> str:
+    def add_customer(self, name: str, emails: list[str], owner: str | None = None) -> str:
+        """A customer; with an ``owner``, only that rep may see and write to it."""
         customer_id = f"C{next(self._ids)}"
         self.customers[customer_id] = {
             "id": customer_id,
             "name": name,
             "emails": [e.lower() for e in emails],
+            "owner": owner.lower() if owner else None,
         }
         return customer_id
+
+    def _acting(self, request: web.Request) -> str | web.Response:
+        user = request.headers.get("X-Acting-User", "").strip().lower()
+        if "@" not in user:
+            return web.json_response({"error": "X-Acting-User is required"}, status=400)
+        return user
+
+    @staticmethod
+    def _public(customer: dict[str, Any]) -> dict[str, Any]:
+        cid = customer["id"]
+        return {"id": cid, "name": customer["name"], "url": f"https://crm.test/c/{cid}"}
+
+    @staticmethod
+    def _writable(customer: dict[str, Any], user: str) -> bool:
+        return customer["owner"] in (None, user)
 
     @web.middleware
     async def _gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -91,13 +108,56 @@ class FakeCRM:
         return response
 
     async def _search(self, request: web.Request) -> web.Response:
+        if "q" in request.query:
+            return await self._directory_search(request)
         wanted = {e.lower() for e in request.query.getall("email", [])}
-        found = [
-            {"id": c["id"], "name": c["name"], "url": f"https://crm.test/c/{c['id']}"}
-            for c in self.customers.values()
-            if wanted & set(c["emails"])
-        ]
+        found = [self._public(c) for c in self.customers.values() if wanted & set(c["emails"])]
         return web.json_response({"customers": found})
+
+    async def _directory_search(self, request: web.Request) -> web.Response:
+        user = self._acting(request)
+        if isinstance(user, web.Response):
+            return user
+        text = request.query["q"].strip().lower()
+        limit = request.query.get("limit", "10")
+        if not text or not limit.isdigit() or not 1 <= int(limit) <= 50:
+            return web.json_response({"error": "q and a limit of 1 to 50 are required"}, status=400)
+        found = [
+            self._public(c)
+            for c in self.customers.values()
+            if self._writable(c, user)
+            and (text in c["name"].lower() or any(text in e for e in c["emails"]))
+        ]
+        return web.json_response({"customers": found[: int(limit)]})
+
+    async def _create_customer(self, request: web.Request) -> web.Response:
+        user = self._acting(request)
+        if isinstance(user, web.Response):
+            return user
+        if (existing := self._replayed("customer", request)) is not None:
+            return web.json_response(self._public(self.customers[existing]), status=200)
+        body = await request.json()
+        name = body.get("name") if isinstance(body, dict) else None
+        emails = body.get("emails", []) if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name.strip() or not isinstance(emails, list):
+            return web.json_response({"error": "name and emails are required"}, status=400)
+        taken = {e for c in self.customers.values() for e in c["emails"]}
+        if taken & {str(e).lower() for e in emails}:
+            return web.json_response({"error": "a contact belongs to a customer"}, status=409)
+        customer_id = self.add_customer(name.strip(), [str(e) for e in emails], owner=user)
+        self._remember("customer", request, customer_id)
+        return web.json_response(self._public(self.customers[customer_id]), status=201)
+
+    async def _access(self, request: web.Request) -> web.Response:
+        user = self._acting(request)
+        if isinstance(user, web.Response):
+            return user
+        customer = self.customers.get(request.match_info["customer_id"])
+        if customer is None:
+            return web.json_response({"error": "no such customer"}, status=404)
+        return web.json_response(
+            {"write": self._writable(customer, user), "customer": self._public(customer)}
+        )
 
     def _replayed(self, kind: str, request: web.Request) -> str | None:
         key = request.headers.get("Idempotency-Key")
@@ -146,6 +206,8 @@ class FakeCRM:
     async def start(self) -> str:
         app = web.Application(middlewares=[self._gate])
         app.router.add_get("/api/customers", self._search)
+        app.router.add_post("/api/customers", self._create_customer)
+        app.router.add_get("/api/customers/{customer_id}/access", self._access)
         app.router.add_post("/api/customers/{customer_id}/smart-notes", self._post_note)
         app.router.add_post("/api/tasks", self._post_task)
         app.router.add_put("/api/tasks/{task_id}", self._put_task)

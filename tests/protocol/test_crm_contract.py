@@ -14,7 +14,14 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from crm_adapters.contract import SECTION, Capability, CRMAdapter, NoteWrite, TaskWrite
+from crm_adapters.contract import (
+    SECTION,
+    Capability,
+    CRMAdapter,
+    CustomerDirectory,
+    NoteWrite,
+    TaskWrite,
+)
 from crm_adapters.embedded import CRMBase, EmbeddedCRM
 from crm_adapters.errors import CRMNotFoundError
 from crm_adapters.registry import AdapterResources, default_registry
@@ -23,7 +30,7 @@ from tests.fakes.crm_server import TOKEN, FakeCRM
 
 
 class Inspector(Protocol):
-    async def add_customer(self, name: str, emails: list[str]) -> str: ...
+    async def add_customer(self, name: str, emails: list[str], owner: str | None = None) -> str: ...
     async def notes(self, customer_id: str) -> list[dict[str, Any]]: ...
     async def tasks(self) -> list[dict[str, Any]]: ...
 
@@ -32,8 +39,8 @@ class Inspector(Protocol):
 class EmbeddedInspector:
     crm: EmbeddedCRM
 
-    async def add_customer(self, name: str, emails: list[str]) -> str:
-        return (await self.crm.add_customer(name, emails)).id
+    async def add_customer(self, name: str, emails: list[str], owner: str | None = None) -> str:
+        return (await self.crm.add_customer(name, emails, owner_email=owner)).id
 
     async def notes(self, customer_id: str) -> list[dict[str, Any]]:
         return [
@@ -67,8 +74,8 @@ class EmbeddedInspector:
 class RestInspector:
     server: FakeCRM
 
-    async def add_customer(self, name: str, emails: list[str]) -> str:
-        return self.server.add_customer(name, emails)
+    async def add_customer(self, name: str, emails: list[str], owner: str | None = None) -> str:
+        return self.server.add_customer(name, emails, owner)
 
     async def notes(self, customer_id: str) -> list[dict[str, Any]]:
         return [n for n in self.server.notes.values() if n["customer_id"] == customer_id]
@@ -215,3 +222,47 @@ async def test_task_create_update_delete(crm: tuple[CRMAdapter, Inspector]) -> N
     assert await inspector.tasks() == []
     with pytest.raises(CRMNotFoundError):
         await adapter.update_task(created.external_id, _task("run-1:task:1:v3"))
+
+
+async def test_directory_finds_only_what_the_rep_may_write_to(
+    crm: tuple[CRMAdapter, Inspector],
+) -> None:
+    adapter, inspector = crm
+    assert isinstance(adapter, CustomerDirectory)
+    shared = await inspector.add_customer("Contoso Logistics", ["daniel@contoso.test"])
+    mine = await inspector.add_customer("Contoso Pharma", ["ana@pharma.test"], "maria@nw.test")
+    await inspector.add_customer("Contoso Foods", ["li@foods.test"], "john@nw.test")
+    found = await adapter.search_customers("contoso", user_email="maria@nw.test")
+    assert sorted(c.id for c in found) == sorted([shared, mine])
+    by_contact = await adapter.search_customers("PHARMA.test", user_email="Maria@nw.test")
+    assert [c.id for c in by_contact] == [mine]
+    assert await adapter.search_customers("   ", user_email="maria@nw.test") == []
+    # Wildcards in the rep's text are text, not patterns.
+    assert await adapter.search_customers("%", user_email="maria@nw.test") == []
+
+
+async def test_directory_answers_who_may_write(crm: tuple[CRMAdapter, Inspector]) -> None:
+    adapter, inspector = crm
+    assert isinstance(adapter, CustomerDirectory)
+    johns = await inspector.add_customer("Globex", ["hank@globex.test"], "john@nw.test")
+    shared = await inspector.add_customer("Initech", ["bill@initech.test"])
+    allowed = await adapter.may_write(johns, user_email="john@nw.test")
+    assert allowed is not None
+    assert (allowed.id, allowed.name) == (johns, "Globex")
+    assert await adapter.may_write(johns, user_email="maria@nw.test") is None
+    assert await adapter.may_write(shared, user_email="maria@nw.test") is not None
+    assert await adapter.may_write("no-such-customer", user_email="maria@nw.test") is None
+
+
+async def test_a_created_prospect_belongs_to_the_rep(crm: tuple[CRMAdapter, Inspector]) -> None:
+    adapter, _ = crm
+    assert isinstance(adapter, CustomerDirectory)
+    created = await adapter.create_customer(
+        "Umbrella Corp", ["alice@umbrella.test"], user_email="maria@nw.test"
+    )
+    assert created.name == "Umbrella Corp"
+    assert await adapter.may_write(created.id, user_email="maria@nw.test") is not None
+    assert await adapter.may_write(created.id, user_email="john@nw.test") is None
+    found = await adapter.find_customer(["alice@umbrella.test"])
+    assert found is not None
+    assert found.id == created.id
