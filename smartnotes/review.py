@@ -9,21 +9,28 @@ user's run leaks. Edits carry the version they were made against; a stale one is
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from crm_adapters.contract import Capability, Customer, CustomerDirectory
+from crm_adapters.errors import CRMConflictError, CRMError
+from pipeline.errors import InputError
+from pipeline.formats import is_audio, parse_transcript_bytes
 from smartnotes.jobs import JobQueue
 from smartnotes.live import LiveEvents
 from smartnotes.notify import Kind, notify
+from smartnotes.offload import sized
 from smartnotes.outbox import PENDING, Outbox
 from smartnotes.runs import TranscriptStore, stop_processing
-from smartnotes.save_plan import plan_writes
+from smartnotes.save_plan import Reviewer, plan_writes
 from smartnotes.storage.models import (
     AuditEntry,
     CrmWrite,
@@ -35,11 +42,20 @@ from smartnotes.storage.models import (
     RunStep,
     RunTask,
     TaskStatus,
+    User,
     utcnow,
 )
-from smartnotes.views import EDITABLE_TASK_FIELDS, run_summary_view, run_view
+from smartnotes.views import (
+    EDITABLE_TASK_FIELDS,
+    CallSides,
+    group,
+    run_summary_view,
+    run_view,
+    will_save,
+)
 
 EDITABLE = (RunStatus.NEEDS_REVIEW, RunStatus.FAILED)
+_TRANSCRIPT_GONE = "the transcript is no longer kept (confidential, or the call was not processed)"
 
 
 class ReviewError(Exception):
@@ -58,6 +74,10 @@ class ConflictError(ReviewError):
     def __init__(self, message: str, current_version: int | None = None) -> None:
         super().__init__(message)
         self.current_version = current_version
+
+
+class UnavailableError(ReviewError):
+    """Something the action needs (the CRM) did not answer; trying again later may work."""
 
 
 class InvalidError(ReviewError):
@@ -104,6 +124,11 @@ class Review:
         async with self.sessions() as session:
             run = await self._find(session, viewer, run_id)
             return await self._view(session, viewer, run)
+
+    async def check_visible(self, viewer: Viewer, run_id: str) -> None:
+        """``NotFoundError`` unless the viewer may see the run."""
+        async with self.sessions() as session:
+            await self._find(session, viewer, run_id)
 
     async def notifications(self, viewer: Viewer, *, unread: bool = False) -> list[dict[str, Any]]:
         query = (
@@ -301,17 +326,24 @@ class Review:
         accept_proposed: bool,
     ) -> None:
         if customer_id and customer_id != run.customer_id:
-            run.customer_id, run.customer_name = customer_id, None
+            customer = await self._writable_customer(viewer, customer_id)
+            run.customer_id, run.customer_name = customer.id, customer.name
         if run.customer_id is None:
             raise InvalidError(
                 "customer_id", "no customer was matched to this call; choose the customer"
             )
-        tasks = await _tasks(session, run.id)
-        for task in tasks:
-            if task.status == TaskStatus.PROPOSED and accept_proposed:
+        sides = await _sides(session, run, viewer)
+        tasks = [(task, sides.side(task)) for task in await _tasks(session, run.id)]
+        for task, side in tasks:
+            # Saving decides what the rep left open: their own tasks go, unless they said no;
+            # a recall-check finding or the customer's commitment only when they kept it.
+            open_ = task.status == TaskStatus.PROPOSED and (task.edited or accept_proposed)
+            if open_ and will_save(task, side):
                 task.status = TaskStatus.ACCEPTED
                 task.version += 1
-        for write in plan_writes(run, tasks, viewer.email):
+        owner = await session.get(User, run.owner_id)
+        reviewer = Reviewer(viewer.email, owner.display_name if owner is not None else "")
+        for write in plan_writes(run, tasks, reviewer):
             session.add(write)
         run.status, run.error = RunStatus.SAVING, None
         run.version += 1
@@ -320,7 +352,7 @@ class Review:
             viewer,
             run,
             "save_requested",
-            {"tasks": sum(t.status == TaskStatus.ACCEPTED for t in tasks)},
+            {"tasks": sum(t.status == TaskStatus.ACCEPTED for t, _ in tasks)},
         )
 
     async def later(self, viewer: Viewer, run_id: str) -> dict[str, Any]:
@@ -349,8 +381,153 @@ class Review:
                 raise ConflictError("the notes are already saved to the CRM", run.version)
         await stop_processing(self.sessions, self.store, run_id, by=viewer.email)
         cancel(run_id)
+        await self._forget_output(run_id)
         await self.live.changed(run_id)
         return await self.get(viewer, run_id)
+
+    async def _forget_output(self, run_id: str) -> None:
+        """A call the rep chose not to process keeps nothing the models made of it."""
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id, with_for_update=True)
+            if run is None or run.status != RunStatus.CANCELLED:
+                return
+            run.summary_generated = run.summary_edited = None
+            await session.execute(delete(RunTask).where(RunTask.run_id == run_id))
+
+    async def accept_all(self, viewer: Viewer, run_id: str, version: int | None) -> dict[str, Any]:
+        """Accept every suggestion of the rep's own; findings to check and the customer's
+        commitments are left for the rep to decide one by one."""
+        async with self.sessions() as session, session.begin():
+            run = await self._for_change(session, viewer, run_id, version)
+            _editable(run)
+            sides = await _sides(session, run, viewer)
+            accepted: list[str] = []
+            for task in await _tasks(session, run_id):
+                side = sides.side(task)
+                if task.status == TaskStatus.PROPOSED and group(task, side) == "mine":
+                    task.status = TaskStatus.ACCEPTED
+                    task.version += 1
+                    accepted.append(task.id)
+            if accepted:
+                run.version += 1
+                _audit(session, viewer, run, "tasks_accepted", {"tasks": accepted})
+            view = await self._view(session, viewer, run)
+        await self.live.changed(run_id)
+        return view
+
+    async def transcript(self, viewer: Viewer, run_id: str) -> dict[str, Any]:
+        """The call's words, line by line, for the review's click-to-jump from a quote."""
+        async with self.sessions() as session:
+            run = await self._find(session, viewer, run_id)
+            ref = run.transcript_ref
+        if ref is None:
+            return {"segments": [], "kept": False, "reason": _TRANSCRIPT_GONE}
+        path = Path(ref)
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            return {"segments": [], "kept": False, "reason": _TRANSCRIPT_GONE}
+        if is_audio(data, path.name):
+            return {"segments": [], "kept": True, "reason": "the call was a recording"}
+        try:
+            parsed = await sized(len(data), parse_transcript_bytes, data, path.name)
+        except InputError as exc:
+            return {"segments": [], "kept": True, "reason": str(exc)}
+        segments = [s.model_dump(mode="json") for s in parsed.segments]
+        return {"segments": segments, "kept": True, "reason": None}
+
+    # The customer of a call ---------------------------------------------------------------
+
+    def directory(self) -> CustomerDirectory | None:
+        crm = self.outbox.crm
+        if Capability.SEARCH_CUSTOMERS in crm.capabilities and isinstance(crm, CustomerDirectory):
+            return crm
+        return None
+
+    def can_create_customers(self) -> bool:
+        return (
+            self.directory() is not None
+            and Capability.CREATE_CUSTOMER in self.outbox.crm.capabilities
+        )
+
+    async def search_customers(
+        self, viewer: Viewer, run_id: str, query: str, *, limit: int = 10
+    ) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            await self._find(session, viewer, run_id)
+        directory = self._directory_or_refuse()
+        try:
+            found = await directory.search_customers(query, user_email=viewer.email, limit=limit)
+        except CRMError as exc:
+            raise UnavailableError(f"the CRM could not be searched: {exc}") from exc
+        return [{"id": c.id, "name": c.name, "url": c.url} for c in found]
+
+    async def choose_customer(
+        self, viewer: Viewer, run_id: str, customer_id: str, version: int | None
+    ) -> dict[str, Any]:
+        """Set the call's customer, when the CRM lets the rep write to it."""
+        async with self.sessions() as session:
+            await self._find(session, viewer, run_id)
+        customer = await self._writable_customer(viewer, customer_id)
+        return await self._set_customer(viewer, run_id, customer, version, "customer_chosen")
+
+    async def create_customer(
+        self, viewer: Viewer, run_id: str, name: str, emails: Sequence[str], version: int | None
+    ) -> dict[str, Any]:
+        """Create the prospect in the CRM and make it the call's customer."""
+        async with self.sessions() as session:
+            run = await self._find(session, viewer, run_id)
+            if run.owner_id != viewer.user_id:
+                raise ForbiddenError("only the rep who owns the call can choose its customer")
+        directory = self._directory_or_refuse()
+        if not self.can_create_customers():
+            raise ForbiddenError("this CRM does not let Smart Notes create customers")
+        try:
+            customer = await directory.create_customer(name, emails, user_email=viewer.email)
+        except CRMConflictError as exc:
+            raise ConflictError(f"the CRM refused the new customer: {exc}") from exc
+        except CRMError as exc:
+            raise UnavailableError(f"the CRM could not create the customer: {exc}") from exc
+        return await self._set_customer(viewer, run_id, customer, version, "prospect_created")
+
+    def _directory_or_refuse(self) -> CustomerDirectory:
+        directory = self.directory()
+        if directory is None:
+            raise ForbiddenError("this CRM does not offer a customer search")
+        return directory
+
+    async def _writable_customer(self, viewer: Viewer, customer_id: str) -> Customer:
+        directory = self._directory_or_refuse()
+        try:
+            customer = await directory.may_write(customer_id, user_email=viewer.email)
+        except CRMError as exc:
+            raise UnavailableError(
+                f"the CRM could not be asked about {customer_id}: {exc}"
+            ) from exc
+        if customer is None:
+            raise ForbiddenError(
+                "the CRM does not let you write to this customer (or there is no such customer)"
+            )
+        return customer
+
+    async def _set_customer(
+        self, viewer: Viewer, run_id: str, customer: Customer, version: int | None, action: str
+    ) -> dict[str, Any]:
+        async with self.sessions() as session, session.begin():
+            run = await self._for_change(session, viewer, run_id, version)
+            if run.owner_id != viewer.user_id:
+                raise ForbiddenError("only the rep who owns the call can choose its customer")
+            if run.status in (RunStatus.SAVING, RunStatus.SAVED, RunStatus.CANCELLED):
+                raise ConflictError(
+                    f"the run is {run.status}; its customer cannot change now", run.version
+                )
+            if run.customer_id != customer.id:
+                run.customer_id, run.customer_name = customer.id, customer.name
+                run.version += 1
+                _audit(session, viewer, run, action, {"customer": customer.id})
+            view = await self._view(session, viewer, run)
+        await self.live.changed(run_id)
+        return view
 
     # Helpers ------------------------------------------------------------------------------
 
@@ -393,6 +570,7 @@ class Review:
             tasks=await _tasks(session, run.id),
             steps=list(steps),
             feedback=list(feedback),
+            rep_email=await _rep_email(session, run, viewer),
             streaming_summary=self.live.partial_summary(run.id),
         )
 
@@ -456,6 +634,18 @@ def _editable(run: Run) -> None:
         )
 
 
+async def _rep_email(session: AsyncSession, run: Run, viewer: Viewer) -> str:
+    """The run owner's e-mail: sides are the owner's team and the customer, whoever looks."""
+    if run.owner_id == viewer.user_id:
+        return viewer.email
+    owner = await session.get(User, run.owner_id)
+    return owner.email if owner is not None else ""
+
+
+async def _sides(session: AsyncSession, run: Run, viewer: Viewer) -> CallSides:
+    return CallSides.of(run, await _rep_email(session, run, viewer))
+
+
 async def _tasks(session: AsyncSession, run_id: str) -> list[RunTask]:
     return list((await session.execute(_TASKS, {"run_id": run_id})).scalars())
 
@@ -473,5 +663,6 @@ __all__: Sequence[str] = [
     "NotFoundError",
     "Review",
     "ReviewError",
+    "UnavailableError",
     "Viewer",
 ]

@@ -5,16 +5,34 @@ Pure planning over the run's rows; the outbox (``smartnotes.outbox``) delivers w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from crm_adapters.contract import NoteWrite, TaskWrite
+from pipeline.sides import Side
 from smartnotes.storage.models import CrmWrite, Run, RunTask, TaskStatus
 from smartnotes.views import effective_task
 
 
-def plan_writes(run: Run, tasks: list[RunTask], reviewer: str) -> list[CrmWrite]:
-    """The CRM writes for a reviewed run: its note, then each accepted task."""
+@dataclass(frozen=True)
+class Reviewer:
+    """The rep the saved notes are for: a customer's commitment becomes their follow-up."""
+
+    email: str
+    name: str = ""
+
+
+def plan_writes(
+    run: Run, tasks: Sequence[tuple[RunTask, Side]], reviewer: Reviewer
+) -> list[CrmWrite]:
+    """The CRM writes for a reviewed run: its note, then each accepted task.
+
+    A task on the customer's side ("Daniel sends the security questionnaire") is the customer's
+    to do, not the rep's: it is written as the rep's follow-up on it, due when the customer
+    promised it.
+    """
     if run.customer_id is None:
         raise ValueError("a run needs a customer before it can be saved")
     summary = run.summary_edited if run.summary_edited is not None else run.summary_generated
@@ -25,7 +43,7 @@ def plan_writes(run: Run, tasks: list[RunTask], reviewer: str) -> list[CrmWrite]
         "summary": "edited by the rep" if run.summary_edited is not None else "AI generated",
         "extractor": run.extractor,
         "extractor_model": run.extractor_model,
-        "reviewed_by": reviewer,
+        "reviewed_by": reviewer.email,
     }
     note = NoteWrite(
         customer_id=run.customer_id,
@@ -44,16 +62,22 @@ def plan_writes(run: Run, tasks: list[RunTask], reviewer: str) -> list[CrmWrite]
             payload=note.model_dump(mode="json"),
         )
     ]
-    for task in tasks:
+    for task, side in tasks:
         if task.status != TaskStatus.ACCEPTED:
             continue
         fields = effective_task(task)
+        title, owner = str(fields["title"]), str(fields.get("owner") or "")
+        description = _task_description(fields)
+        if side == "customer":
+            who = owner or run.customer_name or "the customer"
+            description = f"Waiting on {who} (customer).\n\n{description}".strip()
+            title, owner = f"Follow up: {title}", reviewer.name or reviewer.email
         write = TaskWrite(
-            title=fields["title"],
-            description=_task_description(fields),
+            title=title[:300],
+            description=description,
             due_date=fields.get("due_date") or None,
             priority=fields.get("priority") or "medium",
-            owner=fields.get("owner") or "",
+            owner=owner,
             customer_id=run.customer_id,
             related_to=fields.get("related_to") or "",
             call_url=run.call_url,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from smartnotes.storage.models import Feedback, Run, RunStep, RunTask
+from pipeline.sides import Person, Side, task_side
+from smartnotes.storage.models import Feedback, Run, RunStatus, RunStep, RunTask, TaskStatus
 
 # The fields of a task the rep may change; everything else (evidence, confidence) is the
 # model's and stays as it was produced.
-EDITABLE_TASK_FIELDS = ("title", "description", "due_date", "priority", "owner")
+EDITABLE_TASK_FIELDS = ("title", "description", "due_date", "priority", "owner", "side")
+
+Decision = Literal["suggested", "accepted", "edited", "rejected"]
+Group = Literal["mine", "customer", "check"]
 
 
 def effective_task(task: RunTask) -> dict[str, Any]:
@@ -16,8 +21,62 @@ def effective_task(task: RunTask) -> dict[str, Any]:
     return {**task.generated, **(task.edited or {})}
 
 
-def task_view(task: RunTask) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CallSides:
+    """What decides whose side a task is on: the call's people and the rep."""
+
+    participants: tuple[Person, ...]
+    rep_email: str
+    customer_name: str | None = None
+
+    @classmethod
+    def of(cls, run: Run, rep_email: str) -> CallSides:
+        people = tuple(
+            Person(str(p.get("name") or ""), str(p.get("email") or "")) for p in run.participants
+        )
+        return cls(people, rep_email, run.customer_name)
+
+    def side(self, task: RunTask) -> Side:
+        fields = effective_task(task)
+        chosen = fields.get("side")
+        if chosen in ("rep", "customer"):
+            return "rep" if chosen == "rep" else "customer"
+        owner = str(fields.get("owner") or "")
+        return task_side(owner, self.participants, self.rep_email, self.customer_name)
+
+
+def decision(task: RunTask) -> Decision:
+    """The rep's decision on a task: a change to it counts as keeping it."""
+    if task.status == TaskStatus.REJECTED:
+        return "rejected"
+    if task.edited:
+        return "edited"
+    if task.status in (TaskStatus.ACCEPTED, TaskStatus.WRITTEN):
+        return "accepted"
+    return "suggested"
+
+
+def group(task: RunTask, side: Side) -> Group:
+    if task.generated.get("origin") == "recall_check":
+        return "check"
+    return "mine" if side == "rep" else "customer"
+
+
+def will_save(task: RunTask, side: Side) -> bool:
+    """Whether saving writes this task: the rep's own tasks unless rejected; a recall-check
+    finding or the customer's commitment only once the rep kept it (accepted or edited)."""
+    if task.status == TaskStatus.WRITTEN:
+        return False
+    kept = decision(task)
+    if kept == "rejected":
+        return False
+    return kept != "suggested" or group(task, side) == "mine"
+
+
+def task_view(task: RunTask, sides: CallSides) -> dict[str, Any]:
     fields = effective_task(task)
+    side = sides.side(task)
+    edited = task.edited or {}
     return {
         "id": task.id,
         "position": task.position,
@@ -25,7 +84,15 @@ def task_view(task: RunTask) -> dict[str, Any]:
         "version": task.version,
         "edited": bool(task.edited),
         "crm_task_id": task.crm_task_id,
+        "crm_url": task.crm_url,
         **{name: fields.get(name) for name in EDITABLE_TASK_FIELDS},
+        "side": side,
+        "decision": decision(task),
+        "group": group(task, side),
+        "will_save": will_save(task, side),
+        # The date the rep set differs from the words said: the page strikes the words.
+        "due_changed": "due_date" in edited
+        and edited["due_date"] != task.generated.get("due_date"),
         "due_text": fields.get("due_text", ""),
         "priority_reason": fields.get("priority_reason", ""),
         "related_to": fields.get("related_to", ""),
@@ -60,9 +127,12 @@ def run_view(
     tasks: list[RunTask],
     steps: list[RunStep],
     feedback: list[Feedback],
+    rep_email: str = "",
     streaming_summary: str | None = None,
 ) -> dict[str, Any]:
     summary = run.summary_edited if run.summary_edited is not None else run.summary_generated
+    sides = CallSides.of(run, rep_email)
+    views = [task_view(t, sides) for t in tasks]
     return {
         **run_summary_view(run, viewer_id),
         "call_url": run.call_url,
@@ -81,7 +151,9 @@ def run_view(
             "model": run.extractor_model,
             "fallback_reason": run.extractor_fallback_reason,
         },
-        "tasks": [task_view(t) for t in tasks],
+        "tasks": views,
+        "needs_customer": run.customer_id is None,
+        "save_plan": save_plan(run, views),
         "steps": [
             {
                 "step": s.step,
@@ -97,6 +169,30 @@ def run_view(
         "transcript_kept": run.transcript_ref is not None,
         "feedback": _latest_feedback(feedback, viewer_id),
     }
+
+
+def save_plan(run: Run, tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """What Save writes, said before it is pressed; after a save, what was written."""
+    if run.status in (RunStatus.SAVING, RunStatus.SAVED):
+        written = sum(t["status"] == TaskStatus.WRITTEN for t in tasks)
+        queued = sum(t["status"] == TaskStatus.ACCEPTED for t in tasks)
+        return {
+            "note": True,
+            "tasks": written + queued,
+            "written": written,
+            "label": _saved_label(run.status == RunStatus.SAVED, written + queued),
+        }
+    count = sum(bool(t["will_save"]) for t in tasks)
+    return {"note": True, "tasks": count, "written": 0, "label": f"Save note and {_tasks(count)}"}
+
+
+def _saved_label(done: bool, count: int) -> str:
+    what = f"the note and {_tasks(count)}"
+    return f"Saved {what} to the CRM" if done else f"Saving {what} to the CRM"
+
+
+def _tasks(count: int) -> str:
+    return "1 task" if count == 1 else f"{count} tasks"
 
 
 def _latest_feedback(feedback: list[Feedback], viewer_id: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from smartnotes.runs import CallEvent, Participant, Submitted
 from smartnotes.service import Service
 from smartnotes.storage.models import RunSource
 from smartnotes.web.keys import SERVICE
+from smartnotes.web.review_schemas import AcceptAllIn, CustomerChoiceIn, ProspectIn
 from smartnotes.web.schemas import (
     FeedbackIn,
     Retrigger,
@@ -37,13 +38,15 @@ B = TypeVar("B", bound=BaseModel)
 routes = web.RouteTableDef()
 
 
-async def authenticate(request: web.Request) -> Viewer:
+async def authenticate(request: web.Request, *, run_id: str | None = None) -> Viewer:
+    """The caller; ``run_id`` names the run a route without one in its path acts on."""
     service = request.app[SERVICE]
+    concerns = run_id if run_id is not None else request.match_info.get("run_id")
     for authenticator in service.authenticators:
         identity = await authenticator.authenticate(request)
         if identity is None:
             continue
-        if identity.run_id is not None and request.match_info.get("run_id") != identity.run_id:
+        if identity.run_id is not None and concerns != identity.run_id:
             # A one-run credential (the review page's) is good for that run and nothing else.
             raise NotFoundError("no such run")
         key = (identity.tenant_id, identity.email.lower())
@@ -249,6 +252,68 @@ async def retry(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.StreamResponse:
     viewer = await authenticate(request)
     return await run_events(request, _service(request), viewer, request.match_info["run_id"])
+
+
+@routes.post("/api/runs/{run_id}/tasks/accept-all")
+async def accept_all(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    wanted = await body(request, AcceptAllIn)
+    view = await _service(request).review.accept_all(
+        viewer, request.match_info["run_id"], wanted.version
+    )
+    return web.json_response(view)
+
+
+@routes.get("/api/runs/{run_id}/transcript")
+async def transcript(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    found = await _service(request).review.transcript(viewer, request.match_info["run_id"])
+    return web.json_response(found)
+
+
+@routes.put("/api/runs/{run_id}/customer")
+async def choose_customer(request: web.Request) -> web.Response:
+    viewer = await authenticate(request)
+    review = _service(request).review
+    # Someone else's run is 404 whatever they sent, not a complaint about their body.
+    await review.check_visible(viewer, request.match_info["run_id"])
+    chosen = await body(request, CustomerChoiceIn)
+    view = await review.choose_customer(
+        viewer, request.match_info["run_id"], chosen.customer_id, chosen.version
+    )
+    return web.json_response(view)
+
+
+@routes.get("/api/customers")
+async def search_customers(request: web.Request) -> web.Response:
+    """Customers for a run's picker: those the CRM lets the rep write to."""
+    run_id = request.query.get("run_id", "")
+    if not run_id:
+        raise web.HTTPBadRequest(reason="run_id: the run the customer is for is required")
+    viewer = await authenticate(request, run_id=run_id)
+    query = request.query.get("q", "").strip()
+    if len(query) > 200:
+        raise web.HTTPBadRequest(reason="q: at most 200 characters")
+    review = _service(request).review
+    found = await review.search_customers(viewer, run_id, query) if query else []
+    return web.json_response({"customers": found, "can_create": review.can_create_customers()})
+
+
+@routes.post("/api/customers")
+async def create_customer(request: web.Request) -> web.Response:
+    """Create the call's customer as a new prospect, and make it the run's customer."""
+    raw = await request.read()
+    prospect = ProspectIn.model_validate_json(raw or b"{}")
+    viewer = await authenticate(request, run_id=prospect.run_id)
+    view = await _service(request).review.create_customer(
+        viewer,
+        prospect.run_id,
+        prospect.name,
+        [prospect.email] if prospect.email else [],
+        prospect.version,
+    )
+    customer = {"id": view["customer_id"], "name": view["customer_name"]}
+    return web.json_response({**customer, "run": view}, status=201)
 
 
 @routes.get("/api/notifications")

@@ -11,7 +11,13 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from smartnotes.auth import AuthError
-from smartnotes.review import ConflictError, ForbiddenError, InvalidError, NotFoundError
+from smartnotes.review import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    UnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(403, "forbidden", str(exc))
     except ConflictError as exc:
         return error_response(409, "conflict", str(exc), current_version=exc.current_version)
+    except UnavailableError as exc:
+        response = error_response(503, "unavailable", str(exc))
+        response.headers["Retry-After"] = "5"
+        return response
     except InvalidError as exc:
         return error_response(
             422,

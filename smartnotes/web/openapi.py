@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from smartnotes import __version__
+from smartnotes.web.review_schemas import AcceptAllIn, CustomerChoiceIn, ProspectIn
 from smartnotes.web.schemas import (
     BODIES,
     Body,
@@ -24,6 +25,7 @@ from smartnotes.web.schemas import (
 )
 
 REF = "#/components/schemas/{model}"
+REVIEW_BODIES: tuple[type[Body], ...] = (AcceptAllIn, CustomerChoiceIn, ProspectIn)
 
 _STEP = {
     "type": "object",
@@ -54,6 +56,23 @@ _TASK = {
         },
         "edited": {"type": "boolean"},
         "crm_task_id": {"type": ["string", "null"]},
+        "crm_url": {"type": ["string", "null"], "description": "The saved task in the CRM"},
+        "side": {
+            "type": "string",
+            "enum": ["rep", "customer"],
+            "description": "Whose commitment: the rep's team or the customer",
+        },
+        "decision": {"type": "string", "enum": ["suggested", "accepted", "edited", "rejected"]},
+        "group": {
+            "type": "string",
+            "enum": ["mine", "customer", "check"],
+            "description": "The rep's tasks, waiting on the customer, or recall findings to check",
+        },
+        "will_save": {"type": "boolean", "description": "Whether Save writes it to the CRM"},
+        "due_changed": {
+            "type": "boolean",
+            "description": "The rep set a date other than the one the words said",
+        },
     },
 }
 _RUN_ITEM = {
@@ -102,6 +121,21 @@ _RUN = {
                 "steps": {"type": "array", "items": {"$ref": REF.format(model="Step")}},
                 "error": {"type": ["object", "null"]},
                 "feedback": {"type": "object"},
+                "customer_id": {"type": ["string", "null"]},
+                "needs_customer": {
+                    "type": "boolean",
+                    "description": "No customer yet: choose or create one before saving",
+                },
+                "save_plan": {
+                    "type": "object",
+                    "description": "What Save writes (before), or what was written (after)",
+                    "properties": {
+                        "note": {"type": "boolean"},
+                        "tasks": {"type": "integer"},
+                        "written": {"type": "integer"},
+                        "label": {"type": "string"},
+                    },
+                },
             },
         },
     ]
@@ -150,6 +184,20 @@ OPERATIONS: tuple[tuple[str, str, str, str, type[Body] | None, int, str], ...] =
     ("post", "/api/runs/{run_id}/retry", "retryRun", "Retry a failed run", None, 202, "Run"),
     ("get", "/api/runs/{run_id}/events", "runEvents", "The run's server-sent events", None,
      200, "EventStream"),
+    ("post", "/api/runs/{run_id}/tasks/accept-all", "acceptAllTasks",
+     "Accept every suggested task of the rep's own (not findings to check, not the "
+     "customer's commitments)", AcceptAllIn, 200, "Run"),
+    ("get", "/api/runs/{run_id}/transcript", "getTranscript",
+     "The call's transcript, line by line, while it is kept", None, 200, "Transcript"),
+    ("put", "/api/runs/{run_id}/customer", "chooseCustomer",
+     "Make a CRM customer the call's customer (the CRM must let the rep write to it)",
+     CustomerChoiceIn, 200, "Run"),
+    ("get", "/api/customers", "searchCustomers",
+     "Customers the CRM lets the rep write to, for a run's customer picker", None, 200,
+     "CustomerList"),
+    ("post", "/api/customers", "createProspect",
+     "Create the call's customer as a new prospect in the CRM and choose it for the run",
+     ProspectIn, 201, "CreatedCustomer"),
     ("get", "/api/notifications", "listNotifications", "The caller's notifications", None,
      200, "NotificationList"),
     ("post", "/api/notifications/{notification_id}/read", "markNotificationRead",
@@ -185,7 +233,42 @@ def openapi_document() -> dict[str, Any]:
         },
         "Read": {"type": "object", "properties": {"read": {"type": "boolean"}}},
         "EventStream": {"type": "string", "description": "text/event-stream"},
+        "Transcript": {
+            "type": "object",
+            "properties": {
+                "segments": {"type": "array", "items": {"type": "object"}},
+                "kept": {"type": "boolean"},
+                "reason": {"type": ["string", "null"]},
+            },
+        },
+        "Customer": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "url": {"type": ["string", "null"]},
+            },
+        },
+        "CustomerList": {
+            "type": "object",
+            "properties": {
+                "customers": {"type": "array", "items": {"$ref": REF.format(model="Customer")}},
+                "can_create": {"type": "boolean"},
+            },
+        },
+        "CreatedCustomer": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "run": {"$ref": REF.format(model="Run")},
+            },
+        },
     }
+    for model in REVIEW_BODIES:
+        schema = model.model_json_schema(ref_template=REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
     for model in BODIES:
         schema = model.model_json_schema(ref_template=REF)
         schemas.update(schema.pop("$defs", {}))
@@ -198,7 +281,8 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                 for name in _path_parameters(path)
-            ],
+            ]
+            + _QUERY.get(operation_id, []),
             "responses": {
                 str(status): _response(response),
                 **{str(code): _error(text) for code, text in _ERRORS.items()},
@@ -232,13 +316,28 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
+_QUERY: dict[str, list[dict[str, Any]]] = {
+    "searchCustomers": [
+        {"name": "run_id", "in": "query", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "q",
+            "in": "query",
+            "required": False,
+            "description": "Part of the name or a contact's e-mail; empty finds nothing",
+            "schema": {"type": "string", "maxLength": 200},
+        },
+    ],
+}
+
 _ERRORS = {
     400: "Malformed request (not JSON, bad query parameter)",
     401: "Missing or invalid credentials",
+    403: "Only the run's owner may do this, or the CRM does not let the rep write to the customer",
     404: "No such run, or not one the caller may see",
     409: "The run or task changed since it was loaded (stale version), or the action does "
     "not fit the run's state",
     422: "Invalid body; the error names the field",
+    503: "The CRM did not answer; try again (Retry-After)",
 }
 
 

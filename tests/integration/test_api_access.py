@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 from openapi_spec_validator import validate
 
+from crm_adapters.embedded import EmbeddedCRM
 from smartnotes.settings import Settings
 from smartnotes.storage.models import RunStatus
 from smartnotes.web.openapi import OPERATIONS, openapi_document
@@ -274,12 +275,20 @@ async def test_save_needs_a_customer(api: Api) -> None:
     status, body = await api.call("POST", f"/api/runs/{run}/save", as_user=OWNER, json_body={})
     assert status == 422
     assert body["error"]["field"] == "customer_id"
-    status, view = await api.call(
+    # A customer the CRM does not know is refused like one the rep may not write to.
+    status, body = await api.call(
         "POST", f"/api/runs/{run}/save", as_user=OWNER, json_body={"customer_id": "cust-9"}
+    )
+    assert status == 403, body
+    crm = api.service.outbox.crm
+    assert isinstance(crm, EmbeddedCRM)
+    customer = await crm.add_customer("Contoso", ["daniel@contoso.test"])
+    status, view = await api.call(
+        "POST", f"/api/runs/{run}/save", as_user=OWNER, json_body={"customer_id": customer.id}
     )
     assert status == 202
     assert view["status"] == RunStatus.SAVING
-    assert view["customer_id"] == "cust-9"
+    assert (view["customer_id"], view["customer_name"]) == (customer.id, "Contoso")
     assert {t["status"] for t in view["tasks"]} == {"accepted"}
 
 
