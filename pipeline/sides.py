@@ -64,8 +64,9 @@ def match_person(owner: str, participants: Sequence[Person]) -> Person | None:
         return None
     for rule in (_full_name, _first_name, _email_name):
         found = [p for p in participants if rule(words, p)]
-        if len(found) == 1:
-            return found[0]
+        if found:
+            # Ambiguous at the most specific rule that fits: a weaker rule must not decide.
+            return found[0] if len(found) == 1 else None
     return None
 
 
