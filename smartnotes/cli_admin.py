@@ -285,3 +285,49 @@ def crm_tasks() -> None:
     for row in _with_db(work):
         table.add_row(*row)
     OUT.print(table)
+
+
+@admin_app.command("runs")
+def runs(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's runs.")] = None,
+    user: Annotated[str | None, typer.Option(help="Only the runs this rep owns (e-mail).")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="Only runs in this state (queued, running, ...).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+) -> None:
+    """Find runs: who owns them, where they stand, and why one failed."""
+    from smartnotes.admin_runs import RunRow, find_runs
+    from smartnotes.cli import Exit, _fail
+    from smartnotes.storage.models import RunStatus
+
+    states = [s.value for s in RunStatus]
+    if state is not None and state not in states:
+        raise _fail(ERR, f"--state must be one of {', '.join(states)}", Exit.BAD_INPUT)
+    if not 1 <= limit <= 1000:
+        raise _fail(ERR, "--limit must be between 1 and 1000", Exit.BAD_INPUT)
+
+    async def work(engine: AsyncEngine) -> list[RunRow]:
+        async with sessions(engine)() as session:
+            return await find_runs(session, tenant=tenant, user=user, state=state, limit=limit)
+
+    found = _with_db(work)
+    if as_json:
+        OUT.print_json(data=[row.as_json() for row in found])
+        return
+    table = Table("run", "created", "rep", "source", "state", "customer", "tasks", "problem")
+    for row in found:
+        table.add_row(
+            row.id,
+            row.created_at.strftime("%Y-%m-%d %H:%M"),
+            escape(row.owner_email),
+            row.source,
+            row.state_text,
+            escape(row.customer or "(none)"),
+            str(row.tasks),
+            escape(row.problem or ""),
+        )
+    OUT.print(table)
+    if not found:
+        ERR.print("No runs match.")

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
+
+from smartnotes.storage.database import database_url, sessions
+from smartnotes.storage.models import Run, RunStatus
+from smartnotes.storage.open import open_database
+from tests.seed import SUMMARY, TASKS, seed_run, seed_user
 
 
 async def _run(data_dir: Path, *args: str) -> tuple[int, str, str]:
@@ -66,3 +72,39 @@ async def test_seats_switches_and_the_embedded_crm(tmp_path: Path) -> None:
     )
     assert code == 2
     assert "already belongs to another customer" in err
+
+
+async def test_admin_finds_runs_by_rep_and_state(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    url = database_url(None, data)
+    async with open_database(url) as engine:
+        factory = sessions(engine)
+        maria = await seed_user(factory, "contoso", "maria@northwind.test")
+        john = await seed_user(factory, "contoso", "john@northwind.test")
+        ready = await seed_run(factory, "contoso", maria, call_id="a", customer=("c1", "Contoso"))
+        failed = await seed_run(factory, "contoso", john, call_id="b", status=RunStatus.FAILED)
+        async with factory() as session, session.begin():
+            run = await session.get(Run, failed)
+            assert run is not None
+            run.failed_step, run.error = "analyzing", "the extractor gave up"
+
+    code, out, err = await _run(data, "admin", "runs", "--json")
+    assert code == 0, err
+    listed = {row["id"]: row for row in json.loads(out)}
+    assert set(listed) == {ready, failed}
+    assert listed[ready]["owner"] == "maria@northwind.test"
+    assert (listed[ready]["customer"], listed[ready]["tasks"]) == ("Contoso", len(TASKS))
+    assert listed[failed]["problem"] == "analyzing: the extractor gave up"
+
+    code, out, _ = await _run(data, "admin", "runs", "--state", "failed", "--json")
+    assert [row["id"] for row in json.loads(out)] == [failed]
+    code, out, _ = await _run(data, "admin", "runs", "--user", "Maria@Northwind.test")
+    assert code == 0
+    assert ready in out
+    assert failed not in out
+    # What the rep wrote stays out of an admin's listing.
+    assert SUMMARY not in out
+
+    code, _, err = await _run(data, "admin", "runs", "--state", "lost")
+    assert code == 2
+    assert "--state must be one of" in err
