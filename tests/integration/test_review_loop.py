@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -67,7 +68,7 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[A
         engine = create_async_engine(url)
         await upgrade(engine)
         await engine.dispose()
-        settings = Settings(data_dir=tmp_path, database_url=url)
+        settings = Settings(data_dir=tmp_path, database_url=SecretStr(url))
         async with running_api(settings, process=False) as running:
             yield running
     finally:
