@@ -221,6 +221,55 @@ def user_confidential(
     ERR.print(f"Confidential by default is {state} for {escape(email)}.")
 
 
+def _save_mode(value: str, inherit: str) -> str | None:
+    if value not in ("review", "auto", inherit):
+        raise typer.BadParameter(f"say 'review', 'auto' or '{inherit}'")
+    return None if value == inherit else value
+
+
+@tenant_app.command("save-mode")
+def tenant_save_mode(
+    tenant: Tenant,
+    mode: Annotated[
+        str,
+        typer.Argument(
+            help="review (notes wait for the rep), auto (saved after a while without the "
+            "rep), or default (the service's setting)"
+        ),
+    ],
+    after_hours: Annotated[
+        float | None,
+        typer.Option(help="Hours after the notes are ready before auto-save (default: 24)."),
+    ] = None,
+) -> None:
+    """Choose what happens to notes a tenant's reps never open."""
+    chosen = _save_mode(mode, "default")
+
+    async def work(engine: AsyncEngine) -> None:
+        async with sessions(engine)() as session, session.begin():
+            await directory.set_tenant_save_mode(session, tenant, chosen, after_hours, by=_actor())
+
+    _with_db(work)
+    ERR.print(f"Save mode for tenant {escape(tenant)}: {mode}.")
+
+
+@user_app.command("save-mode")
+def user_save_mode(
+    tenant: Tenant,
+    email: Email,
+    mode: Annotated[str, typer.Argument(help="review, auto, or tenant (the tenant's choice)")],
+) -> None:
+    """Override the tenant's save mode for one rep."""
+    chosen = _save_mode(mode, "tenant")
+
+    async def work(engine: AsyncEngine) -> None:
+        async with sessions(engine)() as session, session.begin():
+            await directory.set_user_save_mode(session, tenant, email, chosen, by=_actor())
+
+    _with_db(work)
+    ERR.print(f"Save mode for {escape(email)}: {mode}.")
+
+
 @crm_app.command("add-customer")
 def crm_add_customer(
     name: Annotated[str, typer.Argument(help="Customer name.")],

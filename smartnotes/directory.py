@@ -104,6 +104,48 @@ async def set_confidential_default(
     )
 
 
+SAVE_MODES = ("review", "auto")
+
+
+async def set_tenant_save_mode(
+    session: AsyncSession,
+    tenant_id: str,
+    mode: str | None,
+    after_hours: float | None = None,
+    *,
+    by: str,
+) -> None:
+    """The tenant's save mode; ``None`` goes back to the service's default."""
+    if mode is not None and mode not in SAVE_MODES:
+        raise DirectoryError(f"save mode must be one of {', '.join(SAVE_MODES)}")
+    if after_hours is not None and not 0 < after_hours <= 24 * 30:
+        raise DirectoryError("auto-save hours must be more than 0 and at most 720")
+    tenant = await ensure_tenant(session, tenant_id)
+    tenant.save_mode, tenant.auto_save_after_hours = mode, after_hours
+    session.add(
+        AuditEntry(
+            actor=by,
+            action="tenant_save_mode",
+            detail={"tenant": tenant_id, "mode": mode, "after_hours": after_hours},
+        )
+    )
+
+
+async def set_user_save_mode(
+    session: AsyncSession, tenant_id: str, email: str, mode: str | None, *, by: str
+) -> None:
+    """A rep's own save mode; ``None`` follows the tenant's."""
+    if mode is not None and mode not in SAVE_MODES:
+        raise DirectoryError(f"save mode must be one of {', '.join(SAVE_MODES)}")
+    user = await find_user(session, tenant_id, email)
+    if user is None:
+        raise DirectoryError(f"no user {email} in tenant {tenant_id}")
+    user.save_mode = mode
+    session.add(
+        AuditEntry(actor=by, action="user_save_mode", detail={"user": user.email, "mode": mode})
+    )
+
+
 async def seats(session: AsyncSession, tenant_id: str) -> list[User]:
     return list(
         (

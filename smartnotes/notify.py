@@ -11,6 +11,8 @@ class Kind:
     READY = "run_ready"
     FAILED = "run_failed"
     SAVED = "run_saved"
+    AUTO_SAVED = "run_auto_saved"
+    AUTO_SAVE_BLOCKED = "run_auto_save_blocked"
     CRM_DELAYED = "crm_write_delayed"
     FETCH_FAILED = "meeting_fetch_failed"
 

@@ -317,6 +317,44 @@ class Review:
         await self.live.changed(run_id)
         return view
 
+    async def auto_save(self, run_id: str, *, waited_hours: float) -> str | None:
+        """Save notes the rep left unreviewed, by the rule of the Save button. Returns why it
+        could not (no customer yet), told to the rep once; ``None`` when saved or no longer
+        due (the rep acted meanwhile)."""
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id, with_for_update=True)
+            owner = await session.get(User, run.owner_id) if run is not None else None
+            if run is None or owner is None or run.status != RunStatus.NEEDS_REVIEW:
+                return None
+            viewer = Viewer(tenant_id=run.tenant_id, user_id=owner.id, email=owner.email)
+            if run.customer_id is None:
+                reason = "no customer was matched to this call"
+                if run.auto_save_blocked != reason:
+                    run.auto_save_blocked = reason
+                    notify(
+                        session,
+                        owner.id,
+                        run.id,
+                        Kind.AUTO_SAVE_BLOCKED,
+                        "Your call notes could not be saved automatically: choose the customer "
+                        "and save them.",
+                    )
+                return reason
+            await self._queue_writes(
+                session, viewer, run, None, accept_proposed=True, auto_after=waited_hours
+            )
+            run.auto_saved_at = utcnow()
+            notify(
+                session,
+                owner.id,
+                run.id,
+                Kind.AUTO_SAVED,
+                "Your call notes were saved to the CRM automatically; you can still change them.",
+            )
+        self.outbox.wake()
+        await self.live.changed(run_id)
+        return None
+
     async def _queue_writes(
         self,
         session: AsyncSession,
@@ -324,6 +362,7 @@ class Review:
         run: Run,
         customer_id: str | None,
         accept_proposed: bool,
+        auto_after: float | None = None,
     ) -> None:
         if customer_id and customer_id != run.customer_id:
             customer = await self._writable_customer(viewer, customer_id)
@@ -343,17 +382,22 @@ class Review:
                 task.version += 1
         owner = await session.get(User, run.owner_id)
         reviewer = Reviewer(viewer.email, owner.display_name if owner is not None else "")
-        for write in plan_writes(run, tasks, reviewer):
+        for write in plan_writes(run, tasks, reviewer, auto_after=auto_after):
             session.add(write)
         run.status, run.error = RunStatus.SAVING, None
         run.version += 1
-        _audit(
-            session,
-            viewer,
-            run,
-            "save_requested",
-            {"tasks": sum(t.status == TaskStatus.ACCEPTED for t, _ in tasks)},
-        )
+        tasks_count = sum(t.status == TaskStatus.ACCEPTED for t, _ in tasks)
+        if auto_after is None:
+            _audit(session, viewer, run, "save_requested", {"tasks": tasks_count})
+        else:
+            session.add(
+                AuditEntry(
+                    actor="system:auto-save",
+                    run_id=run.id,
+                    action="auto_save_requested",
+                    detail={"tasks": tasks_count, "after_hours": auto_after},
+                )
+            )
 
     async def later(self, viewer: Viewer, run_id: str) -> dict[str, Any]:
         """The rep closed the review: tell them when the run is ready (now, if it is)."""

@@ -25,7 +25,11 @@ class Reviewer:
 
 
 def plan_writes(
-    run: Run, tasks: Sequence[tuple[RunTask, Side]], reviewer: Reviewer
+    run: Run,
+    tasks: Sequence[tuple[RunTask, Side]],
+    reviewer: Reviewer,
+    *,
+    auto_after: float | None = None,
 ) -> list[CrmWrite]:
     """The CRM writes for a reviewed run: its note, then each accepted task.
 
@@ -45,6 +49,10 @@ def plan_writes(
         "extractor_model": run.extractor_model,
         "reviewed_by": reviewer.email,
     }
+    if auto_after is not None:
+        # Nobody reviewed these notes: the CRM says so next to them.
+        provenance["reviewed_by"] = None
+        provenance["saved"] = f"auto-saved {auto_after:g} h after the notes were ready, unreviewed"
     note = NoteWrite(
         customer_id=run.customer_id,
         title=_note_title(run),

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_adapters.contract import CRMAdapter
 from smartnotes.auth import ApiTokenAuth, Authenticator, ReviewTokenAuth, load_secret
+from smartnotes.autosave import AutoSaver
 from smartnotes.crm import build_crm
 from smartnotes.engine import Engine
 from smartnotes.graph_runtime import GraphRuntime, open_graph
@@ -170,6 +171,11 @@ class Service:
             )
             outbox.start()
             stack.push_async_callback(outbox.stop)
+            if process:
+                # Background work belongs to the processing role, like the worker pool.
+                auto_saver = AutoSaver(sessions, service.review, settings.review)
+                auto_saver.start()
+                stack.push_async_callback(auto_saver.stop)
             if pool is not None and processor is not None:
                 pool.start()
                 stack.push_async_callback(pool.stop, settings.shutdown_grace)

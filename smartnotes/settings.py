@@ -64,6 +64,11 @@ class ReviewSettings(BaseModel):
     frame_ancestors: str = ""
     # The address reps reach the service at, for review links; empty: http://HOST:PORT.
     public_url: str = ""
+    # What happens to notes a rep never opens: "review" keeps them for the rep; "auto" saves
+    # them by the same rule as the Save button once they have been ready this many hours.
+    # Tenants and reps override it (``smartnotes admin tenant save-mode`` / ``user save-mode``).
+    save_mode: Literal["review", "auto"] = "review"
+    auto_save_after_hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
     def ancestors(self) -> list[str]:
         return _words(self.frame_ancestors)

@@ -166,6 +166,9 @@ def run_view(
         ],
         "error": {"step": run.failed_step, "message": run.error} if run.error else None,
         "notify_when_done": run.notify_when_done,
+        "ready_at": _iso(run.ready_at),
+        # Saved without the rep: the page and card say so, and changes still reach the CRM.
+        "auto_saved_at": _iso(run.auto_saved_at),
         "transcript_kept": run.transcript_ref is not None,
         "feedback": _latest_feedback(feedback, viewer_id),
     }

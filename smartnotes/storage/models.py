@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -67,6 +68,9 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     # Off switch for the whole tenant: calls are not processed at all.
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "review" or "auto" (save unreviewed notes after a while); null: the service's default.
+    save_mode: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    auto_save_after_hours: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -82,6 +86,8 @@ class User(Base):
     aad_object_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     confidential_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The rep's own choice of save mode; null: the tenant's.
+    save_mode: Mapped[str | None] = mapped_column(String(10), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -133,6 +139,11 @@ class Run(Base):
     failed_step: Mapped[str | None] = mapped_column(String(30), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     notify_when_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the notes were first ready for review: the auto-save window counts from here.
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Saved without the rep (auto-save), and why an auto-save could not happen (once told).
+    auto_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    auto_save_blocked: Mapped[str | None] = mapped_column(String(300), nullable=True)
     # Optimistic locking for the rep's edits: a stale version is a 409, not an overwrite.
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

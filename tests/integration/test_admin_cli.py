@@ -8,8 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from smartnotes import directory
 from smartnotes.storage.database import database_url, sessions
-from smartnotes.storage.models import Run, RunStatus
+from smartnotes.storage.models import Run, RunStatus, Tenant
 from smartnotes.storage.open import open_database
 from tests.seed import SUMMARY, TASKS, seed_run, seed_user
 
@@ -108,3 +109,35 @@ async def test_admin_finds_runs_by_rep_and_state(tmp_path: Path) -> None:
     code, _, err = await _run(data, "admin", "runs", "--state", "lost")
     assert code == 2
     assert "--state must be one of" in err
+
+
+async def test_save_modes_for_a_tenant_and_a_rep(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    code, _, err = await _run(data, "admin", "seat", "add", "contoso", "maria@northwind.test")
+    assert code == 0, err
+    code, _, err = await _run(
+        data, "admin", "tenant", "save-mode", "contoso", "auto", "--after-hours", "8"
+    )
+    assert (code, err.strip()) == (0, "Save mode for tenant contoso: auto.")
+    code, _, err = await _run(
+        data, "admin", "user", "save-mode", "contoso", "maria@northwind.test", "review"
+    )
+    assert code == 0, err
+    async with open_database(database_url(None, data)) as engine, sessions(engine)() as session:
+        tenant = await session.get(Tenant, "contoso")
+        user = await directory.find_user(session, "contoso", "maria@northwind.test")
+        assert tenant is not None
+        assert user is not None
+        assert (tenant.save_mode, tenant.auto_save_after_hours, user.save_mode) == (
+            "auto",
+            8.0,
+            "review",
+        )
+
+    code, _, err = await _run(data, "admin", "tenant", "save-mode", "contoso", "sometimes")
+    assert code == 2
+    assert "say 'review', 'auto' or 'default'" in err
+    code, _, err = await _run(
+        data, "admin", "tenant", "save-mode", "contoso", "auto", "--after-hours", "0"
+    )
+    assert (code, err.strip()) == (2, "error: auto-save hours must be more than 0 and at most 720")

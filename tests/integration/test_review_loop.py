@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm_adapters.embedded import EmbeddedCRM
+from smartnotes import directory
 from smartnotes.auth import ReviewTokenAuth, issue_review_token
+from smartnotes.autosave import AutoSaver
 from smartnotes.settings import Settings
 from smartnotes.storage.migrate import upgrade
 from smartnotes.storage.models import Run
@@ -253,3 +256,44 @@ async def test_the_transcript_is_served_line_by_line(api: Api) -> None:
         ("Maria Chen", 5.0, "I'll send the quote."),
         ("Daniel Ortiz", 9.0, "Great."),
     ]
+
+
+async def test_unreviewed_notes_are_auto_saved_where_the_tenant_chose_it(api: Api) -> None:
+    sessions = api.service.sessions
+    customer = await _crm(api).add_customer("Contoso", ["daniel@contoso.test"])
+    due = await _run(api, [MINE, CHECK], (customer.id, customer.name))
+    no_customer = await _run(api, [MINE])
+    too_recent = await _run(api, [MINE], (customer.id, customer.name))
+    john = await seed_user(sessions, *OTHER_REP)
+    johns = await seed_run(sessions, TENANT, john, call_id="j", customer=(customer.id, "Contoso"))
+    now = datetime.now(UTC)
+    async with sessions() as session, session.begin():
+        await directory.set_tenant_save_mode(session, TENANT, "auto", 24, by="test")
+        await directory.set_user_save_mode(session, TENANT, OTHER_REP[1], "review", by="test")
+        for run_id in (due, no_customer, johns):
+            await session.execute(
+                update(Run).where(Run.id == run_id).values(ready_at=now - timedelta(hours=25))
+            )
+        await session.execute(
+            update(Run).where(Run.id == too_recent).values(ready_at=now - timedelta(hours=2))
+        )
+
+    saver = AutoSaver(sessions, api.service.review, api.service.settings.review)
+    assert await saver.save_due() == [due]
+    assert await saver.save_due() == []  # told once, saved once
+
+    saved = await api.wait_for(due, REP, lambda v: v["status"] == "saved", seconds=60)
+    assert saved["auto_saved_at"] is not None
+    assert [t.title for t in await _crm(api).tasks()] == [MINE["title"]]
+    [note] = await _crm(api).notes(customer.id)
+    assert note.provenance["saved"].startswith("auto-saved 24 h after")
+    assert note.provenance["reviewed_by"] is None
+
+    for run_id, status in ((no_customer, "needs_review"), (too_recent, "needs_review")):
+        _, view = await api.call("GET", f"/api/runs/{run_id}", as_user=REP)
+        assert view["status"] == status
+    _, view = await api.call("GET", f"/api/runs/{johns}", as_user=OTHER_REP)
+    assert view["status"] == "needs_review"
+    _, told = await api.call("GET", "/api/notifications", as_user=REP)
+    kinds = sorted((n["run_id"], n["kind"]) for n in told["notifications"])
+    assert kinds == sorted([(due, "run_auto_saved"), (no_customer, "run_auto_save_blocked")])
