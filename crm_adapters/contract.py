@@ -24,6 +24,7 @@ class Capability(StrEnum):
     CREATE_TASK = "create_task"
     UPDATE_TASK = "update_task"
     DELETE_TASK = "delete_task"
+    UPDATE_NOTE = "update_note"
     # A customer directory (``CustomerDirectory``): search, create a prospect, and the answer
     # to "may this rep write to this customer?".
     SEARCH_CUSTOMERS = "search_customers"
@@ -87,6 +88,10 @@ class CRMAdapter(Protocol):
     async def find_customer(self, emails: Sequence[str]) -> Customer | None: ...
 
     async def write_note(self, note: NoteWrite) -> WriteResult: ...
+
+    async def update_note(self, external_id: str, note: NoteWrite) -> WriteResult:
+        """Replace a note written before (the rep changed the notes after saving them)."""
+        ...
 
     async def create_task(self, task: TaskWrite) -> WriteResult: ...
 

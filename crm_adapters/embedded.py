@@ -191,6 +191,15 @@ class EmbeddedCRM:
             )
             return await self._insert(session, row, NoteRow, note.idempotency_key)
 
+    async def update_note(self, external_id: str, note: NoteWrite) -> WriteResult:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(NoteRow, external_id)
+            if row is None:
+                raise CRMNotFoundError(f"no note {external_id}")
+            row.title, row.body, row.provenance = note.title, note.body, note.provenance
+            row.call_url, row.call_started_at = note.call_url, note.call_started_at
+        return WriteResult(external_id=external_id, created=False)
+
     async def create_task(self, task: TaskWrite) -> WriteResult:
         async with self._sessions() as session:
             existing = await self._by_key(session, TaskRow, task.idempotency_key)

@@ -10,6 +10,7 @@ The wire format (paths are options):
 - ``GET {customer_search_path}?email=a&email=b`` → ``{"customers": [{"id", "name", "url"?}]}``
 - ``POST {notes_path}`` (``{customer_id}`` in the path) → ``201 {"id", "url"?}``, or ``200``
   with the first write's id when the idempotency key was seen before
+- ``PUT {note_path}`` → ``200 {"id"}`` (the notes changed after they were saved)
 - ``POST {tasks_path}`` → same; ``PUT {task_path}`` → ``200 {"id"}``; ``DELETE {task_path}``
   → ``204`` (or ``404`` when already gone)
 - The customer directory, each request naming the rep in ``{acting_user_header}`` so the CRM
@@ -66,6 +67,7 @@ class RestOptions(AdapterOptions):
     backoff_max: float = Field(default=30.0, gt=0)
     customer_search_path: str = "/api/customers"
     notes_path: str = "/api/customers/{customer_id}/smart-notes"
+    note_path: str = "/api/customers/{customer_id}/smart-notes/{note_id}"
     tasks_path: str = "/api/tasks"
     task_path: str = "/api/tasks/{task_id}"
     customer_access_path: str = "/api/customers/{customer_id}/access"
@@ -110,17 +112,15 @@ class RestCRM:
         return Customer(id=str(first["id"]), name=str(first.get("name", "")), url=first.get("url"))
 
     async def write_note(self, note: NoteWrite) -> WriteResult:
-        payload = {
-            "section": SECTION,
-            "title": note.title,
-            "body": note.body,
-            "ai_generated": True,
-            "call_url": note.call_url,
-            "call_started_at": note.call_started_at.isoformat() if note.call_started_at else None,
-            "provenance": note.provenance,
-        }
         path = self.options.notes_path.format(customer_id=note.customer_id)
-        return await self._write("POST", path, payload, note.idempotency_key)
+        return await self._write("POST", path, _note_payload(note), note.idempotency_key)
+
+    async def update_note(self, external_id: str, note: NoteWrite) -> WriteResult:
+        path = self.options.note_path.format(customer_id=note.customer_id, note_id=external_id)
+        result = await self._write("PUT", path, _note_payload(note), note.idempotency_key)
+        return WriteResult(
+            external_id=result.external_id or external_id, created=False, url=result.url
+        )
 
     async def create_task(self, task: TaskWrite) -> WriteResult:
         return await self._write(
@@ -305,6 +305,18 @@ def _customer(item: Any) -> Customer:
         name=str(item.get("name") or ""),
         url=url if isinstance(url, str) else None,
     )
+
+
+def _note_payload(note: NoteWrite) -> dict[str, Any]:
+    return {
+        "section": SECTION,
+        "title": note.title,
+        "body": note.body,
+        "ai_generated": True,
+        "call_url": note.call_url,
+        "call_started_at": note.call_started_at.isoformat() if note.call_started_at else None,
+        "provenance": note.provenance,
+    }
 
 
 def _task_payload(task: TaskWrite) -> dict[str, Any]:

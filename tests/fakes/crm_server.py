@@ -182,6 +182,18 @@ class FakeCRM:
             {"id": note_id, "url": f"https://crm.test/n/{note_id}"}, status=201
         )
 
+    async def _put_note(self, request: web.Request) -> web.Response:
+        note_id = request.match_info["note_id"]
+        note = self.notes.get(note_id)
+        if note is None or note["customer_id"] != request.match_info["customer_id"]:
+            return web.json_response({"error": "no such note"}, status=404)
+        self.notes[note_id] = {
+            **(await request.json()),
+            "id": note_id,
+            "customer_id": note["customer_id"],
+        }
+        return web.json_response({"id": note_id})
+
     async def _post_task(self, request: web.Request) -> web.Response:
         if (existing := self._replayed("task", request)) is not None:
             return web.json_response({"id": existing}, status=200)
@@ -209,6 +221,7 @@ class FakeCRM:
         app.router.add_post("/api/customers", self._create_customer)
         app.router.add_get("/api/customers/{customer_id}/access", self._access)
         app.router.add_post("/api/customers/{customer_id}/smart-notes", self._post_note)
+        app.router.add_put("/api/customers/{customer_id}/smart-notes/{note_id}", self._put_note)
         app.router.add_post("/api/tasks", self._post_task)
         app.router.add_put("/api/tasks/{task_id}", self._put_task)
         app.router.add_delete("/api/tasks/{task_id}", self._delete_task)

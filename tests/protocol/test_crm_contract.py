@@ -266,3 +266,22 @@ async def test_a_created_prospect_belongs_to_the_rep(crm: tuple[CRMAdapter, Insp
     found = await adapter.find_customer(["alice@umbrella.test"])
     assert found is not None
     assert found.id == created.id
+
+
+async def test_a_note_is_updated_in_place(crm: tuple[CRMAdapter, Inspector]) -> None:
+    adapter, inspector = crm
+    customer = await inspector.add_customer("Contoso", ["daniel@contoso.test"])
+    first = await adapter.write_note(_note(customer))
+    changed = _note(customer, key="run-1:note:v2").model_copy(
+        update={"body": "Corrected by the rep.", "provenance": {"changed": "after saving"}}
+    )
+    result = await adapter.update_note(first.external_id, changed)
+    assert (result.external_id, result.created) == (first.external_id, False)
+    [note] = await inspector.notes(customer)
+    assert (note["body"], note["provenance"]) == (
+        "Corrected by the rep.",
+        {"changed": "after saving"},
+    )
+    assert note["section"] == SECTION
+    with pytest.raises(CRMNotFoundError):
+        await adapter.update_note("no-such-note", changed)
