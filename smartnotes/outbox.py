@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_adapters.contract import CRMAdapter, NoteWrite, TaskWrite, WriteResult
 from crm_adapters.errors import AdapterConfigError, CRMAuthError, CRMError, CRMNotFoundError
+from smartnotes.crm_sync import SYNC_KINDS, record_sync, send_sync
 from smartnotes.live import LiveEvents
 from smartnotes.notify import Kind, notify
 from smartnotes.storage.models import (
@@ -137,6 +138,8 @@ class Outbox:
         write = await self._claim(write_id)
         if write is None:
             return False  # another worker has it, or it landed meanwhile
+        if write.kind in SYNC_KINDS:
+            return await self._deliver_sync(write)
         try:
             result = await self._send(write)
         except CRMError as exc:
@@ -147,6 +150,29 @@ class Outbox:
             await self._failed(write, exc)
             return False
         await self._landed(write, result)
+        return True
+
+    async def _deliver_sync(self, write: CrmWrite) -> bool:
+        """A change after the save: what it sends is read now (``smartnotes.crm_sync``)."""
+        try:
+            synced = await send_sync(self.sessions, self.crm, write)
+        except Exception as exc:
+            if not isinstance(exc, CRMError):
+                log.exception("CRM write %s: unexpected error", write.idempotency_key)
+            await self._failed(write, exc)
+            return False
+        async with self.sessions() as session, session.begin():
+            row = await session.get(CrmWrite, write.id, with_for_update=True)
+            if row is None:
+                return False
+            if await record_sync(session, row, synced):
+                row.status, row.last_error = DONE, None
+            else:
+                row.next_attempt_at = utcnow()  # it changed again meanwhile: send it again
+            await session.flush()
+            await self._maybe_saved(session, row.run_id)
+        if self.live is not None:
+            await self.live.changed(write.run_id)
         return True
 
     async def _claim(self, write_id: int) -> CrmWrite | None:

@@ -24,6 +24,7 @@ from crm_adapters.contract import Capability, Customer, CustomerDirectory
 from crm_adapters.errors import CRMConflictError, CRMError
 from pipeline.errors import InputError
 from pipeline.formats import is_audio, parse_transcript_bytes
+from smartnotes.crm_sync import SYNC_KINDS, queue_sync
 from smartnotes.jobs import JobQueue
 from smartnotes.live import LiveEvents
 from smartnotes.notify import Kind, notify
@@ -172,12 +173,13 @@ class Review:
             # After a failure the rep may write the summary the model did not finish.
             if run.summary_generated is None and run.status != RunStatus.FAILED:
                 raise ConflictError("the summary is not finished yet", run.version)
-            _editable(run)
+            _editable(run, after_save=True)
             run.summary_edited = text
             run.version += 1
             _audit(session, viewer, run, "summary_edited", {"chars": len(text)})
+            await self._sync_after_save(session, viewer, run, None)
             view = await self._view(session, viewer, run)
-        await self.live.changed(run_id)
+        await self._changed_after_save(run_id)
         return view
 
     async def edit_task(
@@ -188,7 +190,7 @@ class Review:
             raise InvalidError(sorted(unknown)[0], "this field cannot be edited")
         async with self.sessions() as session, session.begin():
             run = await self._for_change(session, viewer, run_id)
-            _editable(run)
+            _editable(run, after_save=True)
             task = await self._task(session, run, task_id)
             if task.version != version:
                 raise ConflictError("the task changed since you loaded it", task.version)
@@ -199,8 +201,9 @@ class Review:
             task.version += 1
             run.version += 1
             _audit(session, viewer, run, "task_edited", {"task": task_id, "fields": list(changes)})
+            await self._sync_after_save(session, viewer, run, task.id)
             view = await self._view(session, viewer, run)
-        await self.live.changed(run_id)
+        await self._changed_after_save(run_id)
         return view
 
     async def decide_task(
@@ -208,20 +211,48 @@ class Review:
     ) -> dict[str, Any]:
         async with self.sessions() as session, session.begin():
             run = await self._for_change(session, viewer, run_id)
-            _editable(run)
+            _editable(run, after_save=True)
             task = await self._task(session, run, task_id)
             if version is not None and task.version != version:
                 raise ConflictError("the task changed since you loaded it", task.version)
             wanted = TaskStatus.ACCEPTED if accept else TaskStatus.REJECTED
-            if task.status != wanted:
+            already = task.status == wanted or (accept and task.status == TaskStatus.WRITTEN)
+            if not already:
                 task.status = wanted
                 task.version += 1
                 run.version += 1
                 action = "task_accepted" if accept else "task_rejected"
                 _audit(session, viewer, run, action, {"task": task_id})
+                await self._sync_after_save(session, viewer, run, task.id)
             view = await self._view(session, viewer, run)
-        await self.live.changed(run_id)
+        await self._changed_after_save(run_id)
         return view
+
+    async def _sync_after_save(
+        self, session: AsyncSession, viewer: Viewer, run: Run, target: str | None
+    ) -> None:
+        """A change to saved notes goes to the CRM too (``smartnotes.crm_sync``); the run is
+        saving again until it has landed."""
+        if run.status != RunStatus.SAVED:
+            return
+        pending = list(
+            (
+                await session.execute(
+                    select(CrmWrite).where(
+                        CrmWrite.run_id == run.id,
+                        CrmWrite.status == PENDING,
+                        CrmWrite.kind.in_(SYNC_KINDS),
+                    )
+                )
+            ).scalars()
+        )
+        queue_sync(session, run, pending, target)
+        run.status = RunStatus.SAVING
+        _audit(session, viewer, run, "changed_after_save", {"target": target or "summary"})
+
+    async def _changed_after_save(self, run_id: str) -> None:
+        self.outbox.wake()
+        await self.live.changed(run_id)
 
     async def retrigger_tasks(
         self, viewer: Viewer, run_id: str, version: int | None
@@ -669,7 +700,16 @@ def _saveable(run: Run) -> bool:
     return run.status == RunStatus.FAILED and has_summary
 
 
-def _editable(run: Run) -> None:
+def _editable(run: Run, *, after_save: bool = False) -> None:
+    """Whether the rep may change the run now. Saved notes stay changeable (``after_save``)
+    where the change can follow them into the CRM; while a save is on its way, not yet."""
+    if after_save and run.status == RunStatus.SAVED:
+        return
+    if run.status == RunStatus.SAVING:
+        raise ConflictError(
+            "the notes are being saved to the CRM; change them again once they are saved",
+            run.version,
+        )
     if run.status not in EDITABLE and not (
         run.status == RunStatus.RUNNING and run.summary_generated is not None
     ):

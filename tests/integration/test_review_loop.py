@@ -297,3 +297,62 @@ async def test_unreviewed_notes_are_auto_saved_where_the_tenant_chose_it(api: Ap
     _, told = await api.call("GET", "/api/notifications", as_user=REP)
     kinds = sorted((n["run_id"], n["kind"]) for n in told["notifications"])
     assert kinds == sorted([(due, "run_auto_saved"), (no_customer, "run_auto_save_blocked")])
+
+
+async def test_changes_after_saving_reach_the_crm(api: Api) -> None:
+    crm = _crm(api)
+    customer = await crm.add_customer("Contoso", ["daniel@contoso.test"])
+    run_id = await _run(api, [MINE, ALSO_MINE, CHECK], (customer.id, customer.name))
+    await api.call("POST", f"/api/runs/{run_id}/save", as_user=REP, json_body={})
+    view = await api.wait_for(run_id, REP, lambda v: v["status"] == "saved", seconds=60)
+    tasks = _by_title(view)
+    mine, also_mine, check = (tasks[t["title"]] for t in (MINE, ALSO_MINE, CHECK))
+    assert mine["status"] == "written"
+    assert mine["crm_task_id"] is not None
+
+    async def change(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        status, changed = await api.call(method, path, as_user=REP, json_body=body)
+        assert status == 200, changed
+        return await api.wait_for(run_id, REP, lambda v: v["status"] == "saved", seconds=60)
+
+    base = f"/api/runs/{run_id}"
+    await change(
+        "PATCH",
+        f"{base}/tasks/{mine['id']}",
+        {"title": "Send the quote v2", "version": mine["version"]},
+    )
+    await change("POST", f"{base}/tasks/{also_mine['id']}/reject", {})
+    view = await change("POST", f"{base}/tasks/{check['id']}/accept", {})
+    await change(
+        "PATCH", f"{base}/summary", {"text": "Corrected by Maria.", "version": view["version"]}
+    )
+
+    titles = sorted(t.title for t in await crm.tasks())
+    assert titles == sorted(["Send the quote v2", CHECK["title"]])
+    [note] = await crm.notes(customer.id)
+    assert note.body == "Corrected by Maria."
+    assert note.provenance["saved"] == "changed by the rep after saving"
+    assert note.provenance["summary"] == "edited by the rep"
+    _, view = await api.call("GET", base, as_user=REP)
+    assert {t["title"]: t["status"] for t in view["tasks"]} == {
+        "Send the quote v2": "written",
+        ALSO_MINE["title"]: "rejected",
+        CHECK["title"]: "written",
+    }
+
+
+async def test_saved_notes_cannot_change_while_the_save_is_on_its_way(api: Api) -> None:
+    customer = await _crm(api).add_customer("Contoso", ["daniel@contoso.test"])
+    run_id = await _run(api, [MINE], (customer.id, customer.name))
+    await api.service.outbox.stop()  # the save stays on its way
+    status, view = await api.call("POST", f"/api/runs/{run_id}/save", as_user=REP, json_body={})
+    assert status == 202
+    task = view["tasks"][0]
+    status, body = await api.call(
+        "PATCH",
+        f"/api/runs/{run_id}/tasks/{task['id']}",
+        as_user=REP,
+        json_body={"title": "Too soon", "version": task["version"]},
+    )
+    assert status == 409
+    assert "being saved" in body["error"]["message"]
