@@ -102,6 +102,25 @@ class Outbox:
             if not any(results) and len(due) < self.batch:
                 return landed
 
+    async def finish_saved_runs(self) -> list[str]:
+        """Mark saved every run still ``saving`` whose writes have all landed (a run left so by
+        a crash between the last write and its record, or by an earlier version's race)."""
+        pending = select(CrmWrite.run_id).where(CrmWrite.status == PENDING)
+        async with self.sessions() as session:
+            stuck = list(
+                (
+                    await session.execute(
+                        select(Run.id).where(Run.status == RunStatus.SAVING, Run.id.not_in(pending))
+                    )
+                ).scalars()
+            )
+        for run_id in stuck:
+            async with self.sessions() as session, session.begin():
+                await self._maybe_saved(session, run_id)
+            if self.live is not None:
+                await self.live.changed(run_id)
+        return stuck
+
     async def pending(self, run_id: str | None = None) -> int:
         async with self.sessions() as session:
             query = select(func.count()).select_from(CrmWrite).where(CrmWrite.status == PENDING)
@@ -115,6 +134,7 @@ class Outbox:
             # sets it again, and the wait below returns at once instead of sleeping a poll.
             self._wake.clear()
             try:
+                await self.finish_saved_runs()
                 await self.deliver_due()
             except Exception:
                 # A database hiccup must not end delivery; the next round tries again.
@@ -217,6 +237,15 @@ class Outbox:
             await self.live.changed(write.run_id)
 
     async def _maybe_saved(self, session: AsyncSession, run_id: str) -> None:
+        # The run's row is locked before the writes are counted. Deliveries of one run's writes
+        # land concurrently; each marks its own write done and then asks "anything left?". On
+        # PostgreSQL a statement sees what was committed when it started, so counting first
+        # let every delivery see the others' writes still pending and nobody mark the run
+        # saved. Taken in this order, the last delivery waits for the lock until the others
+        # have committed, and its count (a new statement) sees them done.
+        run = await session.get(Run, run_id, with_for_update=True, populate_existing=True)
+        if run is None or run.status != RunStatus.SAVING:
+            return
         left = (
             await session.execute(
                 select(func.count())
@@ -224,8 +253,7 @@ class Outbox:
                 .where(CrmWrite.run_id == run_id, CrmWrite.status == PENDING)
             )
         ).scalar_one()
-        run = await session.get(Run, run_id, with_for_update=True)
-        if left or run is None or run.status != RunStatus.SAVING:
+        if left:
             return
         run.status, run.error = RunStatus.SAVED, None
         run.version += 1

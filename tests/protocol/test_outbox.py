@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest_asyncio
 from sqlalchemy import select
@@ -18,9 +19,17 @@ from smartnotes.review import Review, Viewer
 from smartnotes.runs import TranscriptStore
 from smartnotes.service import Deferred
 from smartnotes.storage.database import sessions as make_sessions
-from smartnotes.storage.models import CrmWrite, Notification, Run, RunStatus, RunTask, TaskStatus
+from smartnotes.storage.models import (
+    AuditEntry,
+    CrmWrite,
+    Notification,
+    Run,
+    RunStatus,
+    RunTask,
+    TaskStatus,
+)
 from tests.fakes.crm_server import TOKEN, FakeCRM, Misbehave
-from tests.seed import seed_run, seed_user
+from tests.seed import TASKS, seed_run, seed_user
 
 TENANT, REP = "contoso-tenant", "maria@northwind.test"
 
@@ -31,6 +40,20 @@ async def crm() -> AsyncIterator[FakeCRM]:
     await server.start()
     yield server
     await server.close()
+
+
+_OPEN: list[Any] = []
+
+
+def _close_later(adapter: Any) -> None:
+    _OPEN.append(adapter)
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _closed_adapters() -> AsyncIterator[None]:
+    yield
+    while _OPEN:
+        await _OPEN.pop().aclose()
 
 
 async def _deliver_until(
@@ -55,6 +78,7 @@ async def test_outbox_delivers_everything_once_after_an_outage(
     )
     customer = crm.add_customer("Contoso", ["daniel@contoso.test"])
     outbox = Outbox(sessions, adapter, base_delay=0.05, max_delay=0.2)
+    _close_later(adapter)
     review = Review(sessions, TranscriptStore(tmp_path), outbox, Deferred(), LiveEvents())
     owner = await seed_user(sessions, TENANT, REP)
     run_id = await seed_run(sessions, TENANT, owner, call_id="c1", customer=(customer, "Contoso"))
@@ -118,3 +142,68 @@ async def test_outbox_delivers_everything_once_after_an_outage(
     await review.save(viewer, run_id, version=None)
     await outbox.deliver_due()
     assert len(crm.log) == sent
+
+
+async def test_every_run_whose_writes_landed_is_saved_whatever_their_order(
+    migrated: AsyncEngine, crm: FakeCRM, tmp_path: Path
+) -> None:
+    """Deliveries of one run's writes land concurrently (one batch is sent at once); on
+    PostgreSQL each delivery used to see the others as still pending and no run got saved."""
+    sessions = make_sessions(migrated)
+    adapter = default_registry(plugins=False).create(
+        "rest", {"base_url": crm.base_url, "auth_token": TOKEN}, AdapterResources()
+    )
+    _close_later(adapter)
+    customer = crm.add_customer("Contoso", ["daniel@contoso.test"])
+    outbox = Outbox(sessions, adapter, batch=40)
+    review = Review(sessions, TranscriptStore(tmp_path), outbox, Deferred(), LiveEvents())
+    owner = await seed_user(sessions, TENANT, REP)
+    viewer = Viewer(TENANT, owner, REP)
+    tasks = [{**TASKS[0], "title": f"Task {n}"} for n in range(3)]
+    runs = [
+        await seed_run(
+            sessions, TENANT, owner, call_id=f"c{n}", customer=(customer, "Contoso"), tasks=tasks
+        )
+        for n in range(9)
+    ]
+    for run_id in runs:
+        await review.save(viewer, run_id, version=None)
+
+    async def nothing_pending() -> bool:
+        return await outbox.pending() == 0
+
+    await _deliver_until(outbox, nothing_pending)
+    async with sessions() as session:
+        statuses = (await session.execute(select(Run.status))).scalars().all()
+        saved = (
+            (
+                await session.execute(
+                    select(AuditEntry.run_id).where(AuditEntry.action == "run_saved")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert statuses == [RunStatus.SAVED] * len(runs)
+    assert sorted(saved) == sorted(runs)
+    assert len(crm.tasks) == 3 * len(runs)
+
+
+async def test_a_run_left_saving_with_nothing_pending_is_finished(
+    migrated: AsyncEngine, crm: FakeCRM, tmp_path: Path
+) -> None:
+    sessions = make_sessions(migrated)
+    adapter = default_registry(plugins=False).create(
+        "rest", {"base_url": crm.base_url, "auth_token": TOKEN}, AdapterResources()
+    )
+    _close_later(adapter)
+    owner = await seed_user(sessions, TENANT, REP)
+    stuck = await seed_run(sessions, TENANT, owner, call_id="stuck", status=RunStatus.SAVING)
+    waiting = await seed_run(sessions, TENANT, owner, call_id="wait", status=RunStatus.SAVING)
+    async with sessions() as session, session.begin():
+        session.add(CrmWrite(run_id=waiting, kind="note", idempotency_key="k-wait", payload={}))
+    outbox = Outbox(sessions, adapter)
+    assert await outbox.finish_saved_runs() == [stuck]
+    async with sessions() as session:
+        assert (await session.get(Run, stuck)).status == RunStatus.SAVED  # type: ignore[union-attr]
+        assert (await session.get(Run, waiting)).status == RunStatus.SAVING  # type: ignore[union-attr]
