@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -72,6 +72,10 @@ class PipelineResult(BaseModel):
     @property
     def complete(self) -> bool:
         return not self.errors
+
+
+# Receives the tasks as soon as they exist, with the extractor that made them.
+TasksCallback = Callable[[list[Task], ExtractorInfo], Awaitable[None]]
 
 
 class Emitter:
@@ -141,9 +145,11 @@ class Pipeline:
         local_only_reason: str = "confidential call: only local models run",
         emitter: Emitter | None = None,
         summary: str | None = None,
+        on_tasks: TasksCallback | None = None,
     ) -> PipelineResult:
         """Both steps from the full transcript; a ``summary`` already made (a run resumed after
-        a crash) is kept and only the tasks are made."""
+        a crash) is kept and only the tasks are made. ``on_tasks`` gets the tasks the moment
+        they are made, while the summary may still be streaming."""
         self.check_length(transcript)
         emitter = emitter or Emitter(sink)
         summary_done = asyncio.Event()
@@ -159,6 +165,7 @@ class Pipeline:
                 emitter,
                 summary_done,
                 local_only_reason if local_only else None,
+                on_tasks,
             )
         )
         try:
@@ -202,6 +209,7 @@ class Pipeline:
         *,
         local_only: bool = False,
         summary: str | None = None,
+        on_tasks: TasksCallback | None = None,
     ) -> tuple[Transcript, PipelineResult]:
         """A transcript file or a recording, start to end; audio is transcribed first."""
         emitter = Emitter(sink)
@@ -222,7 +230,12 @@ class Pipeline:
                 )
             )
         result = await self.run(
-            transcript, context, local_only=local_only, emitter=emitter, summary=summary
+            transcript,
+            context,
+            local_only=local_only,
+            emitter=emitter,
+            summary=summary,
+            on_tasks=on_tasks,
         )
         return transcript, result
 
@@ -266,6 +279,7 @@ class Pipeline:
         emitter: Emitter,
         summary_done: asyncio.Event,
         local_only_reason: str | None,
+        on_tasks: TasksCallback | None = None,
     ) -> tuple[list[Task], ExtractorInfo | None, str | None]:
         await emitter.step("step_started", Step.ANALYZING)
         try:
@@ -281,6 +295,8 @@ class Pipeline:
         tasks = await asyncio.to_thread(
             build_tasks, extracted, transcript, context, origin, recall_check=self.recall_check
         )
+        if on_tasks is not None:
+            await on_tasks(tasks, info)
         await emitter.step("step_finished", Step.CREATING_TASKS)
         return tasks, info, None
 

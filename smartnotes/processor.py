@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_adapters.contract import CRMAdapter
@@ -21,7 +21,8 @@ from pipeline.asr import Transcriber
 from pipeline.errors import PipelineError
 from pipeline.events import PipelineEvent, Step
 from pipeline.extraction import CallContext
-from pipeline.process import Pipeline, PipelineResult
+from pipeline.process import ExtractorInfo, Pipeline, PipelineResult
+from pipeline.tasks import Task
 from smartnotes.jobs import JobQueue
 from smartnotes.live import LiveEvents
 from smartnotes.notify import Kind, notify
@@ -36,6 +37,7 @@ from smartnotes.storage.models import (
     User,
     utcnow,
 )
+from smartnotes.task_merge import new_tasks, touched
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +82,25 @@ class RunProcessor:
             run = await session.get(Run, run_id, with_for_update=True)
             if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
                 return  # finished, cancelled or waiting for the rep: nothing to do
+            if run.status == RunStatus.RUNNING:
+                await _close_interrupted_steps(session, run)
             run.status = RunStatus.RUNNING
             owner = await session.get(User, run.owner_id)
             snapshot = _Snapshot(run, owner)
-            has_tasks = (
-                await session.execute(select(RunTask.id).where(RunTask.run_id == run_id).limit(1))
-            ).first() is not None
+            # Tasks are done when an extraction saved them (it names its extractor); a
+            # re-creation clears the extractor and keeps only the tasks the rep acted on.
+            tasks_done = (
+                run.extractor is not None
+                and (
+                    await session.execute(
+                        select(RunTask.id).where(RunTask.run_id == run_id).limit(1)
+                    )
+                ).first()
+                is not None
+            )
         if snapshot.customer_id is None and snapshot.emails:
             await self._match_customer(run_id, snapshot.emails)
-        if snapshot.summary is not None and has_tasks:
+        if snapshot.summary is not None and tasks_done:
             await self._finish(run_id, snapshot, None)
             return
         if snapshot.transcript_ref is None or not await asyncio.to_thread(
@@ -97,6 +109,15 @@ class RunProcessor:
             await self._fail(run_id, "loading", "the call's transcript is no longer available")
             return
         sink = _StepRecorder(self, run_id)
+        saved_early = False
+
+        async def tasks_ready(tasks: list[Task], info: ExtractorInfo) -> None:
+            # The rep sees the tasks the moment they exist, whatever the summary is doing.
+            nonlocal saved_early
+            await self._save_tasks(run_id, tasks, info, None)
+            saved_early = True
+            await self._changed(run_id)
+
         try:
             _, result = await self.pipeline.process_file(
                 Path(snapshot.transcript_ref),
@@ -105,11 +126,15 @@ class RunProcessor:
                 sink,
                 local_only=snapshot.confidential,
                 summary=snapshot.summary,
+                on_tasks=tasks_ready,
             )
         except PipelineError as exc:
             await self._fail(run_id, sink.current or "loading", str(exc))
             return
-        await self._save_tasks(run_id, result)
+        if not saved_early:
+            await self._save_tasks(run_id, result.tasks, result.extractor, result.summary)
+        elif result.summary:
+            await self.save_summary(run_id, result.summary)
         await self._finish(run_id, snapshot, result)
 
     async def _match_customer(self, run_id: str, emails: list[str]) -> None:
@@ -128,30 +153,53 @@ class RunProcessor:
 
     async def save_summary(self, run_id: str, summary: str) -> None:
         async with self.sessions() as session, session.begin():
-            run = await session.get(Run, run_id)
-            if run is not None and run.summary_generated is None:
+            run = await session.get(Run, run_id, with_for_update=True)
+            if (
+                run is not None
+                and run.status == RunStatus.RUNNING
+                and run.summary_generated is None
+            ):
                 run.summary_generated = summary
 
-    async def _save_tasks(self, run_id: str, result: PipelineResult) -> None:
+    async def _save_tasks(
+        self,
+        run_id: str,
+        tasks: list[Task],
+        extractor: ExtractorInfo | None,
+        summary: str | None,
+    ) -> None:
+        """The extraction's tasks, merged into the ones the rep already acted on (a
+        re-creation keeps them; see ``smartnotes.task_merge``)."""
         async with self.sessions() as session, session.begin():
-            run = await session.get(Run, run_id)
-            if run is None:
-                return
-            if result.extractor is not None:
-                run.extractor = result.extractor.name
-                run.extractor_model = result.extractor.model
-                run.extractor_fallback_reason = result.extractor.fallback_reason
-            if result.summary and run.summary_generated is None:
-                run.summary_generated = result.summary
-            if result.extractor is None:
+            run = await session.get(Run, run_id, with_for_update=True)
+            if run is None or run.status != RunStatus.RUNNING:
+                return  # stopped meanwhile: nothing the models made is kept
+            if summary and run.summary_generated is None:
+                run.summary_generated = summary
+            if extractor is None:
                 return  # extraction failed: keep whatever tasks were there
-            await session.execute(delete(RunTask).where(RunTask.run_id == run_id))
-            for position, task in enumerate(result.tasks):
+            run.extractor = extractor.name
+            run.extractor_model = extractor.model
+            run.extractor_fallback_reason = extractor.fallback_reason
+            existing = list(
+                (
+                    await session.execute(
+                        select(RunTask).where(RunTask.run_id == run_id).order_by(RunTask.position)
+                    )
+                ).scalars()
+            )
+            kept = [task for task in existing if touched(task)]
+            for task in existing:
+                if not touched(task):
+                    await session.delete(task)
+            fresh = new_tasks(kept, [task.model_dump(mode="json") for task in tasks])
+            start = max((task.position for task in kept), default=-1) + 1
+            for position, generated in enumerate(fresh, start=start):
                 session.add(
                     RunTask(
                         run_id=run_id,
                         position=position,
-                        generated=task.model_dump(mode="json"),
+                        generated=dict(generated),
                         status=TaskStatus.PROPOSED,
                     )
                 )
@@ -174,6 +222,7 @@ class RunProcessor:
             else:
                 run.status = RunStatus.NEEDS_REVIEW
                 run.step = None
+                run.ready_at = run.ready_at or utcnow()
             if run.confidential and not failed:
                 # Confidential: the transcript is not kept once processing is done.
                 await asyncio.to_thread(self.store.delete, run.transcript_ref)
@@ -219,11 +268,9 @@ class RunProcessor:
         self, run_id: str, step: str, status: str, error: str | None = None
     ) -> None:
         async with self.sessions() as session, session.begin():
-            run = await session.get(Run, run_id)
-            if run is not None:
-                run.step = step
             if status == "running":
                 session.add(RunStep(run_id=run_id, step=step, status=status))
+                await _current_step(session, run_id)
                 return
             row = (
                 await session.execute(
@@ -237,6 +284,37 @@ class RunProcessor:
             ).scalar_one_or_none()
             if row is not None:
                 row.status, row.finished_at, row.error = status, utcnow(), error
+            await _current_step(session, run_id)
+
+
+async def _current_step(session: AsyncSession, run_id: str) -> None:
+    """The run's ``step`` is the step in progress: summarizing and analyzing run side by side,
+    and the one started last is shown while it runs, then the other one again."""
+    await session.flush()
+    running = (
+        await session.execute(
+            select(RunStep.step)
+            .where(RunStep.run_id == run_id, RunStep.status == "running")
+            .order_by(RunStep.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    run = await session.get(Run, run_id)
+    if run is not None and run.status == RunStatus.RUNNING:
+        run.step = running
+
+
+async def _close_interrupted_steps(session: AsyncSession, run: Run) -> None:
+    """A resumed run's history stays true: what the stopped process left running did not
+    finish, and the run is not in any step until the resumed one starts it again."""
+    for step in (
+        await session.execute(
+            select(RunStep).where(RunStep.run_id == run.id, RunStep.status == "running")
+        )
+    ).scalars():
+        step.status, step.finished_at = "interrupted", utcnow()
+        step.error = "the service stopped while this step ran; it was run again"
+    run.step = None
 
 
 def _failed_message(run: Run) -> str:

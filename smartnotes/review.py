@@ -46,6 +46,7 @@ from smartnotes.storage.models import (
     User,
     utcnow,
 )
+from smartnotes.task_merge import touched
 from smartnotes.views import (
     EDITABLE_TASK_FIELDS,
     CallSides,
@@ -267,10 +268,17 @@ class Review:
                     "so tasks cannot be created again",
                     run.version,
                 )
-            await session.execute(delete(RunTask).where(RunTask.run_id == run_id))
+            # The rep's work stays: tasks they edited, accepted or rejected are kept and the new
+            # extraction merges into them; only untouched suggestions are replaced.
+            replaced = 0
+            for task in await _tasks(session, run_id):
+                if not touched(task):
+                    await session.delete(task)
+                    replaced += 1
+            run.extractor = run.extractor_model = run.extractor_fallback_reason = None
             run.status, run.step, run.error, run.failed_step = RunStatus.QUEUED, None, None, None
             run.version += 1
-            _audit(session, viewer, run, "tasks_retriggered", {})
+            _audit(session, viewer, run, "tasks_retriggered", {"replaced": replaced})
             view = await self._view(session, viewer, run)
         await self.queue.enqueue(run_id)
         await self.live.changed(run_id)

@@ -18,7 +18,32 @@ _SAME_QUOTE = 0.6
 _SAME_MOMENT_SECONDS = 1.5
 # Words every commitment shares ("I'll send you the ..."): they say nothing about which one.
 _COMMON = frozenset(
-    "a an and at by for i it ll me my of on our s the this that to us we will you your".split()
+    [
+        "a",
+        "an",
+        "and",
+        "at",
+        "by",
+        "for",
+        "i",
+        "it",
+        "ll",
+        "me",
+        "my",
+        "of",
+        "on",
+        "our",
+        "s",
+        "the",
+        "this",
+        "that",
+        "to",
+        "us",
+        "we",
+        "will",
+        "you",
+        "your",
+    ]
 )
 
 

@@ -305,3 +305,50 @@ async def test_the_gate_over_the_api(live: Api, fake_claude: FakeAnthropic) -> N
         run = await session.get(Run, body["run_id"])
     assert run is not None
     assert run.status == RunStatus.NEEDS_REVIEW
+
+
+async def test_recreating_tasks_keeps_what_the_rep_did(
+    live: Api, fake_claude: FakeAnthropic
+) -> None:
+    fake_claude.default = tasks_reply(CLAUDE_TASKS)
+    _, created = await live.call("POST", "/api/runs", as_user=REP, json_body=UPLOAD)
+    run_id = created["run_id"]
+    view = await live.wait_for(run_id, REP, _ready)
+    by_title = {t["title"]: t for t in view["tasks"]}
+    quote, demo = by_title[CLAUDE_TASKS[0]["title"]], by_title[CLAUDE_TASKS[1]["title"]]
+    status, view = await live.call(
+        "PATCH", f"/api/runs/{run_id}/tasks/{quote['id']}", as_user=REP,
+        json_body={"title": "Quote with annual pricing, v2", "version": quote["version"]},
+    )  # fmt: skip
+    assert status == 200, view
+    status, view = await live.call(
+        "POST", f"/api/runs/{run_id}/tasks/{demo['id']}/reject", as_user=REP, json_body={}
+    )
+    assert status == 200, view
+
+    # The same two commitments found again, worded differently, and one new.
+    again = [
+        {**CLAUDE_TASKS[0], "title": "Send the revised quote"},
+        {**CLAUDE_TASKS[1], "title": "Set up the finance demo", "timestamp": "00:00:07"},
+        {
+            **CLAUDE_TASKS[1],
+            "title": "Send the case study",
+            "quote": "Yes, I will set that up.",
+            "timestamp": "00:00:13",
+        },
+    ]
+    fake_claude.default = tasks_reply(again)
+    status, view = await live.call(
+        "POST", f"/api/runs/{run_id}/retrigger-tasks", as_user=REP,
+        json_body={"version": view["version"]},
+    )  # fmt: skip
+    assert status == 202, view
+    assert {t["id"] for t in view["tasks"]} == {quote["id"], demo["id"]}
+    view = await live.wait_for(run_id, REP, _ready)
+    tasks = {t["id"]: t for t in view["tasks"]}
+    assert tasks[quote["id"]]["title"] == "Quote with annual pricing, v2"
+    assert tasks[demo["id"]]["decision"] == "rejected"
+    titles = [t["title"] for t in view["tasks"]]
+    assert "Send the case study" in titles
+    assert "Send the revised quote" not in titles, "the rep's edited task is not doubled"
+    assert "Set up the finance demo" not in titles, "a rejected task does not come back"

@@ -145,14 +145,21 @@ async def test_an_interrupted_run_resumes_from_its_last_completed_step(world: Wo
         run = await session.get(Run, run_id)
         assert run is not None
         run.status = RunStatus.RUNNING
+        run.step = "analyzing"
         run.summary_generated = "Summary written before the crash."
+        # What the killed process had started and never finished.
+        session.add(RunStep(run_id=run_id, step="analyzing", status="running"))
     await world.processor.recover(world.pool)
     await world.pool.run_until_idle()
     run = await world.run(run_id)
     assert run.status == RunStatus.NEEDS_REVIEW
+    assert run.step is None
     assert run.summary_generated == "Summary written before the crash."
-    steps = {s.step for s in await world.steps(run_id)}
-    assert "summarizing" not in steps
+    history = [(s.step, s.status) for s in await world.steps(run_id)]
+    assert ("summarizing", "done") not in history
+    assert history[0] == ("analyzing", "interrupted")
+    assert ("analyzing", "done") in history
+    assert all(status != "running" for _, status in history)
     assert await world.tasks(run_id)
     # Processing it again (a duplicate job) changes nothing.
     tasks_before = [t.id for t in await world.tasks(run_id)]
