@@ -39,6 +39,12 @@ MIN_REFETCH_SECONDS = 60.0
 KEYS_MAX_AGE = 24 * 3600.0
 
 
+@dataclass(frozen=True)
+class VerifiedToken:
+    claims: dict[str, Any]
+    endorsements: tuple[str, ...]
+
+
 class BotAuthError(Exception):
     """An inbound request whose token does not prove it comes from the Bot Connector."""
 
@@ -78,6 +84,12 @@ class ChannelTokenValidator:
         return ClaimsIdentity(claims, authentication_type="Bearer")
 
     async def validate(self, authorization: str | None, activity: dict[str, Any]) -> dict[str, Any]:
+        verified = await self.verify_token(authorization)
+        return self.check_activity(verified, activity)
+
+    async def verify_token(self, authorization: str | None) -> VerifiedToken:
+        """The token's signature, audience, issuer and lifetime: everything that can be
+        checked before the request's body is read."""
         token = _bearer(authorization)
         try:
             header = jwt.get_unverified_header(token)
@@ -101,14 +113,18 @@ class ChannelTokenValidator:
             )
         except jwt.PyJWTError as exc:
             raise BotAuthError(f"the token is not valid: {type(exc).__name__}") from exc
+        return VerifiedToken(claims, tuple(endorsements))
+
+    def check_activity(self, verified: VerifiedToken, activity: dict[str, Any]) -> dict[str, Any]:
+        """What the token says about the activity it came with: its channel and service URL."""
         channel = activity.get("channelId")
-        if endorsements and channel not in endorsements:
+        if verified.endorsements and channel not in verified.endorsements:
             raise BotAuthError("the signing key is not endorsed for this channel")
         service_url = activity.get("serviceUrl")
-        claimed = claims.get("serviceurl")
+        claimed = verified.claims.get("serviceurl")
         if claimed is not None and not _same_url(str(claimed), str(service_url or "")):
             raise BotAuthError("the token was issued for another service URL")
-        return claims
+        return verified.claims
 
     async def _key(self, kid: str) -> tuple[jwt.PyJWK, list[str]]:
         keys = self._keys

@@ -38,6 +38,31 @@ def sign_headers(secret: str, body: bytes, *, now: float | None = None) -> dict[
     }
 
 
+def check_headers(
+    headers: Mapping[str, str], *, tolerance: int = DEFAULT_TOLERANCE, now: float | None = None
+) -> None:
+    """What can be checked before the body is read: a fresh timestamp and a signature of our
+    scheme. An unsigned or stale request is refused without reading a byte of its body."""
+    raw_timestamp = headers.get(TIMESTAMP_HEADER, "").strip()
+    if not raw_timestamp.isdigit():
+        raise SignatureError(f"missing or malformed {TIMESTAMP_HEADER}")
+    current = time.time() if now is None else now
+    if abs(current - int(raw_timestamp)) > tolerance:
+        raise SignatureError("timestamp outside the allowed window")
+    if not _offered(headers):
+        raise SignatureError(f"missing {SIGNATURE_HEADER}")
+
+
+def _offered(headers: Mapping[str, str]) -> list[str]:
+    return [
+        value.strip()
+        for scheme, _, value in (
+            part.strip().partition("=") for part in headers.get(SIGNATURE_HEADER, "").split(",")
+        )
+        if scheme == SCHEME and value.strip()
+    ]
+
+
 def verify(
     secrets: Sequence[str],
     headers: Mapping[str, str],
@@ -55,13 +80,7 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance:
         raise SignatureError("timestamp outside the allowed window")
-    offered = [
-        value.strip()
-        for scheme, _, value in (
-            part.strip().partition("=") for part in headers.get(SIGNATURE_HEADER, "").split(",")
-        )
-        if scheme == SCHEME and value.strip()
-    ]
+    offered = _offered(headers)
     if not offered:
         raise SignatureError(f"missing {SIGNATURE_HEADER}")
     expected = [signature(secret, raw_timestamp, body) for secret in secrets]

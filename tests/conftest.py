@@ -105,6 +105,28 @@ async def postgres_schema() -> AsyncIterator[AsyncEngine]:
         await admin.dispose()
 
 
+@asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """The URL of a fresh, migrated database on the local PostgreSQL, dropped after: for a
+    service that opens its database by URL like a production deployment."""
+    from smartnotes.storage.migrate import upgrade
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        engine = create_async_engine(url)
+        await upgrade(engine)
+        await engine.dispose()
+        yield url
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
 async def db_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """An empty database: a SQLite file, or a fresh schema on the local PostgreSQL."""

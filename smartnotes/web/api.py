@@ -6,7 +6,6 @@ user's run answers exactly like a missing one (404). ``openapi.py`` describes th
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -21,6 +20,7 @@ from smartnotes.review import InvalidError, NotFoundError, Viewer
 from smartnotes.runs import CallEvent, Participant, Submitted
 from smartnotes.service import Service
 from smartnotes.storage.models import RunSource
+from smartnotes.web.body import parse_json
 from smartnotes.web.keys import SERVICE
 from smartnotes.web.review_schemas import AcceptAllIn, CustomerChoiceIn, ProspectIn
 from smartnotes.web.schemas import (
@@ -69,7 +69,7 @@ async def body(request: web.Request, model: type[B]) -> B:
     else:
         if request.content_type != "application/json":
             raise web.HTTPUnsupportedMediaType(reason="send the body as application/json")
-        data = json.loads(raw)
+        data = parse_json(raw)
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(reason="the body must be a JSON object")
     return model.model_validate(data)
@@ -303,7 +303,7 @@ async def search_customers(request: web.Request) -> web.Response:
 async def create_customer(request: web.Request) -> web.Response:
     """Create the call's customer as a new prospect, and make it the run's customer."""
     raw = await request.read()
-    prospect = ProspectIn.model_validate_json(raw or b"{}")
+    prospect = ProspectIn.model_validate(parse_json(raw) if raw.strip() else {})
     viewer = await authenticate(request, run_id=prospect.run_id)
     view = await _service(request).review.create_customer(
         viewer,

@@ -9,7 +9,6 @@ do not read, 422 naming the field for everything else that is wrong.
 
 from __future__ import annotations
 
-import json
 import logging
 from email import policy
 from email.message import EmailMessage
@@ -27,9 +26,10 @@ from smartnotes.review import InvalidError
 from smartnotes.runs import CallEvent, Participant, find_run
 from smartnotes.service import Service
 from smartnotes.settings import CallsSettings
-from smartnotes.signing import SignatureError, verify
+from smartnotes.signing import SignatureError, check_headers, verify
 from smartnotes.storage.models import RunSource
 from smartnotes.web.api import skipped
+from smartnotes.web.body import parse_json, read_limited
 from smartnotes.web.errors import error_response
 from smartnotes.web.keys import SERVICE
 from smartnotes.web.schemas import CallWebhookIn
@@ -59,8 +59,9 @@ async def calls_webhook(request: web.Request) -> web.Response:
         raise web.HTTPUnsupportedMediaType(
             reason="send application/json, or multipart/form-data with an audio file"
         )
-    raw = await _read(request, limit)
     try:
+        check_headers(request.headers, tolerance=config.tolerance)
+        raw = await read_limited(request, limit)
         verify(secrets, request.headers, raw, tolerance=config.tolerance)
     except SignatureError as exc:
         log.warning("calling-tool webhook refused from %s: %s", request.remote, exc)
@@ -77,7 +78,7 @@ async def calls_webhook(request: web.Request) -> web.Response:
         # A repeated delivery must not download (and bill, and wait for) the audio again.
         existing = await find_run(service.sessions, tenant, RunSource.CALLING_TOOL, key)
         if existing is not None:
-            return _accepted(service, existing, created=False)
+            return _accepted(request, service, existing, created=False)
         try:
             media = await _downloader(config).fetch(media)
         except MediaError as exc:
@@ -102,28 +103,20 @@ async def calls_webhook(request: web.Request) -> web.Response:
     submitted = await service.submit(event)
     if submitted.run_id is None:
         return skipped(submitted)
-    return _accepted(service, submitted.run_id, created=submitted.created)
+    return _accepted(request, service, submitted.run_id, created=submitted.created)
 
 
-def _accepted(service: Service, run_id: str, *, created: bool) -> web.Response:
-    review_url = f"{service.settings.public_url()}/review/{run_id}"
+def _accepted(
+    request: web.Request, service: Service, run_id: str, *, created: bool
+) -> web.Response:
+    # The configured public address, else where this request reached the service (its real
+    # port, not the configured default).
+    base = service.settings.review.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
+    review_url = f"{base}/review/{run_id}"
     return web.json_response(
         {"run_id": run_id, "created": created, "review_url": review_url, "skipped": None},
         status=202 if created else 200,
     )
-
-
-async def _read(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _parse(
@@ -132,12 +125,12 @@ def _parse(
     """The call's fields, and its transcript or audio, or the URL to download it from."""
     files: dict[str, tuple[str, bytes]] = {}
     if kind == "application/json":
-        data = json.loads(raw)
+        data = parse_json(raw, what="the call")
     else:
         parts = _multipart(content_type, raw)
         if "call" not in parts:
             raise InvalidError("call", "the multipart body needs a 'call' part with the JSON")
-        data = json.loads(parts.pop("call")[1])
+        data = parse_json(parts.pop("call")[1], what="the 'call' part")
         unknown = set(parts) - {"audio", "transcript"}
         if unknown:
             raise InvalidError(sorted(unknown)[0], "unknown part; send 'audio' or 'transcript'")

@@ -31,6 +31,7 @@ from graph.notifications import (
 from graph.rich_notifications import decrypt_content
 from smartnotes.graph_runtime import GraphRuntime, KeyFetchError
 from smartnotes.service import Service
+from smartnotes.web.body import parse_json
 from smartnotes.web.errors import error_response
 from smartnotes.web.keys import SERVICE
 
@@ -63,7 +64,9 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
         )
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
-    body = await request.read()
+    body = parse_json(await request.read(), what="the notification collection")
+    if not isinstance(body, dict):
+        return error_response(400, "invalid", "the body must be a JSON object", field="value")
     try:
         collection = parse_collection(body)
         await _check_tokens(graph, collection)

@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+# A link to the call, shown to reps as a link: http(s) with a host, nothing else.
+CallUrl = Annotated[str, Field(max_length=2000, pattern=r"^https?://[^\s/?#]+[^\s]*$")]
 Version = Annotated[int, Field(ge=1, description="The version the change was made against")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 
@@ -107,7 +109,7 @@ class UploadIn(Body):
     transcript_name: Annotated[str, Field(min_length=1, max_length=200)] = "transcript.vtt"
     started_at: datetime | None = None
     timezone: Annotated[str, Field(max_length=64)] | None = None
-    call_url: Annotated[str, Field(max_length=2000)] | None = None
+    call_url: CallUrl | None = None
     participants: Annotated[list[ParticipantIn], Field(max_length=200)] = Field(
         default_factory=list
     )
@@ -148,7 +150,7 @@ class CallWebhookIn(Body):
     confidential: bool | None = Field(
         default=None, description="Confidential mode for this call; absent: the rep's default"
     )
-    call_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://")] | None = None
+    call_url: CallUrl | None = None
     transcript: Annotated[str, Field(min_length=1)] | None = None
     transcript_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     audio_url: Annotated[str, Field(max_length=2000)] | None = None

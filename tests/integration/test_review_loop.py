@@ -12,18 +12,16 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from pydantic import SecretStr
-from sqlalchemy import text, update
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import update
 
 from crm_adapters.embedded import EmbeddedCRM
 from smartnotes import directory
 from smartnotes.auth import ReviewTokenAuth, issue_review_token
 from smartnotes.autosave import AutoSaver
 from smartnotes.settings import Settings
-from smartnotes.storage.migrate import upgrade
 from smartnotes.storage.models import Run
 from tests.api_client import Api, running_api
-from tests.conftest import POSTGRES_URL
+from tests.conftest import postgres_database
 from tests.seed import seed_run, seed_user
 
 TENANT = "contoso-tenant"
@@ -61,23 +59,10 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[A
         async with running_api(Settings(data_dir=tmp_path), process=False) as running:
             yield running
         return
-    # A database of its own: the service opens it by URL like a production deployment.
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    try:
-        engine = create_async_engine(url)
-        await upgrade(engine)
-        await engine.dispose()
+    async with postgres_database() as url:
         settings = Settings(data_dir=tmp_path, database_url=SecretStr(url))
         async with running_api(settings, process=False) as running:
             yield running
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 def _crm(api: Api) -> EmbeddedCRM:
