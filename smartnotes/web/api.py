@@ -118,7 +118,10 @@ async def upload_run(request: web.Request) -> web.Response:
         call_id=upload.call_id,
         transcript=transcript,
         transcript_name=upload.transcript_name,
-        idempotency_key=request.headers.get("Idempotency-Key") or None,
+        # A rep's key is theirs: another user sending the same call id or key gets their own
+        # run, never an answer that names someone else's.
+        idempotency_key=f"user:{viewer.user_id}:"
+        + (request.headers.get("Idempotency-Key") or upload.call_id),
         call_started_at=upload.started_at,
         timezone=upload.timezone or service.settings.default_timezone,
         call_url=upload.call_url,

@@ -212,3 +212,28 @@ async def test_the_review_link_points_where_the_service_listens(world: World) ->
     assert status == 202, answer
     port = world.api.server.port
     assert answer["review_url"].startswith(f"http://127.0.0.1:{port}/review/"), answer
+
+
+async def test_an_upload_key_belongs_to_the_user_who_sent_it(world: World) -> None:
+    other = "lee@northwind.test"
+    await seed_user(world.api.service.sessions, TENANT, other)
+    body = {"call_id": "shared-id", "transcript": "Maria: I will send the quote."}
+    status, first = await world.api.call(
+        "POST", "/api/runs", headers=world.api.headers(TENANT, REP), json_body=body
+    )
+    assert status == 202, first
+    for extra in ({}, {"Idempotency-Key": "k-1"}):
+        status, second = await world.api.call(
+            "POST",
+            "/api/runs",
+            headers={**world.api.headers(TENANT, other), **extra},
+            json_body={**body, "transcript": "Lee: another call entirely."},
+        )
+        assert status == 202, second
+        assert second["created"] is True
+        assert first["run_id"] not in json.dumps(second)
+    status, again = await world.api.call(
+        "POST", "/api/runs", headers=world.api.headers(TENANT, REP), json_body=body
+    )
+    assert (status, again["run_id"], again["created"]) == (200, first["run_id"], False)
+    assert await world.runs() == 3
