@@ -153,8 +153,9 @@ class VerifiedTokens:
 
 
 class ApiTokenAuth:
-    """``Authorization: Bearer <token>``; for event streams (browsers' EventSource cannot set
-    headers) also ``?access_token=`` on GET requests."""
+    """``Authorization: Bearer <token>``; for a run's event stream only (a browser's
+    EventSource cannot set headers) also ``?access_token=``. A token in a URL ends up in
+    proxies' and browsers' histories, so no other route takes one."""
 
     def __init__(self, secret: bytes) -> None:
         self.secret = secret
@@ -168,11 +169,22 @@ class ApiTokenAuth:
             if scheme.lower() != "bearer" or not value.strip():
                 raise AuthError("expected 'Authorization: Bearer <token>'")
             token = value.strip()
-        elif request.method == "GET" and "access_token" in request.query:
+        elif "access_token" in request.query and _is_event_stream(request):
             token = request.query["access_token"]
         if token is None:
             return None
         return self.verified.check(token, partial(_verify_token, self.secret))
+
+
+EVENT_STREAM = "/api/runs/{run_id}/events"
+
+
+def _is_event_stream(request: web.Request) -> bool:
+    route = request.match_info.route
+    resource = route.resource
+    return (
+        request.method == "GET" and resource is not None and resource.canonical == EVENT_STREAM
+    )
 
 
 def issue_review_token(

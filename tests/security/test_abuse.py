@@ -237,3 +237,30 @@ async def test_an_upload_key_belongs_to_the_user_who_sent_it(world: World) -> No
     )
     assert (status, again["run_id"], again["created"]) == (200, first["run_id"], False)
     assert await world.runs() == 3
+
+
+async def test_a_token_in_the_url_opens_only_the_event_stream(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    sessions = world.api.service.sessions
+    user_id = await seed_user(sessions, TENANT, REP)
+    run_id = await seed_run(sessions, TENANT, user_id, call_id="stream")
+    token = world.api.token(TENANT, REP)
+    with caplog.at_level("DEBUG"):
+        for path in ("/api/runs", f"/api/runs/{run_id}", "/api/notifications"):
+            status, _ = await world.api.call("GET", f"{path}?access_token={token}")
+            assert status == 401, path
+        url = world.api.url(f"/api/runs/{run_id}/events?access_token={token}")
+        async with world.api.http.get(url) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            first = await response.content.readline()
+            assert first.startswith(b"event: run")
+    # The service itself writes no access log (`smartnotes serve` runs with access_log=None);
+    # the test server's own access log is not the product's.
+    leaked = [
+        r.getMessage()
+        for r in caplog.records
+        if token in r.getMessage() and r.name != "aiohttp.access"
+    ]
+    assert leaked == []
