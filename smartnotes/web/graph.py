@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 from aiohttp import web
@@ -75,6 +76,9 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
         log.warning("Graph notification refused from %s: %s", request.remote, exc)
         return error_response(400, "invalid", str(exc), field=exc.field)
     accepted: list[tuple[ChangeNotification, dict[str, Any]]] = []
+    # One warning per request, however many notifications it carries: a post with a thousand
+    # forged notifications is one line in the log, not a thousand.
+    dropped: Counter[str] = Counter()
     for notification, data in zip(collection.value, decrypted, strict=True):
         try:
             check_client_state(notification, graph.client_state)
@@ -86,11 +90,15 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
                 )
             accepted.append((notification, data))
         except NotificationError as exc:
-            log.warning(
-                "Graph notification for subscription %s dropped: %s",
-                notification.subscription_id,
-                exc,
-            )
+            dropped[str(exc)] += 1
+    if dropped:
+        log.warning(
+            "Graph: %d of %d notification(s) from %s dropped: %s",
+            sum(dropped.values()),
+            len(collection.value),
+            request.remote,
+            "; ".join(f"{reason} (x{count})" for reason, count in dropped.most_common(5)),
+        )
     if not accepted:
         return error_response(403, "forbidden", "no notification in the request passed the checks")
     await graph.writer.keep(accepted)

@@ -548,3 +548,18 @@ async def test_after_a_crash_between_download_and_run_the_kept_copy_is_used(
     [again] = await setup.runs()
     [row] = await setup.media()
     assert (row.status, row.run_id) == ("submitted", again.id)
+
+
+async def test_a_thousand_forged_notifications_are_one_warning(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    ref = setup.meeting()
+    transcript = setup.fake.add_transcript(ref, VTT)
+    one = setup.fake.change_notification(transcript, "sub-1", "forged-" + "x" * 30)
+    forged = {"value": one["value"] * 1000}
+    with caplog.at_level("WARNING", logger="smartnotes.web.graph"):
+        status, _ = await setup.fake.send(setup.webhook, forged)
+    assert status == 403
+    lines = [r for r in caplog.records if r.name == "smartnotes.web.graph"]
+    assert len(lines) == 1
+    assert "1000 of 1000 notification(s)" in lines[0].getMessage()
