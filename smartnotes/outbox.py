@@ -3,10 +3,11 @@
 A save is one transaction that turns the rep's reviewed note and accepted tasks into rows of
 ``crm_writes``, each with an idempotency key derived from the run and the task. The worker
 claims a due write with a lease (so two workers never send the same write at the same time),
-sends it, and records the CRM's id. A failed write stays queued with a backoff (the CRM's
-Retry-After when it gave one) and is retried until it lands; because the key goes with every
-attempt, a write whose answer was lost (a crash, a timeout) lands once. When the last write of
-a run lands, the run is saved.
+sends it, and records the CRM's id. The lease is short and renewed while the send is on its
+way, so the claim of a worker that died lapses within seconds, not minutes. A failed write
+stays queued with a backoff (the CRM's Retry-After when it gave one) and is retried until it
+lands; because the key goes with every attempt, a write whose answer was lost (a crash, a
+timeout) lands once. When the last write of a run lands, the run is saved.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -50,7 +52,7 @@ class Outbox:
         live: LiveEvents | None = None,
         base_delay: float = 2.0,
         max_delay: float = 600.0,
-        lease: float = 300.0,
+        lease: float = 30.0,
         poll: float = 10.0,
         batch: int = 20,
     ) -> None:
@@ -158,8 +160,37 @@ class Outbox:
         write = await self._claim(write_id)
         if write is None:
             return False  # another worker has it, or it landed meanwhile
-        if write.kind in SYNC_KINDS:
-            return await self._deliver_sync(write)
+        async with self._held(write):
+            if write.kind in SYNC_KINDS:
+                return await self._deliver_sync(write)
+            return await self._deliver_claimed(write)
+
+    @contextlib.asynccontextmanager
+    async def _held(self, write: CrmWrite) -> AsyncIterator[None]:
+        """Keep the claim alive while its write is on its way. The lease is short and renewed
+        while the worker lives, so the claim of a worker that died (a crash between sending
+        and recording) lapses within a lease, and another delivery picks the write up; its
+        idempotency key makes the resend land once."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease / 3)
+                async with self.sessions() as session, session.begin():
+                    await session.execute(
+                        update(CrmWrite)
+                        .where(CrmWrite.id == write.id, CrmWrite.status == PENDING)
+                        .values(next_attempt_at=utcnow() + timedelta(seconds=self.lease))
+                    )
+
+        renewal = asyncio.create_task(renew(), name=f"smartnotes-outbox-lease-{write.id}")
+        try:
+            yield
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+
+    async def _deliver_claimed(self, write: CrmWrite) -> bool:
         try:
             result = await self._send(write)
         except CRMError as exc:

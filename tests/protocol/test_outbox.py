@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from smartnotes.storage.models import (
     RunStatus,
     RunTask,
     TaskStatus,
+    utcnow,
 )
 from tests.fakes.crm_server import TOKEN, FakeCRM, Misbehave
 from tests.seed import TASKS, seed_run, seed_user
@@ -208,3 +210,50 @@ async def test_a_run_left_saving_with_nothing_pending_is_finished(
     async with sessions() as session:
         assert (await session.get(Run, stuck)).status == RunStatus.SAVED  # type: ignore[union-attr]
         assert (await session.get(Run, waiting)).status == RunStatus.SAVING  # type: ignore[union-attr]
+
+
+async def test_a_slow_send_keeps_its_claim_and_a_dead_workers_claim_lapses(
+    migrated: AsyncEngine, crm: FakeCRM, tmp_path: Path
+) -> None:
+    sessions = make_sessions(migrated)
+    adapter = default_registry(plugins=False).create(
+        "rest", {"base_url": crm.base_url, "auth_token": TOKEN, "timeout": 30}, AdapterResources()
+    )
+    _close_later(adapter)
+    customer = crm.add_customer("Contoso", ["daniel@contoso.test"])
+    owner = await seed_user(sessions, TENANT, REP)
+    first = Outbox(sessions, adapter, lease=0.6)
+    second = Outbox(sessions, adapter, lease=0.6)
+    review = Review(sessions, TranscriptStore(tmp_path), first, Deferred(), LiveEvents())
+    run_id = await seed_run(
+        sessions, TENANT, owner, call_id="slow", customer=(customer, "Contoso"), tasks=[]
+    )
+    await review.save(Viewer(TENANT, owner, REP), run_id, version=None)
+
+    # The CRM takes several leases to answer: the first worker's claim is renewed meanwhile,
+    # so the second worker, trying all along, never sends the same write.
+    crm.trouble.append(Misbehave(status=0, delay=2.0))
+    sending = asyncio.create_task(first.deliver_due())
+    while not crm.log:  # the first worker has claimed it and is waiting for the CRM
+        await asyncio.sleep(0.01)
+    while not sending.done():
+        await second.deliver_due()
+        await asyncio.sleep(0.1)
+    assert await sending == 1
+    assert [e.method for e in crm.log] == ["POST"]
+
+    # A worker that claimed a write and died: its claim lapses within a lease.
+    other = await seed_run(
+        sessions, TENANT, owner, call_id="dead", customer=(customer, "Contoso"), tasks=[]
+    )
+    await review.save(Viewer(TENANT, owner, REP), other, version=None)
+    async with sessions() as session, session.begin():
+        row = (await session.execute(select(CrmWrite).where(CrmWrite.run_id == other))).scalar_one()
+        row.attempts, row.next_attempt_at = 1, utcnow() + timedelta(seconds=0.6)
+
+    async def saved() -> bool:
+        async with sessions() as session:
+            run = await session.get(Run, other)
+        return run is not None and run.status == RunStatus.SAVED
+
+    await _deliver_until(second, saved, seconds=30)
