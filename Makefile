@@ -4,11 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-models.txt | cksum | cut -d' ' -f1)
 PLAYGROUND := tests/e2e/playground
+AXE := tests/browser
 
 # llama.cpp is compiled for a portable CPU baseline, so a cached wheel runs on any x86-64 host.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install demo test lint typecheck browser playground unit bench clean
+.PHONY: install demo test lint typecheck browser playground axe unit bench clean
 
 $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +32,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck browser playground
+test: lint typecheck browser playground axe
 	$(BIN)/pytest
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
@@ -52,6 +53,16 @@ $(PLAYGROUND)/node_modules/.package-lock.json: $(PLAYGROUND)/package.json $(PLAY
 		echo "npm not found: tests/e2e (the Agents Playground) will be skipped"; \
 	fi
 
+# axe-core, the accessibility checker the browser tests inject into the review page.
+axe: $(AXE)/node_modules/.package-lock.json
+
+$(AXE)/node_modules/.package-lock.json: $(AXE)/package.json $(AXE)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(AXE) && npm ci --no-audit --no-fund && touch node_modules/.package-lock.json; \
+	else \
+		echo "npm not found: the accessibility checks of tests/browser will fail"; \
+	fi
+
 bench: install
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.api
@@ -60,4 +71,5 @@ bench: install
 	$(BIN)/python -m benchmarks.graph_webhook
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts $(PLAYGROUND)/node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts $(PLAYGROUND)/node_modules \
+		$(AXE)/node_modules

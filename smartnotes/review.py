@@ -568,7 +568,8 @@ class Review:
         try:
             customer = await directory.create_customer(name, emails, user_email=viewer.email)
         except CRMConflictError as exc:
-            raise ConflictError(f"the CRM refused the new customer: {exc}") from exc
+            # Not a stale page: the CRM said no to this prospect (a contact it already has).
+            raise InvalidError("email", f"the CRM refused the new customer: {exc}") from exc
         except CRMError as exc:
             raise UnavailableError(f"the CRM could not create the customer: {exc}") from exc
         return await self._set_customer(viewer, run_id, customer, version, "prospect_created")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -27,11 +28,12 @@ from crm_adapters.embedded import EmbeddedCRM
 from smartnotes.auth import issue_review_token
 from smartnotes.settings import CallsSettings, ReviewSettings, Settings
 from smartnotes.signing import sign_headers
+from smartnotes.storage.models import Run
 from tests.api_client import Api, running_api
 from tests.conftest import TEST_KEY
 from tests.fakes.anthropic_server import FakeAnthropic, tasks_reply
 from tests.integration.test_api_review import CLAUDE_TASKS, VTT
-from tests.seed import seed_user
+from tests.seed import TASKS, seed_run, seed_user
 
 TENANT = "northwind"
 REP = "maria@northwind.test"
@@ -167,22 +169,29 @@ async def test_a_rep_reviews_and_saves_a_call_in_the_page(
     edited = "Contoso wants annual pricing and a demo for the finance team."
     await summary.fill(edited)
     await summary.press("Tab")
-    tasks = page.locator("#task-list .task")
+    tasks = page.locator(".group-mine .task")
     await expect(tasks.nth(0)).to_contain_text("I will send you a revised quote")
     await expect(tasks.nth(0).locator(".evidence figcaption")).to_contain_text("at 0:01")
     await expect(page.locator("#extractor")).to_contain_text("Claude")
+    # Both tasks are the rep's own: Save says it writes the note and both of them.
+    await expect(page.locator("#save")).to_have_text("Save note and 2 tasks")
 
-    # Reject the demo task; move the quote's due date.
-    await tasks.nth(1).get_by_role("button", name="Reject").click()
-    await expect(tasks.nth(1)).to_have_class("task status-rejected")
+    # Reject the demo task; move the quote's due date, in place.
+    quote_title, demo_title = CLAUDE_TASKS[0]["title"], CLAUDE_TASKS[1]["title"]
+    await page.get_by_role("button", name=f"Reject task: {demo_title}").click()
+    await expect(tasks.nth(1)).to_have_class(re.compile(r"\bdecision-rejected\b"))
+    await expect(page.locator("#save")).to_have_text("Save note and 1 task")
+    await page.get_by_role("button", name=f"Edit task: {quote_title}").click()
     due = tasks.nth(0).locator('input[type="date"]')
     await due.fill("2026-11-19")
-    await due.press("Tab")
+    await tasks.nth(0).get_by_role("button", name=f"Save changes to task: {quote_title}").click()
+    await expect(tasks.nth(0).locator(".facts")).to_contain_text("Due 2026-11-19")
+    # The words said stay visible, struck through: the rep changed the date they gave.
+    await expect(tasks.nth(0).locator("s.said")).to_contain_text("by Friday")
     await page.get_by_role("button", name="Like the summary", exact=True).click()
     await expect(page.get_by_role("button", name="Like the summary", exact=True)).to_have_attribute(
         "aria-pressed", "true"
     )
-    await expect(tasks.nth(0).locator('input[type="date"]')).to_have_value("2026-11-19")
     await shot(page, "2-edited")
 
     run_id = answer["run_id"]
@@ -196,8 +205,9 @@ async def test_a_rep_reviews_and_saves_a_call_in_the_page(
     assert view["feedback"]["summary"]["rating"] == "like"
     kept = [t for t in view["tasks"] if t["status"] != "rejected"]
 
-    await page.get_by_role("button", name="Save to CRM").click()
+    await page.get_by_role("button", name="Save note and 1 task").click()
     await expect(page.locator("#status")).to_have_text("Saved to the CRM", timeout=30_000)
+    await expect(page.locator("#save")).to_have_text("Saved the note and 1 task to the CRM")
     await shot(page, "3-saved")
     assert not errors, errors
 
@@ -317,7 +327,188 @@ async def test_a_failure_on_the_open_page_says_what_failed_and_offers_a_retry(
         await summary.fill("Daniel asked for a revised quote by Friday.")
         await summary.press("Tab")
         await expect(page.locator("#summary-hint")).to_contain_text("your version")
-        await page.get_by_role("button", name="Save to CRM").click()
+        await page.get_by_role("button", name=re.compile(r"^Save note and")).click()
         await expect(page.locator("#status")).to_have_text("Saved to the CRM", timeout=30_000)
         (note,) = await crm.notes()
     assert note.body == "Daniel asked for a revised quote by Friday."
+
+
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+async def checked_page(browser: Browser, **options: Any) -> Page:
+    """A page with axe-core loaded before the review page's own scripts (as a script the
+    browser injects, so the page's strict CSP stays as it is)."""
+    if not AXE.exists():
+        pytest.fail("axe-core is not installed: run `make axe` (npm)")
+    page = await browser.new_page(**options)
+    await page.add_init_script(path=str(AXE))
+    return page
+
+
+async def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """What axe-core finds wrong on the page as it stands (WCAG 2.1 A and AA rules)."""
+    result = await page.evaluate(
+        "axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})"
+    )
+    return [
+        {"id": v["id"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in result["violations"]
+    ]
+
+
+async def seeded(live: Api, call_id: str, *, customer: bool = True) -> dict[str, Any]:
+    """A run ready for review, put straight into the database (no models)."""
+    sessions = live.service.sessions
+    owner = await seed_user(sessions, TENANT, REP, name="Maria Chen")
+    crm = live.service.crm
+    assert isinstance(crm, EmbeddedCRM)
+    found = (await crm.customers())[0][0] if customer else None
+    run_id = await seed_run(
+        sessions,
+        TENANT,
+        owner,
+        call_id=call_id,
+        customer=(found.id, found.name) if found else None,
+        tasks=SEEDED_TASKS,
+    )
+    async with sessions() as session, session.begin():
+        run = await session.get(Run, run_id)
+        assert run is not None
+        run.participants = [
+            {"name": "Maria Chen", "email": REP},
+            {"name": "Daniel Okafor", "email": "daniel@contoso.test"},
+        ]
+    return {"run_id": run_id, "review_url": f"http://x/review/{run_id}"}
+
+
+SEEDED_TASKS: list[dict[str, Any]] = [
+    {**TASKS[0], "owner": "Maria Chen"},
+    {**TASKS[1], "owner": "Maria Chen"},
+    {
+        **TASKS[0],
+        "title": "Send the security questionnaire",
+        "owner": "Daniel",
+        "evidence": [{"quote": "I'll send the questionnaire", "at": 50.0, "verified": True}],
+    },
+    {
+        **TASKS[1],
+        "title": "Loop in legal",
+        "owner": "",
+        "origin": "recall_check",
+        "evidence": [{"quote": "can you loop in legal", "at": 70.0, "verified": True}],
+    },
+]
+
+
+async def test_tasks_are_grouped_named_for_screen_readers_and_accessible(
+    live: Api, browser: Browser
+) -> None:
+    answer = await seeded(live, "call-groups")
+    page = await checked_page(browser, viewport={"width": 900, "height": 1000})
+    await page.goto(review_url(live, answer))
+    await expect(page.locator("#status")).to_have_text("Ready for your review")
+    await expect(page.locator(".group-mine h3")).to_have_text("Your tasks (2)")
+    await expect(page.locator(".group-customer h3")).to_have_text("Waiting on the customer (1)")
+    await expect(page.locator(".group-check h3")).to_have_text("To check (1)")
+    # One named control per task, not a row of identical "Accept" buttons.
+    await expect(page.get_by_role("button", name="Accept task: Loop in legal")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Loop in legal")).to_be_visible()
+    await expect(page.locator("#save")).to_have_text("Save note and 2 tasks")
+    assert await axe_violations(page) == []
+    await shot(page, "7-grouped")
+
+    await page.get_by_role("button", name="Accept all my tasks").click()
+    await expect(page.locator(".group-mine .decision-accepted")).to_have_count(2)
+    await expect(page.locator(".group-check .decision-suggested")).to_have_count(1)
+    await page.get_by_role("button", name="Accept task: Send the security questionnaire").click()
+    await expect(page.locator("#save")).to_have_text("Save note and 3 tasks")
+    # Save is reachable from the top of the page in a few key presses, not 150.
+    await page.reload()
+    await expect(page.locator("#save")).to_have_text("Save note and 3 tasks")
+    await page.keyboard.press("Tab")
+    await expect(page.locator(".skip")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#save")).to_be_focused()
+
+
+async def test_discarding_asks_first_and_leaves_nothing(live: Api, browser: Browser) -> None:
+    answer = await seeded(live, "call-discard")
+    page = await checked_page(browser)
+    await page.goto(review_url(live, answer))
+    discard = page.get_by_role("button", name="Discard these notes")
+    await discard.click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text("cannot be undone")
+    assert await axe_violations(page) == []
+    await dialog.get_by_role("button", name="Keep them").click()
+    await expect(dialog).to_be_hidden()
+    _, view = await live.call("GET", f"/api/runs/{answer['run_id']}", as_user=(TENANT, REP))
+    assert view["status"] == "needs_review"
+
+    await discard.click()
+    await dialog.get_by_role("button", name="Discard them").click()
+    await expect(page.locator("#status")).to_contain_text("Not processed")
+    await expect(page.locator("#summary-text")).to_be_hidden()
+    await expect(page.locator("#task-groups")).to_have_text("Nothing is kept of this call.")
+    await expect(page.get_by_role("button", name="Close", exact=True)).to_be_visible()
+    await expect(page.locator("#save")).to_be_hidden()
+    await shot(page, "8-discarded")
+    _, view = await live.call("GET", f"/api/runs/{answer['run_id']}", as_user=(TENANT, REP))
+    assert (view["status"], view["summary"]["text"], view["tasks"]) == ("cancelled", None, [])
+
+
+async def test_a_new_prospect_is_created_from_the_page_and_errors_stay(
+    live: Api, browser: Browser
+) -> None:
+    answer = await seeded(live, "call-prospect", customer=False)
+    page = await browser.new_page()
+    await page.goto(review_url(live, answer))
+    await expect(page.locator("#customer")).to_be_visible()
+    await expect(page.locator("#save")).to_be_disabled()
+    search = page.get_by_label("Search the CRM's customers")
+    await search.fill("Umbrella")
+    await expect(page.locator("#customer-results")).to_contain_text("No customer")
+    # A contact the CRM already has: the refusal is shown, and a redraw does not hide it.
+    await page.get_by_label("Contact's e-mail (optional)").fill("daniel@contoso.test")
+    await page.get_by_role("button", name="Create “Umbrella” as a prospect").click()
+    error = page.locator("#action-error")
+    await expect(error).to_contain_text("the CRM refused the new customer")
+    await page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    await expect(page.locator("#status")).to_have_text("Ready for your review")
+    await expect(error).to_be_visible()
+    await shot(page, "9-prospect-refused")
+
+    await page.get_by_label("Contact's e-mail (optional)").fill("alice@umbrella.test")
+    await page.get_by_role("button", name="Create “Umbrella” as a prospect").click()
+    await expect(error).to_be_hidden()
+    await expect(page.locator("#customer")).to_be_hidden()
+    await expect(page.locator("#save")).to_be_enabled()
+    await page.locator("#save").click()
+    await expect(page.locator("#status")).to_have_text("Saved to the CRM", timeout=30_000)
+    crm = live.service.crm
+    assert isinstance(crm, EmbeddedCRM)
+    [prospect] = [c for c, _ in await crm.customers() if c.name == "Umbrella"]
+    assert [n.customer_id for n in await crm.notes(prospect.id)] == [prospect.id]
+
+
+async def test_ten_review_pages_in_one_browser_all_load_and_act(
+    live: Api, browser: Browser
+) -> None:
+    context = await browser.new_context()
+    answers = [await seeded(live, f"call-tab-{n}") for n in range(10)]
+    pages = [await context.new_page() for _ in answers]
+    for page, answer in zip(pages, answers, strict=True):
+        await page.goto(review_url(live, answer))
+    for page in pages:
+        await expect(page.locator("#status")).to_have_text("Ready for your review")
+    title = SEEDED_TASKS[1]["title"]
+    for page in pages:
+        await page.get_by_role("button", name=f"Reject task: {title}").click()
+    for page, answer in zip(pages, answers, strict=True):
+        await expect(page.get_by_role("button", name=f"Reject task: {title}")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        _, view = await live.call("GET", f"/api/runs/{answer['run_id']}", as_user=(TENANT, REP))
+        assert [t["status"] for t in view["tasks"] if t["title"] == title] == ["rejected"]
+    await context.close()

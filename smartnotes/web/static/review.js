@@ -34,8 +34,12 @@
 
   // --- API -------------------------------------------------------------------------------
 
-  async function call(method, path, body) {
-    const response = await fetch(`/api/runs/${encodeURIComponent(runId)}${path}`, {
+  function call(method, path, body) {
+    return request(method, `/api/runs/${encodeURIComponent(runId)}${path}`, body);
+  }
+
+  async function request(method, url, body) {
+    const response = await fetch(url, {
       method,
       headers: { "X-Review-Token": token, "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -44,16 +48,18 @@
     const data = await response.json().catch(() => ({}));
     if (response.ok) {
       if (data && data.id === runId) update(data);
+      else if (data && data.run && data.run.id === runId) update(data.run);
+      hideActionError();
       return data;
     }
     const error = (data && data.error) || {};
     if (response.status === 401) {
-      showAlert("This page has expired. Close it and open the call again from the CRM.");
+      showActionError("This page has expired. Open the notes again (from the CRM or the Teams card) to get a fresh page.");
     } else if (response.status === 409) {
       showNotice("This call changed since the page showed it; you now see the latest. Check it and try again.");
       await refresh();
     } else {
-      showAlert(error.message || `The request failed (${response.status}).`);
+      showActionError(error.message || `The request failed (${response.status}).`);
     }
     throw new Error(error.message || String(response.status));
   }
@@ -68,18 +74,58 @@
 
   // --- Event stream (fetch, so the token goes in a header and not in a URL) --------------
 
-  async function follow() {
-    for (;;) {
-      try {
-        const response = await fetch(`/api/runs/${encodeURIComponent(runId)}/events`, {
-          headers: { "X-Review-Token": token, Accept: "text/event-stream" },
-          cache: "no-store",
-        });
-        if (response.status === 401 || response.status === 404) return;
+  // Browsers allow six connections per host over HTTP/1.1: a page that holds an event stream
+  // for as long as it is open would starve its own API calls (and other tabs) once six pages
+  // are open. So a page streams only while it is visible and its run is still changing, and
+  // at most STREAMS pages of this browser stream at once (Web Locks); the others poll.
+  const STREAMS = 3;
+  let streamAbort = null;
+  let pollTimer = null;
+
+  function changing() {
+    return ["queued", "running", "saving"].includes(run.status);
+  }
+
+  function follow() {
+    if (streamAbort || document.hidden || !changing()) {
+      schedulePoll();
+      return;
+    }
+    if (!navigator.locks) {
+      streamUnder(null);
+      return;
+    }
+    const tryLock = (slot) => {
+      if (slot >= STREAMS) {
+        schedulePoll();
+        return;
+      }
+      navigator.locks.request(`smartnotes-stream-${slot}`, { ifAvailable: true }, (lock) => {
+        if (!lock) {
+          tryLock(slot + 1);
+          return undefined;
+        }
+        return streamUnder(lock);
+      });
+    };
+    tryLock(0);
+  }
+
+  async function streamUnder(lock) {
+    const abort = new AbortController();
+    streamAbort = abort;
+    clearTimeout(pollTimer);
+    try {
+      const response = await fetch(`/api/runs/${encodeURIComponent(runId)}/events`, {
+        headers: { "X-Review-Token": token, Accept: "text/event-stream" },
+        cache: "no-store",
+        signal: abort.signal,
+      });
+      if (response.ok) {
         const reader = response.body.getReader();
         const decoder = new TextDecoder();
         let buffer = "";
-        for (;;) {
+        while (changing() && !document.hidden) {
           const { value, done } = await reader.read();
           if (done) break;
           buffer += decoder.decode(value, { stream: true });
@@ -89,13 +135,35 @@
             buffer = buffer.slice(cut + 2);
           }
         }
-      } catch (error) {
-        // The connection dropped; the next snapshot on reconnect brings the page up to date.
+        abort.abort();
       }
-      if (run.status === "saved" || run.status === "cancelled") return;
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+    } catch (error) {
+      // Dropped or closed on purpose; the next poll or stream brings the page up to date.
+    } finally {
+      if (streamAbort === abort) streamAbort = null;
     }
+    void lock;
+    schedulePoll();
   }
+
+  function schedulePoll() {
+    clearTimeout(pollTimer);
+    if (document.hidden || streamAbort) return;
+    const wait = changing() ? 1500 : 15000;
+    pollTimer = setTimeout(async () => {
+      await refresh().catch(() => undefined);
+      follow();
+    }, wait);
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) {
+      if (streamAbort) streamAbort.abort();
+      clearTimeout(pollTimer);
+    } else {
+      refresh().catch(() => undefined).then(follow);
+    }
+  });
 
   function dispatch(block) {
     let name = "message";
@@ -180,7 +248,7 @@
       : failed && isOwner
         ? "No summary was written. You can write it here and save it."
         : "The summary appears here as it is written.";
-    renderFeedback(document.querySelector('.feedback[data-target="summary"]'), "summary");
+    renderFeedback(document.querySelector('.feedback[data-target="summary"]'), "summary", "");
 
     const extractor = run.extractor || {};
     $("extractor").textContent = extractor.name
@@ -203,33 +271,120 @@
       hideAlert();
     }
     const busy = run.status === "queued" || run.status === "running";
-    $("save").disabled = !editable() || !(complete || summary.edited);
+    const cancelled = run.status === "cancelled";
+    const plan = run.save_plan || {};
+    const save = $("save");
+    save.disabled = !editable() || !(complete || summary.edited) || run.needs_customer;
+    save.textContent = ["saving", "saved"].includes(run.status) ? plan.label : plan.label || "Save to CRM";
     $("retrigger").disabled = !editable() || !complete;
     $("retry").hidden = !(isOwner && run.status === "failed");
-    $("stop").hidden = !(isOwner && busy);
+    const stop = $("stop");
+    stop.hidden = !isOwner || !(busy || run.status === "needs_review" || run.status === "failed");
+    stop.textContent = busy ? "Don't process this call" : "Discard these notes";
+    $("closed").hidden = !cancelled;
     $("later").disabled = !isOwner || run.notify_when_done || ["saved", "cancelled"].includes(run.status);
     if (run.notify_when_done && run.status !== "saved") $("later").textContent = "We'll let you know";
-    if (run.status === "saved") $("save").textContent = "Saved";
-    else if (run.status === "saving") $("save").textContent = "Saving…";
+    $("accept-all").hidden = !editable() || !run.tasks.some((t) => t.group === "mine" && t.decision === "suggested");
+    for (const element of [save, $("retrigger"), $("later")]) element.hidden = cancelled;
+    summaryBox.closest("section").hidden = cancelled;
+    $("transcript-box").closest("section").hidden = cancelled || !run.transcript_kept;
+    renderCustomer();
   }
 
-  function renderTasks() {
-    const list = $("task-list");
-    const focused = document.activeElement;
-    const focusTask = focused && focused.closest ? focused.closest(".task") : null;
-    const focusField = focused && focused.dataset ? focused.dataset.field : null;
-    const keep = focusTask ? focusTask.dataset.taskId : null;
-    list.replaceChildren();
-    if (!run.tasks.length) {
-      const empty = document.createElement("li");
-      empty.className = "empty";
-      empty.textContent = run.status === "needs_review" ? "No tasks were found in this call." : "Tasks appear here once the call is analyzed.";
-      list.append(empty);
+  // --- The customer of a call no CRM customer was matched to ----------------------------
+
+  let searchTimer = null;
+
+  function renderCustomer() {
+    const section = $("customer");
+    section.hidden = !(run.needs_customer && isOwner && editable());
+  }
+
+  async function searchCustomers() {
+    const text = $("customer-search").value.trim();
+    const results = $("customer-results");
+    if (!text) {
+      results.replaceChildren();
+      $("customer-create").hidden = true;
       return;
     }
-    for (const task of run.tasks) list.append(taskItem(task));
-    if (keep && focusField) {
-      const again = list.querySelector(`.task[data-task-id="${CSS.escape(keep)}"] [data-field="${focusField}"]`);
+    const query = new URLSearchParams({ run_id: runId, q: text });
+    const found = await request("GET", `/api/customers?${query}`).catch(() => null);
+    if (!found) return;
+    results.replaceChildren();
+    for (const customer of found.customers) {
+      const item = document.createElement("li");
+      item.append(
+        button(`Choose ${customer.name}`, async () => {
+          await call("PUT", "/customer", { customer_id: customer.id, version: run.version });
+          showNotice(`${customer.name} is the customer of this call.`);
+        }),
+      );
+      results.append(item);
+    }
+    if (!found.customers.length) {
+      const none = document.createElement("li");
+      none.textContent = "No customer you may write to matches.";
+      results.append(none);
+    }
+    $("customer-create").hidden = !found.can_create;
+    $("prospect-create").textContent = `Create “${text}” as a prospect`;
+  }
+
+  $("customer-search").addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => searchCustomers().catch(() => undefined), 250);
+  });
+
+  // --- Tasks, grouped by whose they are ---------------------------------------------------
+
+  const GROUPS = [
+    ["mine", "Your tasks", "Saved with the note unless you reject them."],
+    ["customer", "Waiting on the customer", "Saved as your follow-up only if you accept them."],
+    ["check", "To check", "Possible commitments no task covered; saved only if you accept them."],
+  ];
+
+  // A control to focus after the next redraw (the task's Edit button once its form closes).
+  let restoreFocus = null;
+
+  function renderTasks() {
+    const box = $("task-groups");
+    const focused = document.activeElement;
+    // A task being edited is not redrawn under the rep's hands; it is drawn fresh on save.
+    const editing = focused && focused.closest ? focused.closest(".task-edit") : null;
+    if (editing && !editing.hidden && box.contains(focused)) return;
+    const keepId = restoreFocus || (focused && focused.dataset ? focused.dataset.focusKey : null);
+    restoreFocus = null;
+    const open = new Set([...box.querySelectorAll(".task.editing")].map((item) => item.dataset.taskId));
+    box.replaceChildren();
+    if (!run.tasks.length) {
+      const empty = document.createElement("p");
+      empty.className = "empty";
+      empty.textContent = run.status === "cancelled"
+        ? "Nothing is kept of this call."
+        : run.status === "needs_review" ? "No tasks were found in this call." : "Tasks appear here once the call is analyzed.";
+      box.append(empty);
+      return;
+    }
+    for (const [key, heading, hint] of GROUPS) {
+      const tasks = run.tasks.filter((task) => (task.group || "mine") === key);
+      if (!tasks.length) continue;
+      const group = document.createElement("section");
+      group.className = `task-group group-${key}`;
+      group.setAttribute("aria-label", heading);
+      const title = document.createElement("h3");
+      title.textContent = `${heading} (${tasks.length})`;
+      const note = document.createElement("p");
+      note.className = "hint";
+      note.textContent = hint;
+      const list = document.createElement("ul");
+      list.className = "task-list";
+      for (const task of tasks) list.append(taskItem(task, open.has(task.id)));
+      group.append(title, note, list);
+      box.append(group);
+    }
+    if (keepId) {
+      const again = box.querySelector(`[data-focus-key="${CSS.escape(keepId)}"]`);
       if (again) again.focus();
     }
   }
@@ -244,16 +399,119 @@
     return wrap;
   }
 
-  function taskItem(task) {
+  function taskItem(task, editing) {
     const item = document.createElement("li");
-    item.className = `task status-${task.status}`;
+    item.className = `task status-${task.status} decision-${task.decision || "suggested"}`;
     item.dataset.taskId = task.id;
-    const can = editable() && task.status !== "written";
+    const can = editable() && task.status !== "written" || (isOwner && run.status === "saved");
+    const name = task.title || "untitled task";
 
+    const head = document.createElement("div");
+    head.className = "task-head";
+    const heading = document.createElement("h4");
+    heading.className = "task-title";
+    heading.textContent = name;
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = task.status === "written" ? "in the CRM" : task.decision || task.status;
+    head.append(heading, badge);
+    item.append(head);
+
+    const facts = document.createElement("p");
+    facts.className = "facts";
+    const parts = [];
+    if (task.owner) parts.push(`Owner: ${task.owner}`);
+    parts.push(task.due_date ? `Due ${task.due_date}` : "No due date");
+    parts.push(`Priority: ${task.priority || "medium"}`);
+    facts.textContent = parts.join(" · ");
+    if (task.due_text) {
+      const said = document.createElement(task.due_changed ? "s" : "span");
+      said.className = "said";
+      said.textContent = ` said: “${task.due_text}”`;
+      if (task.due_changed) said.title = "You changed the date from the one said in the call";
+      facts.append(said);
+    }
+    item.append(facts);
+    if (task.priority_reason) {
+      const reason = document.createElement("p");
+      reason.className = "reason";
+      reason.textContent = `Why ${task.priority || "this"} priority: ${task.priority_reason}`;
+      item.append(reason);
+    }
+    if (task.description) {
+      const description = document.createElement("p");
+      description.className = "description";
+      description.textContent = task.description;
+      item.append(description);
+    }
+    for (const evidence of task.evidence || []) item.append(quote(evidence));
+    const source = document.createElement("p");
+    source.className = "source";
+    source.textContent = sourceText(task);
+    if (task.crm_url) {
+      const link = document.createElement("a");
+      link.href = task.crm_url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.textContent = "Open in the CRM";
+      source.append(" ", link);
+    }
+    item.append(source);
+
+    const buttons = document.createElement("div");
+    buttons.className = "task-actions";
+    const accepted = task.status === "accepted" || task.status === "written";
+    const accept = button(accepted ? "Accepted" : "Accept", () =>
+      call("POST", `/tasks/${task.id}/accept`, { version: task.version }),
+    );
+    accept.setAttribute("aria-pressed", String(accepted));
+    accept.setAttribute("aria-label", `Accept task: ${name}`);
+    accept.dataset.focusKey = `accept-${task.id}`;
+    const reject = button(task.status === "rejected" ? "Rejected" : "Reject", () =>
+      call("POST", `/tasks/${task.id}/reject`, { version: task.version }),
+    );
+    reject.setAttribute("aria-pressed", String(task.status === "rejected"));
+    reject.setAttribute("aria-label", `Reject task: ${name}`);
+    reject.dataset.focusKey = `reject-${task.id}`;
+    reject.classList.add("reject");
+    const edit = document.createElement("button");
+    edit.type = "button";
+    edit.textContent = "Edit";
+    edit.setAttribute("aria-label", `Edit task: ${name}`);
+    edit.setAttribute("aria-expanded", String(editing));
+    edit.dataset.focusKey = `edit-${task.id}`;
+    for (const control of [accept, reject, edit]) control.disabled = !can;
+    buttons.append(accept, reject, edit);
+    item.append(buttons);
+
+    const form = editForm(task, name);
+    form.hidden = !editing;
+    item.classList.toggle("editing", editing);
+    edit.addEventListener("click", () => {
+      const opening = form.hidden;
+      form.hidden = !opening;
+      item.classList.toggle("editing", opening);
+      edit.setAttribute("aria-expanded", String(opening));
+      if (opening) form.querySelector("input").focus();
+    });
+    item.append(form);
+
+    const feedback = document.createElement("div");
+    feedback.className = "feedback";
+    renderFeedback(feedback, task.id, name);
+    item.append(feedback);
+    return item;
+  }
+
+  function editForm(task, name) {
+    const form = document.createElement("form");
+    form.className = "task-edit";
+    form.setAttribute("aria-label", `Edit task: ${name}`);
     const title = document.createElement("input");
     title.type = "text";
     title.value = task.title || "";
     title.maxLength = 200;
+    title.required = true;
     const due = document.createElement("input");
     due.type = "date";
     due.value = task.due_date || "";
@@ -269,73 +527,53 @@
     owner.type = "text";
     owner.value = task.owner || "";
     owner.maxLength = 120;
-    for (const input of [title, due, priority, owner]) input.disabled = !can;
-
-    const head = document.createElement("div");
-    head.className = "task-head";
-    const badge = document.createElement("span");
-    badge.className = "badge";
-    badge.textContent = task.status === "proposed" ? "suggested" : task.status;
-    head.append(field("Task", title, "title"), badge);
-
     const fields = document.createElement("div");
     fields.className = "task-fields";
-    fields.append(field("Due", due, "due_date"), field("Priority", priority, "priority"), field("Owner", owner, "owner"));
-    if (task.due_text) {
-      const said = document.createElement("span");
-      said.className = "said";
-      said.textContent = `said: “${task.due_text}”`;
-      fields.append(said);
-    }
-
-    item.append(head, fields);
-    if (task.description) {
-      const description = document.createElement("p");
-      description.className = "description";
-      description.textContent = task.description;
-      item.append(description);
-    }
-    for (const evidence of task.evidence || []) item.append(quote(evidence));
-    const source = document.createElement("p");
-    source.className = "source";
-    source.textContent = sourceText(task);
-    item.append(source);
-
-    const buttons = document.createElement("div");
-    buttons.className = "task-actions";
-    const accept = button(task.status === "accepted" ? "Accepted" : "Accept", () =>
-      call("POST", `/tasks/${task.id}/accept`, { version: task.version }),
+    fields.append(
+      field("Task", title, "title"),
+      field("Due", due, "due_date"),
+      field("Priority", priority, "priority"),
+      field("Owner", owner, "owner"),
     );
-    accept.setAttribute("aria-pressed", String(task.status === "accepted"));
-    accept.disabled = !can;
-    const reject = button(task.status === "rejected" ? "Rejected" : "Reject", () =>
-      call("POST", `/tasks/${task.id}/reject`, { version: task.version }),
-    );
-    reject.setAttribute("aria-pressed", String(task.status === "rejected"));
-    reject.disabled = !can;
-    reject.classList.add("reject");
-    buttons.append(accept, reject);
-    const feedback = document.createElement("div");
-    feedback.className = "feedback";
-    renderFeedback(feedback, task.id);
-    item.append(buttons, feedback);
-
-    const edit = (name, read) => async () => {
-      const value = read();
-      if ((task[name] || "") === value) return;
-      if (name === "title" && !value.trim()) {
-        showAlert("A task needs a title.");
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.textContent = "Save changes";
+    save.setAttribute("aria-label", `Save changes to task: ${name}`);
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.textContent = "Cancel";
+    cancel.addEventListener("click", () => {
+      form.hidden = true;
+      form.closest(".task").classList.remove("editing");
+    });
+    const row = document.createElement("div");
+    row.className = "task-actions";
+    row.append(save, cancel);
+    form.append(fields, row);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!title.value.trim()) {
+        showActionError("A task needs a title.");
         return;
       }
       const change = { version: task.version };
-      change[name] = value === "" && name === "due_date" ? null : value;
-      await call("PATCH", `/tasks/${task.id}`, change).catch(() => undefined);
-    };
-    title.addEventListener("change", edit("title", () => title.value.trim()));
-    due.addEventListener("change", edit("due_date", () => due.value));
-    priority.addEventListener("change", edit("priority", () => priority.value));
-    owner.addEventListener("change", edit("owner", () => owner.value.trim()));
-    return item;
+      if (title.value.trim() !== (task.title || "")) change.title = title.value.trim();
+      if (due.value !== (task.due_date || "")) change.due_date = due.value || null;
+      if (priority.value !== (task.priority || "medium")) change.priority = priority.value;
+      if (owner.value.trim() !== (task.owner || "")) change.owner = owner.value.trim();
+      if (Object.keys(change).length > 1) {
+        try {
+          await call("PATCH", `/tasks/${task.id}`, change);
+        } catch (error) {
+          return; // already shown; the form stays open with what the rep typed
+        }
+      }
+      form.hidden = true;
+      form.closest(".task").classList.remove("editing");
+      restoreFocus = `edit-${task.id}`;
+      renderTasks();
+    });
+    return form;
   }
 
   function quote(evidence) {
@@ -345,14 +583,75 @@
     block.textContent = evidence.quote;
     const caption = document.createElement("figcaption");
     const at = typeof evidence.at === "number" ? clock(evidence.at) : null;
-    caption.textContent = [
-      at ? `at ${at}` : null,
+    if (at && run.transcript_kept) {
+      const jump = document.createElement("button");
+      jump.type = "button";
+      jump.className = "link";
+      jump.textContent = `at ${at}`;
+      jump.setAttribute("aria-label", `Show ${at} in the transcript`);
+      jump.addEventListener("click", () => showInTranscript(evidence.at).catch(() => undefined));
+      caption.append(jump);
+    } else if (at) {
+      caption.append(`at ${at}`);
+    }
+    const rest = [
       evidence.speaker || null,
       evidence.verified === false ? "not found word for word in the call" : null,
-    ].filter(Boolean).join(" · ");
+    ].filter(Boolean);
+    if (rest.length) caption.append(`${at ? " · " : ""}${rest.join(" · ")}`);
     figure.append(block, caption);
     return figure;
   }
+
+  let transcriptLoaded = null;
+
+  function loadTranscript() {
+    if (!transcriptLoaded) {
+      transcriptLoaded = call("GET", "/transcript").then((found) => {
+        const list = $("transcript-lines");
+        list.replaceChildren();
+        for (const segment of found.segments) {
+          const line = document.createElement("li");
+          line.dataset.start = String(segment.start);
+          line.tabIndex = -1;
+          const stamp = document.createElement("span");
+          stamp.className = "stamp";
+          stamp.textContent = clock(segment.start);
+          line.append(stamp, ` ${segment.speaker}: ${segment.text}`);
+          list.append(line);
+        }
+        if (!found.segments.length) {
+          const none = document.createElement("li");
+          none.textContent = found.reason || "The transcript is not available.";
+          list.append(none);
+        }
+      });
+      transcriptLoaded.catch(() => {
+        transcriptLoaded = null;
+      });
+    }
+    return transcriptLoaded;
+  }
+
+  async function showInTranscript(at) {
+    const box = $("transcript-box");
+    box.open = true;
+    await loadTranscript();
+    let best = null;
+    for (const line of $("transcript-lines").children) {
+      const start = Number(line.dataset.start);
+      if (!Number.isNaN(start) && start <= at + 0.5) best = line;
+    }
+    for (const line of $("transcript-lines").children) line.classList.toggle("hit", line === best);
+    if (best) {
+      best.scrollIntoView({ block: "center" });
+      best.focus();
+    }
+  }
+
+  $("transcript-box").addEventListener("toggle", () => {
+    if ($("transcript-box").open) loadTranscript().catch(() => undefined);
+  });
 
   function sourceText(task) {
     if (task.origin === "recall_check") {
@@ -370,23 +669,26 @@
     return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
   }
 
-  function renderFeedback(container, target) {
+  function renderFeedback(container, target, name) {
     const given = (run.feedback || {})[target] || {};
     container.replaceChildren();
-    const label = target === "summary" ? "the summary" : "this task";
+    const label = target === "summary" ? "the summary" : `task: ${name}`;
+    const comment = document.createElement("input");
     const like = button("Like", () => sendFeedback(target, "like", comment.value));
     like.setAttribute("aria-pressed", String(given.rating === "like"));
-    like.setAttribute("aria-label", `Like ${label}`);
+    like.setAttribute("aria-label", target === "summary" ? "Like the summary" : `Like ${label}`);
     const dislike = button("Dislike", () => sendFeedback(target, "dislike", comment.value));
     dislike.setAttribute("aria-pressed", String(given.rating === "dislike"));
-    dislike.setAttribute("aria-label", `Dislike ${label}`);
-    const comment = document.createElement("input");
+    dislike.setAttribute("aria-label", target === "summary" ? "Dislike the summary" : `Dislike ${label}`);
     comment.type = "text";
     comment.maxLength = 2000;
-    comment.placeholder = "Comment (optional)";
+    comment.placeholder = "Tell us why (optional)";
     comment.value = given.comment || "";
     comment.setAttribute("aria-label", `Comment on ${label}`);
     comment.dataset.field = `comment-${target}`;
+    comment.dataset.focusKey = `comment-${target}`;
+    // The comment box appears once there is a rating to explain, not before.
+    comment.hidden = !given.rating;
     comment.addEventListener("change", () => {
       if (given.rating) sendFeedback(target, given.rating, comment.value);
     });
@@ -434,10 +736,44 @@
     $("alert").hidden = true;
   }
 
+  // An action's error stays until the rep dismisses it or the next action succeeds; the
+  // redraws that follow every change must not take it away before it is read.
+  function showActionError(text) {
+    $("action-error-text").textContent = text;
+    $("action-error").hidden = false;
+  }
+
+  function hideActionError() {
+    $("action-error").hidden = true;
+  }
+
+  $("action-error-close").addEventListener("click", hideActionError);
+
   function showNotice(text) {
     const notice = $("notice");
     notice.textContent = text;
     notice.hidden = false;
+  }
+
+  function confirmAction(title, text, ok) {
+    const dialog = $("confirm");
+    $("confirm-title").textContent = title;
+    $("confirm-text").textContent = text;
+    $("confirm-ok").textContent = ok;
+    return new Promise((resolve) => {
+      const done = (answer) => {
+        $("confirm-ok").onclick = null;
+        $("confirm-cancel").onclick = null;
+        dialog.onclose = null;
+        if (dialog.open) dialog.close();
+        resolve(answer);
+      };
+      $("confirm-ok").onclick = () => done(true);
+      $("confirm-cancel").onclick = () => done(false);
+      dialog.onclose = () => done(false);
+      dialog.showModal();
+      $("confirm-cancel").focus();
+    });
   }
 
   function closeModal() {
@@ -463,25 +799,71 @@
   summaryBox.addEventListener("change", () => saveSummaryEdit().catch(() => undefined));
 
   function wire(id, action) {
-    onClick($(id), action, () => render());
+    onClick($(id), action, (element) => {
+      // Enabled again, then render() disables what the run's state does not allow.
+      element.disabled = false;
+      render();
+    });
   }
 
   wire("save", async () => {
     await saveSummaryEdit();
-    await call("POST", "/save", { version: run.version });
-    showNotice("Saved. The note and the accepted tasks are on their way to the CRM.");
+    const saved = await call("POST", "/save", { version: run.version });
+    const plan = (saved && saved.save_plan) || {};
+    const count = plan.tasks || 0;
+    showNotice(
+      `Saved: the note and ${count === 1 ? "1 task" : `${count} tasks`} are on their way to the CRM.`,
+    );
   });
   wire("retrigger", async () => {
+    const kept = run.tasks.filter((t) => t.decision && t.decision !== "suggested").length;
+    const replaced = run.tasks.length - kept;
+    const ok = await confirmAction(
+      "Re-create the tasks?",
+      `The ${replaced === 1 ? "1 suggestion" : `${replaced} suggestions`} you have not touched will be ` +
+        `replaced by a new extraction. ${kept === 1 ? "The 1 task" : `The ${kept} tasks`} you edited, ` +
+        "accepted or rejected stay as they are, and your summary stays.",
+      "Re-create tasks",
+    );
+    if (!ok) return;
     await call("POST", "/retrigger-tasks", { version: run.version });
-    showNotice("Creating the tasks again from the call; your summary stays as it is.");
+    showNotice("Creating the tasks again from the call; your decisions and summary stay.");
   });
   wire("retry", async () => {
     await call("POST", "/retry");
     showNotice("Trying again.");
   });
   wire("stop", async () => {
+    const busy = run.status === "queued" || run.status === "running";
+    const ok = await confirmAction(
+      busy ? "Don't process this call?" : "Discard these notes?",
+      "The summary, the tasks and the transcript of this call are deleted. This cannot be undone.",
+      busy ? "Don't process it" : "Discard them",
+    );
+    if (!ok) return;
     await call("POST", "/stop");
-    showNotice("This call will not be processed; its transcript is deleted.");
+    showNotice("Nothing is kept of this call: its summary, tasks and transcript are deleted.");
+  });
+  wire("accept-all", async () => {
+    await call("POST", "/tasks/accept-all", { version: run.version });
+    showNotice("All your suggested tasks are accepted.");
+  });
+  wire("prospect-create", async () => {
+    const name = $("customer-search").value.trim();
+    if (!name) {
+      showActionError("Type the prospect's name first.");
+      return;
+    }
+    const email = $("prospect-email").value.trim();
+    const body = { run_id: runId, name, version: run.version };
+    if (email) body.email = email;
+    await request("POST", "/api/customers", body);
+    showNotice(`${name} was created in the CRM and is the customer of this call.`);
+  });
+  $("closed").addEventListener("click", closeModal);
+  document.querySelector(".skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    $("save").focus();
   });
   wire("later", async () => {
     await call("POST", "/later");
