@@ -7,6 +7,7 @@ card sends back into the rep's edits.
 
 from cards.elements import card_size
 from cards.messages import (
+    Switches,
     build_error_card,
     build_failure_card,
     build_help_card,
@@ -31,6 +32,7 @@ __all__ = [
     "SUMMARY_INPUT",
     "CardInputs",
     "CardTooLargeError",
+    "Switches",
     "Verb",
     "action_data",
     "build_error_card",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cards.elements import (
@@ -72,11 +73,26 @@ def build_help_card() -> dict[str, Any]:
     )
 
 
+@dataclass(frozen=True)
+class Switches:
+    """Where Smart Notes stands for the rep: what ``status`` says first."""
+
+    on: bool
+    confidential: bool
+    tenant_on: bool = True
+
+
 def build_status_card(
-    runs: Sequence[Mapping[str, Any]], review_url_for: Callable[[str], str | None]
+    runs: Sequence[Mapping[str, Any]],
+    review_url_for: Callable[[str], str | None],
+    switches: Switches | None = None,
 ) -> dict[str, Any]:
-    """Recent calls, newest first as given: customer, when, and where the notes stand."""
-    body: list[Element] = [_title("Your recent calls")]
+    """Whether Smart Notes is on and confidential for the rep, then their recent calls, newest
+    first as given: customer, when, and where the notes stand."""
+    body: list[Element] = [_title("Smart Notes status")]
+    if switches is not None:
+        body.extend(_switch_lines(switches))
+    body.append(text("Your recent calls", weight="bolder"))
     if not runs:
         body.append(
             text(
@@ -87,6 +103,22 @@ def build_status_card(
         )
     body.extend(_status_row(run, review_url_for(run["id"])) for run in runs)
     return card(body, fallback_text="Your recent calls are on the review pages in the CRM.")
+
+
+def _switch_lines(switches: Switches) -> list[Element]:
+    if not switches.tenant_on:
+        on = "**Off** for your whole organisation: an admin switched it off."
+    elif switches.on:
+        on = "**On**: your calls get notes and tasks. Type **off** to stop."
+    else:
+        on = "**Off** for you: your calls are not processed. Type **on** to switch it back on."
+    confidential = (
+        "Confidential mode: **on** (local models only, no transcript kept, only you see the "
+        "notes). Type **confidential off** to change it."
+        if switches.confidential
+        else "Confidential mode: **off**. Type **confidential on** to change it."
+    )
+    return [text(on), text(confidential, spacing="none")]
 
 
 def _status_row(run: Mapping[str, Any], review_url: str | None) -> Element:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.backend import CardAction, CardAnswer, Installed, MeetingEnded, TeamsUser, UnknownUserError
 from cards import (
+    Switches,
     Verb,
     build_error_card,
     build_run_card,
@@ -42,6 +43,7 @@ from smartnotes.storage.models import (
     RunCard,
     Seat,
     TeamsConversation,
+    Tenant,
     User,
     utcnow,
 )
@@ -190,8 +192,16 @@ class TeamsBackendImpl:
 
     async def status_card(self, user: TeamsUser) -> dict[str, Any]:
         viewer = await self.viewer(user)
+        async with self.sessions() as session:
+            found = await session.get(User, viewer.user_id)
+            tenant = await session.get(Tenant, viewer.tenant_id)
+        switches = Switches(
+            on=found is not None and found.enabled,
+            confidential=found is not None and found.confidential_default,
+            tenant_on=tenant is None or tenant.enabled,
+        )
         runs = await self.review.list_runs(viewer, limit=5)
-        return build_status_card(runs, lambda run_id: self.review_url_for(viewer, run_id))
+        return build_status_card(runs, lambda run_id: self.review_url_for(viewer, run_id), switches)
 
     # Card presses --------------------------------------------------------------------------
 

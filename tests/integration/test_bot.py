@@ -293,15 +293,26 @@ async def test_commands_switch_the_rep_off_and_on_and_confidential(setup: Setup)
 
     assert "status" in text_of((await say("help"))["attachments"][0]["content"])
     status_card = (await say("status"))["attachments"][0]["content"]
-    # The rep's run is listed, with a link to its review page.
+    # The rep's run is listed, with a link to its review page, after where they stand.
     assert f"/review/{run_id}?token=" in json.dumps(status_card)
+    shown = text_of(status_card).splitlines()
+    assert any(line.startswith("**On**") for line in shown), shown
+    assert "Confidential mode: **off**. Type **confidential on** to change it." in shown
     off_card = (await say("OFF"))["attachments"][0]["content"]
     assert find_action(off_card, Verb.USER_ON)
     assert (await owner()).enabled is False
+    assert any(
+        line.startswith("**Off** for you")
+        for line in text_of((await say("status"))["attachments"][0]["content"]).splitlines()
+    )
     await say("on")
     assert (await owner()).enabled is True
     await say("confidential on")
     assert (await owner()).confidential_default is True
+    assert any(
+        line.startswith("Confidential mode: **on**")
+        for line in text_of((await say("status"))["attachments"][0]["content"]).splitlines()
+    )
     await say("confidential off")
     assert (await owner()).confidential_default is False
     assert "confidential on" in (await say("confidential"))["text"]

@@ -22,6 +22,7 @@ from cards import (
     MAX_BYTES,
     CardInputs,
     CardTooLargeError,
+    Switches,
     Verb,
     build_error_card,
     build_failure_card,
@@ -297,9 +298,14 @@ MESSAGE_CARDS: dict[str, Callable[[], Card]] = {
     "welcome": build_welcome_card,
     "help": build_help_card,
     "status": lambda: build_status_card(
-        RECENT, lambda run_id: REVIEW_URL if run_id == RUN_ID else None
+        RECENT,
+        lambda run_id: REVIEW_URL if run_id == RUN_ID else None,
+        Switches(on=True, confidential=True),
     ),
     "status_empty": lambda: build_status_card([], lambda _: None),
+    "status_switched_off": lambda: build_status_card(
+        [], lambda _: None, Switches(on=False, confidential=False)
+    ),
     "switched_off": build_switched_off_card,
     "error": lambda: build_error_card("Only the rep who owns this call can change it."),
     "failure": lambda: build_failure_card(RUN_STATES["partially_failed"], REVIEW_URL),
