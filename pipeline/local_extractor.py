@@ -87,7 +87,9 @@ class LocalExtractor:
                 grammar=self._grammar,
             )
             try:
-                payload = json.loads(answer)
+                # The grammar keeps the answer to the schema but lets a raw tab or newline into
+                # a string; that is still the model's answer, so it is read, not thrown away.
+                payload = json.loads(answer, strict=False)
             except json.JSONDecodeError as exc:
                 raise ExtractionError(
                     f"the local extractor returned malformed output ({exc.msg})"
