@@ -24,6 +24,7 @@ from cards.elements import (
     execute,
     open_url,
     plain,
+    show_card,
     span,
     text,
     text_input,
@@ -288,8 +289,9 @@ def _tasks(view: _View, layout: _Layout) -> Element:
         if view.editable:
             items.append(
                 text(
-                    "Save to CRM also accepts the suggested tasks not shown here: reject the "
-                    "ones you don't want on the review page first.",
+                    "Save also writes your own suggested tasks not shown here (reject the ones "
+                    "you don't want on the review page first); findings to check and the "
+                    "customer's commitments are written only once you accept them.",
                     size="small",
                     subtle=True,
                 )
@@ -322,7 +324,8 @@ def _actions(view: _View) -> list[Element]:
     actions: list[Element] = []
     if view.owner:
         if status == "needs_review" or (status == "failed" and _has_summary(run)):
-            actions.append(execute("Save to CRM", Verb.SAVE, data, style="positive"))
+            label = (run.get("save_plan") or {}).get("label") or "Save to CRM"
+            actions.append(execute(label, Verb.SAVE, data, style="positive"))
         if run["transcript_kept"]:
             if status == "needs_review":
                 actions.append(execute("Re-create tasks", Verb.TASKS_RECREATE, data))
@@ -332,8 +335,20 @@ def _actions(view: _View) -> list[Element]:
             if not run["notify_when_done"]:
                 later = "Inform me later" if status in PROCESSING else "Close and inform me later"
                 actions.append(execute(later, Verb.LATER, data))
+            # Nothing of the call is kept afterwards: the rep confirms it, one press away.
+            what = "Don't process this call" if status in PROCESSING else "Discard these notes"
+            confirm = "Don't process it" if status in PROCESSING else "Discard them"
             actions.append(
-                execute("Don't process this call", Verb.CANCEL, data, style="destructive")
+                show_card(
+                    what,
+                    [
+                        text(
+                            "The summary, the tasks and the transcript of this call are "
+                            "deleted. This cannot be undone.",
+                        )
+                    ],
+                    [execute(confirm, Verb.CANCEL, data, style="destructive")],
+                )
             )
     if status in (*PROCESSING, "saving"):
         actions.append(execute("Refresh", Verb.REFRESH, data))

@@ -297,7 +297,8 @@ async def test_a_rep_rejects_a_task_and_saves_from_the_card_in_the_playground(
     assert rejected["tasks"][1]["title"] == REJECTED
 
     await teams.cards.idle()
-    await card.get_by_role("button", name="Save to CRM").click()
+    # The button says what it writes: the note and the one task still kept.
+    await card.get_by_role("button", name="Save note and 1 task").click()
     await expect(card.get_by_text(f"Saved to the CRM for {CUSTOMER}")).to_be_visible(timeout=30_000)
     await expect(card.get_by_text("In the CRM as task")).to_be_visible()
     await shot(card, "5-saved")

@@ -196,6 +196,11 @@ def _parse_body(content_type: str, raw: bytes) -> Any:
         return raw.decode(errors="replace")
 
 
+# Teams refuses a message over about 28 KB, the whole activity counted ("Format your bot
+# messages": the message size limit is 28 KB), with 413 MessageSizeTooBig.
+TEAMS_MAX_ACTIVITY_BYTES = 28 * 1024
+
+
 class FakeBotFramework:
     """The Bot Connector, its OpenID metadata/keys and the bot token endpoint, on 127.0.0.1:0.
 
@@ -215,7 +220,7 @@ class FakeBotFramework:
         issuer: str = BOT_FRAMEWORK_ISSUER,
         endorsements: tuple[str, ...] = DEFAULT_ENDORSEMENTS,
         token_lifetime: int = 3600,
-        max_activity_bytes: int | None = None,
+        max_activity_bytes: int | None = TEAMS_MAX_ACTIVITY_BYTES,
     ) -> None:
         self.app_id = app_id
         self.app_password = app_password

@@ -32,7 +32,7 @@ from smartnotes.storage.models import (
     User,
 )
 from tests.api_client import Api, running_api
-from tests.fakes.bot_framework import FakeBotFramework, TeamsUser
+from tests.fakes.bot_framework import TEAMS_MAX_ACTIVITY_BYTES, FakeBotFramework, TeamsUser
 from tests.seed import seed_run, seed_user
 
 TENANT = "northwind"
@@ -573,3 +573,42 @@ async def test_a_processed_call_shows_one_card_updated_in_place(tmp_path: Path) 
         assert any(step in text_of(first) for step in ("Transcribing", "Summarizing", "Analyzing"))
         assert find_action(last, Verb.SAVE)
         assert bf.messages(user.conversation_id)[-1]["id"] == shown.activity_id
+
+
+async def test_a_two_hour_call_with_forty_tasks_fits_in_one_teams_message(setup: Setup) -> None:
+    bf = setup.bf
+    user, user_id = await setup.rep()
+    long_quote = "and I will make sure the revised figures reach your finance team " * 4
+    tasks = [
+        {
+            "title": f"Follow-up number {n}: send the revised pricing breakdown for region {n}",
+            "description": "Include the annual and monthly options, the volume discount tiers "
+            "and the onboarding fee waiver discussed in the call. " * 2,
+            "owner": "Maria Chen",
+            "due_date": "2026-11-20",
+            "due_text": "by Friday",
+            "priority": "high",
+            "priority_reason": "The customer's budget meeting is next Monday and needs it.",
+            "evidence": [{"quote": long_quote, "at": 60.0 * n, "verified": True}],
+            "confidence": 0.9,
+            "origin": "claude",
+        }
+        for n in range(40)
+    ]
+    run_id = await seed_run(
+        setup.api.service.sessions,
+        TENANT,
+        user_id,
+        call_id="two-hours",
+        customer=("c1", "Contoso"),
+        tasks=tasks,
+    )
+    row = await setup.run_card(run_id)
+    [posted] = [a for a in bf.messages(user.conversation_id) if a["id"] == row.activity_id]
+    # The local Bot Framework refuses anything over Teams' limit, as Teams does; the card was
+    # accepted, and the whole activity is within it.
+    assert len(json.dumps(posted).encode()) <= TEAMS_MAX_ACTIVITY_BYTES
+    shown = text_of(posted["attachments"][0]["content"])
+    # Whatever the card leaves out is counted, never dropped silently.
+    assert "Follow-up number 0" in shown
+    assert "40" in shown

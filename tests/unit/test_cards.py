@@ -473,14 +473,24 @@ def test_input_ids_are_unique(name: str) -> None:
 
 
 def verbs(card: Card) -> list[str]:
-    return [str(action["verb"]) for action in card.get("actions", []) if "verb" in action]
+    """The card's verbs in order; an action behind a confirmation (Action.ShowCard) counts."""
+    found: list[str] = []
+    for action in card.get("actions", []):
+        if "verb" in action:
+            found.append(str(action["verb"]))
+        elif action.get("type") == "Action.ShowCard":
+            found.extend(verbs(action["card"]))
+    return found
 
 
 def test_ready_card_offers_the_review_actions() -> None:
     card = run_card("ready")
     assert verbs(card) == ["save", "tasks.recreate", "later", "cancel"]
     assert card["actions"][0]["style"] == "positive"
-    assert card["actions"][3]["style"] == "destructive"
+    # Discarding asks first: the destructive press sits behind a confirmation.
+    confirm = card["actions"][3]
+    assert (confirm["type"], confirm["title"]) == ("Action.ShowCard", "Discard these notes")
+    assert confirm["card"]["actions"][0]["style"] == "destructive"
     assert card["actions"][-1] == {
         "type": "Action.OpenUrl",
         "title": "Open the review page",
@@ -577,7 +587,11 @@ def test_ready_card_shows_provenance_and_state() -> None:
 def test_feedback_given_is_shown_and_comment_is_optional() -> None:
     card = run_card("ready")
     shows = {s["title"] for s in of_type(card, "Action.ShowCard")}
-    assert shows == {"Feedback: you liked it", "Feedback: you disliked it", "Feedback"}
+    assert shows - {"Discard these notes"} == {
+        "Feedback: you liked it",
+        "Feedback: you disliked it",
+        "Feedback",
+    }
     comment = next(n for n in walk(card) if n.get("id") == comment_input(THREE_TASKS[0]["id"]))
     assert comment["value"] == "The seat count is 45."
     assert "isRequired" not in comment
