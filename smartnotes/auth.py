@@ -182,9 +182,7 @@ EVENT_STREAM = "/api/runs/{run_id}/events"
 def _is_event_stream(request: web.Request) -> bool:
     route = request.match_info.route
     resource = route.resource
-    return (
-        request.method == "GET" and resource is not None and resource.canonical == EVENT_STREAM
-    )
+    return request.method == "GET" and resource is not None and resource.canonical == EVENT_STREAM
 
 
 def issue_review_token(

@@ -234,8 +234,11 @@ async def test_a_slow_send_keeps_its_claim_and_a_dead_workers_claim_lapses(
     # so the second worker, trying all along, never sends the same write.
     crm.trouble.append(Misbehave(status=0, delay=2.0))
     sending = asyncio.create_task(first.deliver_due())
-    while not crm.log:  # the first worker has claimed it and is waiting for the CRM
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(30):  # the first worker claims it and waits for the CRM
+        while True:
+            if crm.log:
+                break
+            await asyncio.sleep(0.01)
     while not sending.done():
         await second.deliver_due()
         await asyncio.sleep(0.1)
