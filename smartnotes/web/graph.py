@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections import Counter
 from typing import Any
 
@@ -41,6 +42,37 @@ routes = web.RouteTableDef()
 
 # A collection holds at most a few hundred notifications; rich ones carry the resource.
 MAX_BODY = 4 * 1024 * 1024
+# Forged posts cost the sender nothing: their warnings are at most one a minute per service,
+# the ones held back counted into the next, so a flood cannot fill the disk with log lines.
+DROP_WARNING_EVERY = 60.0
+
+
+class DropWarnings:
+    """When the next dropped-notification warning may be written, and what was held back."""
+
+    def __init__(self, every: float = DROP_WARNING_EVERY) -> None:
+        self.every = every
+        self.next_at: float | None = None
+        self.held_requests = 0
+        self.held_notifications = 0
+
+    def due(self, now: float, dropped: int) -> tuple[int, int] | None:
+        """``(requests, notifications)`` held back since the last warning when one is due
+        now; None when this one is held back too."""
+        if self.next_at is not None and now < self.next_at:
+            self.held_requests += 1
+            self.held_notifications += dropped
+            return None
+        held = (self.held_requests, self.held_notifications)
+        self.held_requests = self.held_notifications = 0
+        self.next_at = now + self.every
+        return held
+
+
+# Keyed by the application so each service (and each test's service) has its own budget.
+_drop_warnings: weakref.WeakKeyDictionary[web.Application, DropWarnings] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @routes.post("/webhooks/graph")
@@ -92,13 +124,20 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
         except NotificationError as exc:
             dropped[str(exc)] += 1
     if dropped:
-        log.warning(
-            "Graph: %d of %d notification(s) from %s dropped: %s",
-            sum(dropped.values()),
-            len(collection.value),
-            request.remote,
-            "; ".join(f"{reason} (x{count})" for reason, count in dropped.most_common(5)),
+        held = _drop_warnings.setdefault(request.app, DropWarnings()).due(
+            time.monotonic(), sum(dropped.values())
         )
+        if held is not None:
+            log.warning(
+                "Graph: %d of %d notification(s) from %s dropped: %s "
+                "(and %d notification(s) in %d earlier request(s) not logged)",
+                sum(dropped.values()),
+                len(collection.value),
+                request.remote,
+                "; ".join(f"{reason} (x{count})" for reason, count in dropped.most_common(5)),
+                held[1],
+                held[0],
+            )
     if not accepted:
         return error_response(403, "forbidden", "no notification in the request passed the checks")
     await graph.writer.keep(accepted)
