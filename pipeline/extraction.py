@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,8 @@ from pipeline.errors import ExtractionError
 from pipeline.prompting import Prompts, fill, quote_material
 from pipeline.tasks import ExtractedTask
 from pipeline.transcript import Segment, Transcript, merge_turns
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,18 +88,65 @@ def approximate_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
-def parse_tasks(payload: Any, source: str) -> list[ExtractedTask]:
-    """Validate an extractor's ``{"tasks": [...]}`` answer; malformed output raises."""
+def parse_tasks(
+    payload: Any, source: str, warnings: list[str] | None = None
+) -> list[ExtractedTask]:
+    """Validate an extractor's ``{"tasks": [...]}`` answer.
+
+    One bad field does not cost the whole answer: a field that fails validation is repaired
+    (a text cut to its limit) or falls back to its default (a null date, an unknown priority),
+    and a task that is still not a task (no title and no quote) is dropped; each with a
+    warning in ``warnings``. Only an answer without a task list is malformed.
+    """
     if not isinstance(payload, dict) or not isinstance(payload.get("tasks"), list):
         raise ExtractionError(f"{source} returned malformed output (no task list)")
     tasks: list[ExtractedTask] = []
     for position, item in enumerate(payload["tasks"], start=1):
-        try:
-            tasks.append(ExtractedTask.model_validate(item))
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(p) for p in problem["loc"]) or "task"
-            raise ExtractionError(
-                f"{source} returned malformed output (task {position}, {where}: {problem['msg']})"
-            ) from None
+        task, problems = _repaired(item)
+        for problem in problems:
+            message = f"{source}: task {position}: {problem}"
+            log.warning("%s", message)
+            if warnings is not None:
+                warnings.append(message)
+        if task is not None:
+            tasks.append(task)
     return tasks
+
+
+_LIMITS = {
+    name: next(
+        (m.max_length for m in info.metadata if getattr(m, "max_length", None) is not None),
+        None,
+    )
+    for name, info in ExtractedTask.model_fields.items()
+}
+
+
+def _repaired(item: Any) -> tuple[ExtractedTask | None, list[str]]:
+    if not isinstance(item, dict):
+        return None, ["not an object; dropped"]
+    fields = {k: v for k, v in item.items() if k in ExtractedTask.model_fields}
+    problems: list[str] = []
+    for _ in range(len(ExtractedTask.model_fields) + 1):
+        try:
+            return ExtractedTask.model_validate(fields), problems
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = str(error["loc"][0]) if error["loc"] else ""
+            if name not in fields:
+                break
+            limit = _LIMITS.get(name)
+            value = fields[name]
+            if error["type"] == "string_too_long" and isinstance(value, str) and limit:
+                fields[name] = value[:limit]
+                problems.append(f"{name} cut to {limit} characters")
+            elif name == "title":
+                quote = fields.get("quote")
+                if not isinstance(quote, str) or not quote.strip():
+                    break
+                fields[name] = quote.strip()[:80]
+                problems.append(f"title ({error['msg']}) taken from the quote")
+            else:
+                del fields[name]
+                problems.append(f"{name} ({error['msg']}) left at its default")
+    return None, [*problems, "no usable title or quote; dropped"]

@@ -146,7 +146,6 @@ async def test_rate_limited_then_ok_uses_claude(
         (error_reply(429, "rate_limit_error", "slow down"), "rate-limiting this account (429)"),
         (error_reply(500, "api_error", "boom"), "server error (500)"),
         (error_reply(401, "authentication_error", "invalid x-api-key"), "rejected the API key"),
-        (tasks_reply([{**QUOTE_TASK, "priority": "urgent!!"}]), "malformed output"),
         (Reply(body=tool_message({"items": []})), "malformed output (no task list)"),
         (
             Reply(body=tool_message({"tasks": [QUOTE_TASK]}, stop_reason="max_tokens")),
@@ -265,3 +264,24 @@ async def test_summary_and_extraction_overlap_and_extraction_reads_the_transcrip
     request = fake_claude.requests[0]["messages"][0]["content"]
     assert "Perfect, thanks Daniel." in request  # the full transcript, not the summary
     assert result.summary not in request
+
+
+async def test_one_bad_field_does_not_cost_the_whole_answer(
+    fake_claude: FakeAnthropic, prompts: Prompts, local_model: LocalModel
+) -> None:
+    fake_claude.default = tasks_reply(
+        [
+            {**QUOTE_TASK, "due_date": None, "priority": "urgent!!"},
+            {**GEOTAB_TASK, "description": "x" * 5000, "confidence": "very"},
+            {**QUOTE_TASK, "title": None, "quote": ""},  # neither title nor quote: not a task
+        ]
+    )
+    result, _ = await _run(fake_claude, prompts, local_model)
+    assert result.extractor is not None
+    assert result.extractor.name == "claude"
+    by_title = {t.title: t for t in result.tasks if t.origin == "claude"}
+    assert set(by_title) == {QUOTE_TASK["title"], GEOTAB_TASK["title"]}
+    quote = by_title[QUOTE_TASK["title"]]
+    assert quote.priority == "medium"  # the unknown priority fell back to its default
+    assert quote.due_date == date(2026, 11, 20)  # the words "by Friday" still resolve it
+    assert len(by_title[GEOTAB_TASK["title"]].description) == 2000
