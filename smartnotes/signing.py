@@ -91,3 +91,27 @@ def verify(
             matched |= hmac.compare_digest(candidate, digest)
     if not matched:
         raise SignatureError("signature does not match")
+
+
+class BodySignature:
+    """The signature of a body checked as it streams in, so a body is never held whole before
+    it is known to be the calling tool's. Build it after ``check_headers``."""
+
+    def __init__(self, secrets: Sequence[str], headers: Mapping[str, str]) -> None:
+        if not secrets:
+            raise SignatureError("webhook secrets are not configured")
+        prefix = headers.get(TIMESTAMP_HEADER, "").strip().encode() + b"."
+        self._offered = _offered(headers)
+        self._macs = [hmac.new(secret.encode(), prefix, hashlib.sha256) for secret in secrets]
+
+    def update(self, chunk: bytes) -> None:
+        for mac in self._macs:
+            mac.update(chunk)
+
+    def check(self) -> None:
+        matched = False
+        for candidate in self._offered:
+            for mac in self._macs:
+                matched |= hmac.compare_digest(candidate, mac.hexdigest())
+        if not matched:
+            raise SignatureError("signature does not match")

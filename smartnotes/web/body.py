@@ -9,27 +9,33 @@ cannot be opened, and a recursion error is not an answer.
 from __future__ import annotations
 
 import json
+import tempfile
 from typing import Any
 
 from aiohttp import web
+
+from smartnotes.signing import BodySignature
 
 # Deeper than any activity, notification or call we accept; far below Python's recursion limit.
 MAX_DEPTH = 64
 
 
-async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, refused with a 413 as soon as it is known to pass ``limit`` (by its declared
-    length, before reading, or while reading): nothing larger is ever held in memory."""
+async def read_signed(request: web.Request, limit: int, signature: BodySignature) -> bytes:
+    """The body once its signature matches. Until then it waits on disk past the first MiB,
+    so forged posts, however many and however large, cost the service no memory."""
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
+        size = 0
+        async for chunk in request.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+            signature.update(chunk)
+            spool.write(chunk)
+        signature.check()
+        spool.seek(0)
+        return spool.read()
 
 
 def parse_json(raw: bytes, *, what: str = "the body") -> Any:

@@ -26,10 +26,10 @@ from smartnotes.review import InvalidError
 from smartnotes.runs import CallEvent, Participant, find_run
 from smartnotes.service import Service
 from smartnotes.settings import CallsSettings
-from smartnotes.signing import SignatureError, check_headers, verify
+from smartnotes.signing import BodySignature, SignatureError, check_headers
 from smartnotes.storage.models import RunSource
 from smartnotes.web.api import skipped
-from smartnotes.web.body import parse_json, read_limited
+from smartnotes.web.body import parse_json, read_signed
 from smartnotes.web.errors import error_response
 from smartnotes.web.keys import SERVICE
 from smartnotes.web.schemas import CallWebhookIn
@@ -61,8 +61,7 @@ async def calls_webhook(request: web.Request) -> web.Response:
         )
     try:
         check_headers(request.headers, tolerance=config.tolerance)
-        raw = await read_limited(request, limit)
-        verify(secrets, request.headers, raw, tolerance=config.tolerance)
+        raw = await read_signed(request, limit, BodySignature(secrets, request.headers))
     except SignatureError as exc:
         log.warning("calling-tool webhook refused from %s: %s", request.remote, exc)
         raise AuthError(str(exc)) from None
