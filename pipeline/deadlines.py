@@ -10,7 +10,15 @@ The conventions, chosen to read the way a sales rep means them:
 - "next Friday" is the Friday of next week (weeks start on Monday);
 - "next week" and "end of next week" are next week's Friday, "early next week" its Monday;
 - "end of week", "end of month", "end of quarter", "end of year" are the last (working) day;
-- "next month" / "next quarter" are the last day of that period.
+- "next month" / "next quarter" are the last day of that period;
+- a weekday with "next week" anywhere ("Thursday next week") is that day of next week;
+- "right after this call" is the call's day; a named holiday is its next occurrence, and
+  "before" it the day before ("before Christmas": 24 December), "before the holidays" 23
+  December;
+- parts of a month: early the 5th, mid the 15th, late the 25th, end the last day; "the second
+  week of January" is that week's Friday (weeks counted from the 1st);
+- "the 15th" / "the fifteenth of December" is that day (this month's, or the next one's once
+  passed), and "before the fifteenth" the day before.
 """
 
 from __future__ import annotations
@@ -71,7 +79,7 @@ def resolve_deadline(
         return None
     today = call_day(call_start, timezone)
     text = " ".join(re.sub(r"[^\w\s/.-]", " ", phrase.lower()).split())
-    for rule in (_relative_day, _span, _week, _weekday, _month_quarter_year):
+    for rule in (_named, _relative_day, _span, _week, _weekday, _month_quarter_year):
         resolved = rule(text, today)
         if resolved is not None:
             return resolved if resolved >= today else None
@@ -84,6 +92,182 @@ def resolve_deadline(
 def is_vague(phrase: str) -> bool:
     """True for deadline words that name no date ("soon", "ASAP")."""
     return bool(_VAGUE.search(phrase.lower()))
+
+
+_ORDINALS = {
+    word: n
+    for n, word in enumerate(
+        [
+            "first",
+            "second",
+            "third",
+            "fourth",
+            "fifth",
+            "sixth",
+            "seventh",
+            "eighth",
+            "ninth",
+            "tenth",
+            "eleventh",
+            "twelfth",
+            "thirteenth",
+            "fourteenth",
+            "fifteenth",
+            "sixteenth",
+            "seventeenth",
+            "eighteenth",
+            "nineteenth",
+            "twentieth",
+            "twenty-first",
+            "twenty-second",
+            "twenty-third",
+            "twenty-fourth",
+            "twenty-fifth",
+            "twenty-sixth",
+            "twenty-seventh",
+            "twenty-eighth",
+            "twenty-ninth",
+            "thirtieth",
+            "thirty-first",
+        ],
+        start=1,
+    )
+}
+_ORDINAL_RE = "|".join(sorted(_ORDINALS, key=len, reverse=True))
+_MONTH_NAMES = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+# The holidays reps name for deadlines, as (month, day); Easter-based ones are not fixed.
+_HOLIDAYS = {
+    "christmas eve": (12, 24),
+    "christmas": (12, 25),
+    "xmas": (12, 25),
+    "boxing day": (12, 26),
+    "new year's eve": (12, 31),
+    "new years eve": (12, 31),
+    "new year s eve": (12, 31),  # the apostrophe is gone once the phrase is normalised
+    "new year s day": (1, 1),
+    "valentine s day": (2, 14),
+    "new year's day": (1, 1),
+    "new years day": (1, 1),
+    "new year": (1, 1),
+    "halloween": (10, 31),
+    "valentine's day": (2, 14),
+    "valentines day": (2, 14),
+    "independence day": (7, 4),
+}
+_HOLIDAY_RE = "|".join(re.escape(h) for h in sorted(_HOLIDAYS, key=len, reverse=True))
+
+
+def _month_number(word: str) -> int | None:
+    for number, name in enumerate(_MONTH_NAMES, start=1):
+        if word == name or (len(word) >= 3 and name.startswith(word)):
+            return number
+    return None
+
+
+def _next_occurrence(today: date, month: int, day: int) -> date:
+    """The date this month and day fall on next, today included."""
+    last = calendar.monthrange(today.year, month)[1]
+    this_year = date(today.year, month, min(day, last))
+    if this_year >= today:
+        return this_year
+    last = calendar.monthrange(today.year + 1, month)[1]
+    return date(today.year + 1, month, min(day, last))
+
+
+def _named(text: str, today: date) -> date | None:
+    """The call itself, holidays, parts of a named month, and ordinal days of the month."""
+    for rule in (_after_the_call, _holiday, _part_of_month, _ordinal_day):
+        resolved = rule(text, today)
+        if resolved is not None:
+            return resolved
+    return None
+
+
+def _after_the_call(text: str, today: date) -> date | None:
+    if re.search(
+        r"\b(right |straight |just |directly )?after (this|the|our) (call|meeting)\b", text
+    ):
+        return today
+    return None
+
+
+def _holiday(text: str, today: date) -> date | None:
+    if re.search(r"\bbefore the (holidays|holiday break|christmas break|break)\b", text):
+        return _next_occurrence(today, 12, 23)
+    holiday = re.search(rf"\b(?P<before>before )?(?P<name>{_HOLIDAY_RE})\b", text)
+    if holiday is None:
+        return None
+    month, day = _HOLIDAYS[holiday["name"]]
+    when = _next_occurrence(today, month, day)
+    return when - timedelta(days=1) if holiday["before"] else when
+
+
+def _part_of_month(text: str, today: date) -> date | None:
+    part = re.search(
+        r"\b(?:(?P<part>early|beginning of|start of|mid|middle of|late|end of)[\s-]+"
+        r"|(?P<nth>first|second|third|fourth|last) week of )"
+        rf"(?P<month>{_MONTHS}|next month)\b",
+        text,
+    )
+    if part is None:
+        return None
+    if part["month"] == "next month":
+        first = _add_months(today.replace(day=1), 1)
+    else:
+        number = _month_number(part["month"])
+        if number is None:
+            return None
+        first = _next_occurrence(today.replace(day=1), number, 1)
+    last = calendar.monthrange(first.year, first.month)[1]
+    if part["nth"] is not None:
+        # The Friday of that week of the month (weeks counted from the month's first day).
+        index = {"first": 1, "second": 2, "third": 3, "fourth": 4}.get(part["nth"])
+        start = first.replace(day=last - 6 if index is None else 7 * index - 6)
+        return start + timedelta(days=(4 - start.weekday()) % 7)
+    day = _PART_DAY.get(part["part"], last)
+    resolved = first.replace(day=min(day, last))
+    return resolved if resolved >= today else None
+
+
+_PART_DAY = {"early": 5, "beginning of": 5, "start of": 5, "mid": 15, "middle of": 15, "late": 25}
+
+
+def _ordinal_day(text: str, today: date) -> date | None:
+    ordinal = re.search(
+        rf"\b(?P<before>before|by|on|until)?\s*(?P<the>the\s+)?"
+        rf"(?P<n>{_ORDINAL_RE}|\d{{1,2}}(?:st|nd|rd|th))"
+        rf"(?:\s+(?:of\s+)?(?P<month>{_MONTHS}))?\b",
+        text,
+    )
+    if ordinal is None or not (ordinal["before"] or ordinal["month"] or ordinal["the"]):
+        return None
+    raw = ordinal["n"]
+    day = _ORDINALS[raw] if raw in _ORDINALS else int(re.sub(r"\D", "", raw))
+    if not 1 <= day <= 31:
+        return None
+    if ordinal["month"]:
+        number = _month_number(ordinal["month"])
+        if number is None:
+            return None
+        when = _next_occurrence(today, number, day)
+    else:
+        # This month's, or next month's once it has passed.
+        month = today if day >= today.day else _add_months(today.replace(day=1), 1)
+        when = month.replace(day=min(day, calendar.monthrange(month.year, month.month)[1]))
+    return when - timedelta(days=1) if ordinal["before"] == "before" else when
 
 
 def _relative_day(text: str, today: date) -> date | None:
@@ -147,7 +331,8 @@ def _weekday(text: str, today: date) -> date | None:
         return None
     target = next(i for i, name in enumerate(_WEEKDAYS) if name.startswith(match["day"][:3]))
     monday = today - timedelta(days=today.weekday())
-    if match["which"] == "next":
+    # "Thursday next week", "next week Thursday": the weekday of next week, whatever its place.
+    if match["which"] == "next" or re.search(r"\bnext week\b", text):
         return monday + timedelta(days=7 + target)
     if match["which"] == "this":
         candidate = monday + timedelta(days=target)

@@ -91,3 +91,32 @@ def test_relative_days_count_in_the_reps_time_zone() -> None:
 def test_naive_call_time_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         resolve_deadline("tomorrow", datetime(2026, 11, 17, 10, 0), ZONE)  # noqa: DTZ001
+
+
+# A Tuesday call in Chicago, 17 November 2026: phrases reps say that were misread or not read.
+REP_PHRASES = [
+    ("Thursday afternoon next week", "2026-11-26"),
+    ("Thursday next week", "2026-11-26"),
+    ("next week Thursday", "2026-11-26"),
+    ("right after this call", "2026-11-17"),
+    ("second week of January", "2027-01-08"),
+    ("before Christmas", "2026-12-24"),
+    ("end of January", "2027-01-31"),
+    ("before the fifteenth of December", "2026-12-14"),
+    ("the 15th", "2026-12-15"),
+    ("by the 30th", "2026-11-30"),
+    ("by the 3rd", "2026-12-03"),
+    ("before the 20th", "2026-11-19"),
+    ("mid-December", "2026-12-15"),
+    ("early next month", "2026-12-05"),
+    ("late December", "2026-12-25"),
+    ("before the holidays", "2026-12-23"),
+    ("by New Year's Eve", "2026-12-31"),
+    ("first week of December", "2026-12-04"),
+]
+
+
+@pytest.mark.parametrize(("phrase", "expected"), REP_PHRASES)
+def test_phrases_reps_say(phrase: str, expected: str) -> None:
+    start = datetime(2026, 11, 17, 16, tzinfo=UTC)
+    assert resolve_deadline(phrase, start, "America/Chicago") == date.fromisoformat(expected)
