@@ -12,7 +12,9 @@ from importlib import resources
 from pathlib import Path
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-_CLOSING_TAG = re.compile(r"</\s*(transcript|notes)\s*>", re.IGNORECASE)
+# Opening tags too: a second ``<transcript>`` inside the material reads to a model as a new,
+# trusted block, and a closing one as the end of the data.
+_WRAPPER_TAG = re.compile(r"<\s*(/?)\s*(transcript|notes)\b[^<>]*>", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -61,5 +63,5 @@ def fill(template: str, **values: object) -> str:
 
 
 def quote_material(text: str) -> str:
-    """Keep transcript text from closing the tag it is wrapped in."""
-    return _CLOSING_TAG.sub(lambda m: f"[/{m[1]}]", text)
+    """Keep transcript text from opening or closing the tags it is wrapped in."""
+    return _WRAPPER_TAG.sub(lambda m: f"[{m[1]}{m[2]}]", text)
