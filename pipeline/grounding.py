@@ -1,19 +1,27 @@
 """Check every task's evidence against the transcript, and merge duplicate tasks.
 
-A quote is looked up in the normalised transcript (case, punctuation and apostrophes ignored),
-exactly first and then fuzzily, because ASR output and a model's paraphrase rarely agree
-character for character. A quote that is found gets the transcript's own words, the speaker
-and the timestamp of where it was said; one that is not found keeps the model's words and is
-marked unverified. No task is ever dropped here.
+A quote is looked up in the normalised transcript (case, punctuation and apostrophes ignored,
+contractions expanded on both sides: "I will" is "I'll"), exactly first and then fuzzily,
+because ASR output and a model's paraphrase rarely agree character for character. A quote
+that is found gets the transcript's own words, the speaker and the timestamp of where it was
+said; one that is not found keeps the model's words and is marked unverified. No task is ever
+dropped here.
+
+Two tasks are one when they are the same commitment: the same person (matched against the
+participants, so "John" is "John Miller" when the call has one John) and either the same
+evidence span in the call with the same action, or near-identical titles. Different actions or
+different deadlines are never merged, even when they were said in one breath.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from pipeline.sides import Person, match_person
 from pipeline.tasks import Evidence, Task
 from pipeline.transcript import Transcript, parse_timestamp
 
@@ -22,6 +30,7 @@ _STRIP = re.compile(r"[^\w']+")
 _STOPWORDS = frozenset(
     {
         "a",
+        "am",
         "an",
         "and",
         "are",
@@ -30,20 +39,18 @@ _STOPWORDS = frozenset(
         "be",
         "but",
         "by",
+        "do",
         "for",
         "from",
+        "have",
         "i",
         "if",
         "in",
         "is",
         "it",
         "its",
-        "i'll",
-        "i'm",
         "we",
-        "we'll",
         "you",
-        "you'll",
         "of",
         "on",
         "or",
@@ -63,14 +70,55 @@ _STOPWORDS = frozenset(
 )
 FUZZY_THRESHOLD = 0.8
 
+_CONTRACTIONS = {
+    "can't": ("can", "not"),
+    "cannot": ("can", "not"),
+    "won't": ("will", "not"),
+    "shan't": ("shall", "not"),
+    "ain't": ("is", "not"),
+    "let's": ("let", "us"),
+    "gonna": ("going", "to"),
+    "wanna": ("want", "to"),
+    "gotta": ("got", "to"),
+}
+_SUFFIXES = (("n't", "not"), ("'ll", "will"), ("'re", "are"), ("'ve", "have"), ("'m", "am"))
+# "'s" is "is" only after these; after a name it is a possessive ("Maria's deck").
+_IS_AFTER = frozenset(
+    {"it", "that", "what", "there", "here", "he", "she", "who", "where", "how", "when"}
+)
+
 
 def normalise_word(word: str) -> str:
     return _STRIP.sub("", word.lower().replace("\u2019", "'").replace("\u2018", "'")).strip("'")
 
 
+def expand(norm: str) -> tuple[str, ...]:
+    """A normalised word with its contraction spelled out: ``i'll`` is ``("i", "will")``."""
+    if norm in _CONTRACTIONS:
+        return _CONTRACTIONS[norm]
+    for suffix, full in _SUFFIXES:
+        if norm.endswith(suffix) and len(norm) > len(suffix):
+            return (norm[: -len(suffix)], full)
+    if norm.endswith("'d") and len(norm) > 2:
+        return (norm[:-2], "would")
+    if norm.endswith("'s") and norm[:-2] in _IS_AFTER:
+        return (norm[:-2], "is")
+    return (norm,)
+
+
+def normalised_words(text: str) -> list[str]:
+    """``text`` as the words grounding compares: normalised, contractions expanded."""
+    return [part for word in _WORD.findall(text) for part in expand(normalise_word(word)) if part]
+
+
 @dataclass(frozen=True, slots=True)
 class _Token:
     norm: str
+    word: int  # index into ``TranscriptIndex.words``: "I'll" is two tokens of one word
+
+
+@dataclass(frozen=True, slots=True)
+class _Word:
     text: str
     segment: int
 
@@ -87,19 +135,22 @@ class TranscriptIndex:
 
     def __init__(self, transcript: Transcript) -> None:
         self.transcript = transcript
+        self.words: list[_Word] = []
         self.tokens: list[_Token] = []
         for index, segment in enumerate(transcript.segments):
             for word in _WORD.findall(segment.text):
-                norm = normalise_word(word)
-                if norm:
-                    self.tokens.append(_Token(norm, word, index))
+                parts = [p for p in expand(normalise_word(word)) if p]
+                if not parts:
+                    continue
+                self.words.append(_Word(word, index))
+                self.tokens.extend(_Token(part, len(self.words) - 1) for part in parts)
         self._norms = [t.norm for t in self.tokens]
         self._positions: dict[str, list[int]] = {}
         for position, token in enumerate(self.tokens):
             self._positions.setdefault(token.norm, []).append(position)
 
     def find(self, quote: str) -> Match | None:
-        words = [w for w in (normalise_word(x) for x in _WORD.findall(quote)) if w]
+        words = normalised_words(quote)
         if not words:
             return None
         exact = self._find_exact(words)
@@ -135,14 +186,17 @@ class TranscriptIndex:
                     score = SequenceMatcher(None, words, window, autojunk=False).ratio()
                     if best is None or score > best.score:
                         best = Match(begin, begin + len(window) - 1, score)
+        # The ratio is fair to short quotes once contractions are spelled out: a quote of five
+        # words or more may differ from the call by one word (changed, missing or extra).
         return best if best is not None and best.score >= FUZZY_THRESHOLD else None
 
     def evidence_for(self, quote: str, fallback_at: float | None = None) -> Evidence:
         match = self.find(quote)
         if match is None:
             return Evidence(quote=quote, at=fallback_at, speaker=None, verified=False)
-        segment = self.transcript.segments[self.tokens[match.first].segment]
-        said = " ".join(t.text for t in self.tokens[match.first : match.last + 1])
+        first, last = self.tokens[match.first].word, self.tokens[match.last].word
+        segment = self.transcript.segments[self.words[first].segment]
+        said = " ".join(w.text for w in self.words[first : last + 1])
         return Evidence(quote=said, at=segment.start, speaker=segment.speaker, verified=True)
 
 
@@ -153,25 +207,109 @@ def model_timestamp(value: str) -> float | None:
         return None
 
 
-def _title_words(task: Task) -> list[str]:
-    return [w for w in (normalise_word(x) for x in task.title.split()) if w]
+_VERB_FAMILY = {
+    "email": "send",
+    "mail": "send",
+    "forward": "send",
+    "share": "send",
+    "circulate": "send",
+    "book": "schedule",
+    "arrange": "schedule",
+    "organise": "schedule",
+    "organize": "schedule",
+    "set": "schedule",
+    "phone": "call",
+    "ring": "call",
+    "create": "open",
+    "file": "open",
+    "raise": "open",
+    "log": "open",
+}
+_DUE_FILLER = frozenset({"by", "before", "on", "until", "no", "later", "than", "the", "at", "in"})
+
+
+def _action_words(task: Task) -> list[str]:
+    """The title's content words, plurals and verb synonyms folded ("Email" is "send")."""
+    words = [w for w in normalised_words(task.title) if w not in _STOPWORDS]
+    folded = [
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words
+    ]
+    return [_VERB_FAMILY.get(w, w) for w in folded]
 
 
 def _similar_titles(a: Task, b: Task) -> float:
-    return SequenceMatcher(None, _title_words(a), _title_words(b), autojunk=False).ratio()
+    words_a, words_b = normalised_words(a.title), normalised_words(b.title)
+    return SequenceMatcher(None, words_a, words_b, autojunk=False).ratio()
 
 
-def _same_moment(a: Task, b: Task) -> bool:
-    spots_a = {(e.at, e.speaker) for e in a.evidence if e.verified}
-    spots_b = {(e.at, e.speaker) for e in b.evidence if e.verified}
-    return bool(spots_a & spots_b)
-
-
-def is_duplicate(a: Task, b: Task) -> bool:
-    if a.owner and b.owner and normalise_word(a.owner) != normalise_word(b.owner):
+def _same_action(a: Task, b: Task, people: Sequence[Person]) -> bool:
+    """The same verb (or a synonym) on mostly the same things; names of people are not what
+    is done ("Send John the slots" and "Send John the demo invite" are two actions)."""
+    names = {w for p in people for w in normalised_words(p.name)}
+    words_a = [w for w in _action_words(a) if w not in names]
+    words_b = [w for w in _action_words(b) if w not in names]
+    if not words_a or not words_b or words_a[0] != words_b[0]:
         return False
-    similarity = _similar_titles(a, b)
-    return similarity >= 0.75 or (similarity >= 0.4 and _same_moment(a, b))
+    things_a, things_b = set(words_a[1:]), set(words_b[1:])
+    if not things_a or not things_b:
+        return things_a == things_b
+    return len(things_a & things_b) >= 0.5 * min(len(things_a), len(things_b))
+
+
+def _same_span(a: Task, b: Task) -> bool:
+    """Whether the two tasks rest on the same words of the call: verified quotes of one cue
+    that share a run of words (a quote is the transcript's own words once verified)."""
+    for one in (e for e in a.evidence if e.verified):
+        for two in (e for e in b.evidence if e.verified):
+            if (one.at, one.speaker) != (two.at, two.speaker):
+                continue
+            words_one, words_two = normalised_words(one.quote), normalised_words(two.quote)
+            shortest = min(len(words_one), len(words_two))
+            if not shortest:
+                continue
+            run = SequenceMatcher(None, words_one, words_two, autojunk=False).find_longest_match()
+            if run.size >= min(shortest, max(3, shortest / 2)):
+                return True
+    return False
+
+
+def _due_words(task: Task) -> list[str]:
+    return [w for w in normalised_words(task.due_text) if w not in _DUE_FILLER]
+
+
+def _different_deadlines(a: Task, b: Task) -> bool:
+    if a.due_date is not None and b.due_date is not None:
+        return a.due_date != b.due_date
+    words_a, words_b = _due_words(a), _due_words(b)
+    return bool(words_a and words_b) and words_a != words_b
+
+
+def call_people(tasks: Sequence[Task], participants: Sequence[str] = ()) -> list[Person]:
+    """Who was on the call: the participants when known, else the speakers of the tasks'
+    quotes and the full names the tasks were given to."""
+    names = list(participants)
+    if not names:
+        names = [e.speaker for t in tasks for e in t.evidence if e.verified and e.speaker]
+        names += [t.owner for t in tasks if len(t.owner.split()) > 1]
+    return [Person(name) for name in dict.fromkeys(names)]
+
+
+def _same_owner(a: Task, b: Task, people: Sequence[Person]) -> bool:
+    if not a.owner or not b.owner or normalised_words(a.owner) == normalised_words(b.owner):
+        return True
+    person = match_person(a.owner, people)
+    return person is not None and person == match_person(b.owner, people)
+
+
+def is_duplicate(a: Task, b: Task, people: Sequence[Person] = ()) -> bool:
+    """The same commitment: same person, no conflicting deadline, and the same words of the
+    call with the same action, or titles that say the same thing."""
+    if not _same_owner(a, b, people) or _different_deadlines(a, b):
+        return False
+    similar = _similar_titles(a, b) >= 0.75
+    if _same_span(a, b):
+        return similar or _same_action(a, b, people)
+    return similar
 
 
 def merge_pair(keep: Task, other: Task) -> Task:
@@ -184,9 +322,11 @@ def merge_pair(keep: Task, other: Task) -> Task:
             seen.add((item.quote, item.at))
     evidence.sort(key=lambda e: (not e.verified, e.at if e.at is not None else float("inf")))
     due_from = keep if keep.due_date or keep.due_text else other
+    # Both name the same person by now; the fuller name ("John Miller", not "John") says who.
+    owner = max((keep.owner, other.owner), key=len) if keep.owner and other.owner else None
     return keep.model_copy(
         update={
-            "owner": keep.owner or other.owner,
+            "owner": owner or keep.owner or other.owner,
             "due_date": due_from.due_date,
             "due_text": due_from.due_text,
             "related_to": keep.related_to or other.related_to,
@@ -197,12 +337,16 @@ def merge_pair(keep: Task, other: Task) -> Task:
     )
 
 
-def merge_duplicates(tasks: list[Task]) -> list[Task]:
-    """Merge tasks that say the same thing; the more confident one leads. Order is kept."""
+def merge_duplicates(tasks: list[Task], participants: Sequence[str] = ()) -> list[Task]:
+    """Merge tasks that are the same commitment; the more confident one leads. Order is kept.
+
+    ``participants`` are the call's people by name; without them the speakers stand in.
+    """
+    people = call_people(tasks, participants)
     merged: list[Task] = []
     for task in tasks:
         for index, existing in enumerate(merged):
-            if is_duplicate(existing, task):
+            if is_duplicate(existing, task, people):
                 lead, other = (
                     (existing, task) if existing.confidence >= task.confidence else (task, existing)
                 )

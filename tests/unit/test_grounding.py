@@ -205,3 +205,109 @@ def test_a_quote_not_in_the_call_does_not_cover_a_commitment() -> None:
     recalled = [t for t in tasks if t.origin == "recall_check"]
     assert any("revised quote" in t.evidence[0].quote for t in recalled)
     assert all(t.evidence[0].verified for t in recalled)
+
+
+SLOTS = parse_transcript_text(
+    "[00:00:05] John Miller: Sure. I'll send a few time slots today, and we'll do the demo "
+    "next week.\n"
+    "[00:00:20] Ana Ruiz: We can't open the firewall before March, it's frozen.\n"
+    "[00:00:40] John Miller: I'll open a priority ticket with support about the SSO login "
+    "failure.\n"
+    "[00:00:55] John Smith: Okay.\n"
+)
+
+
+def test_contractions_are_spelled_out_on_both_sides() -> None:
+    index = TranscriptIndex(SLOTS)
+    slots = index.evidence_for("I will send a few time slots")
+    assert slots == Evidence(
+        quote="I'll send a few time slots", at=5.0, speaker="John Miller", verified=True
+    )
+    frozen = index.evidence_for("We cannot open the firewall before March, it is frozen")
+    assert frozen.verified
+    assert frozen.quote == "We can't open the firewall before March, it's frozen."
+
+
+def test_a_six_word_quote_one_word_off_is_the_same_quote() -> None:
+    index = TranscriptIndex(SLOTS)
+    changed = index.evidence_for("we will do a demo next week")
+    assert changed.verified
+    assert changed.quote == "we'll do the demo next week."
+    extra_in_call = index.evidence_for("I will send time slots today")
+    assert extra_in_call.verified
+    assert extra_in_call.quote == "I'll send a few time slots today,"
+
+
+def test_a_reworded_short_quote_is_not_recalled_a_second_time() -> None:
+    tasks = build_tasks(
+        [
+            _extracted(
+                title="Send time slots",
+                owner="John Miller",
+                due_text="today",
+                quote="I will send a few time slots",
+            ),
+            _extracted(
+                title="Run the demo",
+                owner="John Miller",
+                due_text="next week",
+                quote="we will do the demo next week",
+            ),
+            _extracted(title="Open SSO ticket", quote="I will open a priority ticket with support"),
+        ],
+        SLOTS,
+        CONTEXT,
+        "claude",
+    )
+    assert [t.origin for t in tasks] == ["claude", "claude", "claude"]
+
+
+def _ticket(title: str, owner: str, **fields: object) -> Task:
+    said = Evidence(
+        quote="I'll open a priority ticket with support about the SSO login failure.",
+        at=40.0,
+        speaker="John Miller",
+        verified=True,
+    )
+    return Task.model_validate({"title": title, "owner": owner, "evidence": [said], **fields})
+
+
+def test_same_evidence_and_person_merge_whatever_the_wording() -> None:
+    short = _ticket("Open priority SSO ticket with support", "John", confidence=0.6)
+    long = _ticket(
+        "Open a priority support ticket for the SSO login failure", "John Miller", confidence=0.8
+    )
+    [merged] = merge_duplicates([short, long], ["John Miller", "Ana Ruiz"])
+    assert merged.title == long.title
+    assert merged.owner == "John Miller"
+    # Without the participants, the speakers and full names in the tasks say who John is.
+    assert len(merge_duplicates([short, long])) == 1
+
+
+def test_a_first_name_two_people_share_blocks_the_merge() -> None:
+    short = _ticket("Open priority SSO ticket with support", "John")
+    long = _ticket("Open a priority support ticket for the SSO login failure", "John Miller")
+    assert len(merge_duplicates([short, long], ["John Miller", "John Smith"])) == 2
+
+
+def _cue(title: str, **fields: object) -> Task:
+    said = Evidence(
+        quote="Sure. I'll send a few time slots today, and we'll do the demo next week.",
+        at=5.0,
+        speaker="John Miller",
+        verified=True,
+    )
+    return Task.model_validate(
+        {"title": title, "owner": "John Miller", "evidence": [said], **fields}
+    )
+
+
+def test_two_commitments_in_one_cue_stay_two_tasks() -> None:
+    slots = _cue("Send John the time slots", due_text="today", due_date=date(2026, 11, 17))
+    demo = _cue("Send John the demo invite", due_text="next week", due_date=date(2026, 11, 23))
+    assert merge_duplicates([slots, demo]) == [slots, demo]
+    # Different things done, even with no deadline said: still two.
+    undated = [_cue("Send John the time slots"), _cue("Send John the demo invite")]
+    assert len(merge_duplicates(undated)) == 2
+    # The same thing said twice in one cue is one task.
+    assert len(merge_duplicates([_cue("Send time slots"), _cue("Email a few time slots")])) == 1
