@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,8 @@ class LocalModel:
         max_tokens: int,
         temperature: float,
         grammar: Any = None,
-    ) -> Iterator[str]:
+        repeat_penalty: float = 1.1,
+    ) -> Generator[str]:
         """Yield the reply's text pieces as llama.cpp produces them (holds ``lock``)."""
         with self.lock:
             try:
@@ -80,7 +81,7 @@ class LocalModel:
                     max_tokens=max_tokens,
                     temperature=temperature,
                     top_p=0.9,
-                    repeat_penalty=1.1,
+                    repeat_penalty=repeat_penalty,
                     grammar=grammar,
                     stream=True,
                 )
@@ -102,10 +103,15 @@ class LocalModel:
         max_tokens: int,
         temperature: float,
         grammar: Any = None,
+        repeat_penalty: float = 1.1,
     ) -> str:
         return "".join(
             self.stream_chat(
-                messages, max_tokens=max_tokens, temperature=temperature, grammar=grammar
+                messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                grammar=grammar,
+                repeat_penalty=repeat_penalty,
             )
         )
 

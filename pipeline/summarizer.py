@@ -2,7 +2,9 @@
 
 A transcript that does not fit the context is summarized part by part (map), and the part
 notes are merged (reduce), so the middle and the end of a long call are read like the start.
-Only the final pass is streamed: that is the text the rep keeps.
+Only the final pass is streamed: that is the text the rep keeps. It is checked as it is
+written (``summary_checks``): refused text is never shown, a refused summary is written once
+more with other settings, and a second refusal fails the step with the reason.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pipeline.chunking import split_turns
 from pipeline.errors import ModelError
 from pipeline.local_llm import LocalModel
 from pipeline.prompting import Prompts, fill, quote_material
+from pipeline.summary_checks import SummaryGate, SummaryRejectedError, SummarySource
 from pipeline.transcript import Segment, Transcript, merge_turns
 
 TokenCallback = Callable[[str], None]
@@ -30,6 +33,17 @@ class SummaryOptions:
     max_words: int = 180
     part_words: int = 120
     temperature: float = 0.1
+    repeat_penalty: float = 1.1
+    # The second try after a refused summary: greedy, with repeats penalised harder, which is
+    # what most often breaks a copy or a loop.
+    retry_temperature: float = 0.0
+    retry_repeat_penalty: float = 1.3
+
+
+@dataclass(frozen=True)
+class _Settings:
+    temperature: float
+    repeat_penalty: float
 
 
 class Summarizer:
@@ -70,17 +84,42 @@ class Summarizer:
         """Blocking; run it in a thread. ``on_token`` sees the final text as it is written."""
         parts = self.plan(transcript)
         if len(parts) == 1:
-            prompt = self.part_prompt(transcript, parts[0], 1, 1)
-            return self._generate(prompt, self.options.max_tokens, on_token)
-        notes: list[str] = []
-        for number, part in enumerate(parts, start=1):
+            final = self.part_prompt(transcript, parts[0], 1, 1)
+            instruction = self.prompts.summary_single
+        else:
+            notes: list[str] = []
+            for number, part in enumerate(parts, start=1):
+                if on_progress is not None:
+                    on_progress(number - 1, len(parts))
+                prompt = self.part_prompt(transcript, part, number, len(parts))
+                notes.append(self._generate(prompt, self.options.part_tokens))
             if on_progress is not None:
-                on_progress(number - 1, len(parts))
-            prompt = self.part_prompt(transcript, part, number, len(parts))
-            notes.append(self._generate(prompt, self.options.part_tokens, None))
-        if on_progress is not None:
-            on_progress(len(parts), len(parts))
-        return self._reduce(notes, on_token)
+                on_progress(len(parts), len(parts))
+            final = self._reduce(notes)
+            instruction = self.prompts.summary_reduce
+        source = SummarySource(
+            transcript, [self._system, self.prompts.local_transcript, instruction]
+        )
+        return self._checked(final, source, on_token)
+
+    def _checked(self, prompt: str, source: SummarySource, on_token: TokenCallback | None) -> str:
+        first = SummaryGate(source, on_token)
+        self._stream(prompt, self.options.max_tokens, self._first, first)
+        if first.problem is None:
+            return first.text
+        # The second try streams only what continues the text already shown: what the rep saw
+        # is never taken back, so a second try that starts differently cannot replace it.
+        shown = first.raw
+        second = SummaryGate(source, None if shown.strip() else on_token)
+        self._stream(prompt, self.options.max_tokens, self._retry, second)
+        if second.problem is None and shown.strip() and second.raw.startswith(shown):
+            if on_token is not None and len(second.raw) > len(shown):
+                on_token(second.raw[len(shown) :])
+            return second.text
+        if second.problem is None and not shown.strip():
+            return second.text
+        why = f"{first.problem}; then {second.problem}" if second.problem else str(first.problem)
+        raise _refused(why, shown_part=bool(shown.strip()))
 
     def part_prompt(
         self, transcript: Transcript, part: list[Segment], number: int, parts: int
@@ -100,7 +139,16 @@ class Summarizer:
     def reduce_prompt(self, notes: list[str], max_words: int) -> str:
         return fill(self.prompts.summary_reduce, notes=_join_notes(notes), max_words=max_words)
 
-    def _reduce(self, notes: list[str], on_token: TokenCallback | None) -> str:
+    @property
+    def _first(self) -> _Settings:
+        return _Settings(self.options.temperature, self.options.repeat_penalty)
+
+    @property
+    def _retry(self) -> _Settings:
+        return _Settings(self.options.retry_temperature, self.options.retry_repeat_penalty)
+
+    def _reduce(self, notes: list[str]) -> str:
+        """The prompt of the final merge, after as many rounds as the notes need to fit."""
         budget = self._budget(
             self.prompts.summary_reduce, self.options.max_tokens, with_transcript=False
         )
@@ -113,30 +161,52 @@ class Summarizer:
         while True:
             groups = _group(notes, budget, self.model.count_tokens)
             if len(groups) == 1:
-                prompt = self.reduce_prompt(groups[0], self.options.max_words)
-                return self._generate(prompt, self.options.max_tokens, on_token)
+                return self.reduce_prompt(groups[0], self.options.max_words)
             notes = [
                 self._generate(
-                    self.reduce_prompt(group, self.options.part_words),
-                    self.options.part_tokens,
-                    None,
+                    self.reduce_prompt(group, self.options.part_words), self.options.part_tokens
                 )
                 for group in groups
             ]
 
-    def _generate(self, prompt: str, max_tokens: int, on_token: TokenCallback | None) -> str:
-        messages = [
+    def _messages(self, prompt: str) -> list[dict[str, str]]:
+        return [
             {"role": "system", "content": self._system},
             {"role": "user", "content": prompt},
         ]
-        pieces: list[str] = []
-        for piece in self.model.stream_chat(
-            messages, max_tokens=max_tokens, temperature=self.options.temperature
-        ):
-            pieces.append(piece)
-            if on_token is not None:
-                on_token(piece)
-        return "".join(pieces).strip()
+
+    def _generate(self, prompt: str, max_tokens: int) -> str:
+        """A part's notes: read only by the final pass, which is checked."""
+        return self.model.chat(
+            self._messages(prompt),
+            max_tokens=max_tokens,
+            temperature=self.options.temperature,
+            repeat_penalty=self.options.repeat_penalty,
+        ).strip()
+
+    def _stream(self, prompt: str, max_tokens: int, settings: _Settings, gate: SummaryGate) -> None:
+        pieces = self.model.stream_chat(
+            self._messages(prompt),
+            max_tokens=max_tokens,
+            temperature=settings.temperature,
+            repeat_penalty=settings.repeat_penalty,
+        )
+        try:
+            for piece in pieces:
+                gate.feed(piece)
+                if gate.stopped:
+                    break
+        finally:
+            # Ends the generation now, and gives the model's lock back, when the gate stopped.
+            pieces.close()
+        gate.finish()
+
+
+def _refused(why: str, *, shown_part: bool) -> SummaryRejectedError:
+    shown = "; what was shown passed the checks but is not a whole summary" if shown_part else ""
+    return SummaryRejectedError(
+        f"the model's summary was refused: {why}{shown}; write the summary yourself"
+    )
 
 
 def transcript_prompt(
