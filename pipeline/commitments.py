@@ -1,18 +1,26 @@
-"""A recall safety net: sentences that sound like commitments but match no extracted task.
+"""A recall safety net: commitments said on the call that no extracted task covers.
 
-Extractors miss things (a small local model more than Claude). Every sentence where someone
-says they will do something is checked against the tasks; one that no task covers is added
-as a low-confidence task marked ``recall_check``, for the rep to keep or reject. It is cheap,
-deterministic, and only ever adds.
+Extractors miss things (a small local model more than Claude). Every clause where someone says
+they will do something ("I'll send…", "we'll do the demo…") or is asked to ("can you
+confirm…?") is a commitment; a request answered by the other side ("Sure, I'll have it by
+Friday") is one commitment, owned by whoever answered. A commitment whose words are already
+the evidence of a task is covered; one that no task covers becomes a low-confidence task
+marked ``recall_check`` with an action title ("Send the questionnaire"), the owner, the words
+said about when, and the words themselves as evidence, for the rep to keep or reject. It is
+cheap, deterministic, and only ever adds.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.grounding import normalise_word
-from pipeline.tasks import Task
+from pipeline.deadlines import resolve_deadline
+from pipeline.extraction import CallContext
+from pipeline.grounding import TranscriptIndex, content_words, merge_duplicates, normalised_words
+from pipeline.sides import Person, Side, task_side
+from pipeline.tasks import Evidence, Priority, Task
 from pipeline.transcript import UNKNOWN_SPEAKER, Segment, Transcript
 
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
@@ -25,10 +33,13 @@ _ACTION = (
     r"(?:send|share|email|e-mail|forward|schedule|set up|book|arrange|organi[sz]e|follow up|"
     r"get back|reach out|call|ring|loop in|introduce|prepare|draft|write|put together|review|"
     r"check|confirm|update|revise|circulate|deliver|provide|sign|approve|finali[sz]e|invite|"
-    r"run|look into|find out|demo|present|ship|order|pay|quote|price|escalate|talk to|ask)"
+    r"run|look into|find out|demo|present|ship|order|pay|quote|price|escalate|talk to|ask|"
+    r"open|complete|take|return|fill out|fill in|file|submit|finish|sort out|handle|raise|log|"
+    r"create|add|walk (?:you |them |him |her )?through|connect|chase|fix|install|enable|"
+    r"configure|grant|give|hand over|kick off|sign off|test|investigate|coordinate|confirm)"
 )
 _COMMITMENT = re.compile(
-    rf"\b(?P<who>{_FIRST_PERSON}|{_TEAM}|{_ASK})\b(?:\s+\w+){{0,3}}?\s+\b{_ACTION}\b",
+    rf"\b(?P<who>{_FIRST_PERSON}|{_TEAM}|{_ASK})\b(?:\s+\w+){{0,3}}?\s+\b(?P<action>{_ACTION})\b",
     re.IGNORECASE,
 )
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
@@ -49,54 +60,191 @@ _DEADLINE = re.compile(
     r")\b",
     re.IGNORECASE,
 )
+# An answer that takes a request on: "Sure.", "Yes, I'll do it by Friday", "Will do".
+_YES = re.compile(
+    r"^\W*(?:sure|yes|yeah|yep|absolutely|of course|definitely|certainly|will do|can do|"
+    r"no problem|happy to|ok(?:ay)?,? (?:i(?:'|\u2019)ll|i will|will do|sure)|i(?:'|\u2019)ll|"
+    r"i will|i can)\b",
+    re.IGNORECASE,
+)
+# How far after a request its answer may come: the next turns of the call, not the next topic.
+_ANSWER_TURNS = 2
+_ANSWER_SECONDS = 60.0
+_CLAUSE_TAIL = re.compile(r"[\s,;:-]+(?:and|but|then|so)?[\s,;:-]*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Commitment:
+    """One commitment said on the call: ``sentence`` is the clause (as said) that names the
+    action, ``segment`` where it was said; for a request, ``answer`` is the other side's reply
+    that took it on (and ``owner`` who gave it)."""
+
     sentence: str
     segment: Segment
     owner: str
     due_text: str
+    title: str = ""
+    answer: str = ""
+    answer_segment: Segment | None = None
+
+    def evidence(self) -> list[Evidence]:
+        said = [(self.sentence, self.segment)]
+        if self.answer and self.answer_segment is not None:
+            said.append((self.answer, self.answer_segment))
+        return [
+            Evidence(quote=quote, at=segment.start, speaker=segment.speaker, verified=True)
+            for quote, segment in said
+        ]
+
+    def side(
+        self, people: Sequence[Person], rep_email: str, customer_name: str | None = None
+    ) -> Side:
+        """Whose commitment this is (``sides.task_side`` on the owner)."""
+        return task_side(self.owner, people, rep_email, customer_name)
 
 
-def find_commitments(transcript: Transcript) -> list[Commitment]:
-    found: list[Commitment] = []
-    for segment in transcript.segments:
-        for sentence in _SENTENCE.findall(segment.text):
-            match = _COMMITMENT.search(sentence.replace("\u2019", "'"))
-            if match is None:
-                continue
-            who = match["who"].lower()
-            speaker_known = segment.speaker != UNKNOWN_SPEAKER
-            owner = segment.speaker if speaker_known and re.fullmatch(_FIRST_PERSON, who) else ""
-            deadline = _DEADLINE.search(sentence)
-            found.append(
-                Commitment(
-                    sentence.strip(), segment, owner, deadline[0].strip() if deadline else ""
-                )
-            )
+@dataclass(frozen=True)
+class _Clause:
+    text: str  # as said
+    segment: int
+    start: int  # character offset in the segment's text
+    asked: bool  # "can you…?" rather than "I'll…"
+
+
+def _clauses(transcript: Transcript) -> list[_Clause]:
+    found: list[_Clause] = []
+    for number, segment in enumerate(transcript.segments):
+        for sentence in _SENTENCE.finditer(segment.text):
+            said = sentence[0]
+            matches = list(_COMMITMENT.finditer(said.replace("\u2019", "'")))
+            for index, match in enumerate(matches):
+                # Two commitments in one sentence ("I'll send the slots today, and we'll do the
+                # demo next week") are two clauses, each with its own action and deadline.
+                begin = 0 if index == 0 else match.start()
+                end = matches[index + 1].start() if index + 1 < len(matches) else len(said)
+                part = said[begin:end]
+                clause = _CLAUSE_TAIL.sub("", part).strip()
+                start = sentence.start() + begin + len(part) - len(part.lstrip())
+                asked = re.fullmatch(_ASK, match["who"].lower()) is not None
+                found.append(_Clause(clause, number, start, asked))
     return found
 
 
-def _covered(commitment: Commitment, tasks: list[Task]) -> bool:
-    words = {normalise_word(w) for w in commitment.sentence.split()} - {""}
-    whole_segment = commitment.sentence == commitment.segment.text.strip()
-    for task in tasks:
-        for evidence in task.evidence:
-            if not evidence.verified:
-                # Words the model wrote that are not in the call prove nothing was captured;
-                # letting them cover a commitment would lose it.
-                continue
-            if whole_segment and evidence.at == commitment.segment.start:
-                return True
-            quoted = {normalise_word(w) for w in evidence.quote.split()} - {""}
-            if quoted and len(words & quoted) >= 0.6 * min(len(words), len(quoted)):
-                return True
+def find_commitments(transcript: Transcript) -> list[Commitment]:
+    segments = transcript.segments
+    speakers = {s.speaker for s in segments if s.speaker != UNKNOWN_SPEAKER}
+    clauses = _clauses(transcript)
+    taken: set[tuple[int, int]] = set()  # clauses that are the answer to a request
+    found: list[Commitment] = []
+    for clause in clauses:
+        if (clause.segment, clause.start) in taken:
+            continue
+        segment = segments[clause.segment]
+        title = title_for(clause.text)
+        answer = _answer(transcript, clause) if clause.asked else None
+        if answer is not None:
+            reply, number = answer
+            taken.update(
+                (c.segment, c.start)
+                for c in clauses
+                if c.segment == number and c.start < len(reply)
+            )
+            due = _due(reply) or _due(clause.text)
+            replier = segments[number]
+            found.append(
+                Commitment(clause.text, segment, replier.speaker, due, title, reply, replier)
+            )
+            continue
+        owner = segment.speaker if segment.speaker != UNKNOWN_SPEAKER else ""
+        if clause.asked:
+            # Asked on a call of two, the other one is who was asked; else nobody knows yet.
+            others = speakers - {segment.speaker}
+            owner = next(iter(others)) if len(speakers) == 2 and len(others) == 1 else ""
+        found.append(Commitment(clause.text, segment, owner, _due(clause.text), title))
+    return found
+
+
+def _due(text: str) -> str:
+    deadline = _DEADLINE.search(text)
+    return deadline[0].strip() if deadline else ""
+
+
+def _answer(transcript: Transcript, clause: _Clause) -> tuple[str, int] | None:
+    """The other side's reply when it takes the request on: its first sentence, or its whole
+    turn when that sentence is only "Sure." (the rest of the turn often says when)."""
+    asked = transcript.segments[clause.segment]
+    later = transcript.segments[clause.segment + 1 : clause.segment + 1 + _ANSWER_TURNS]
+    for number, segment in enumerate(later, start=clause.segment + 1):
+        if segment.speaker == asked.speaker:
+            continue
+        if segment.speaker == UNKNOWN_SPEAKER or segment.start - asked.end > _ANSWER_SECONDS:
+            return None
+        first = _SENTENCE.match(segment.text)
+        if first is None or not _YES.match(first[0]):
+            return None
+        reply = first[0].strip()
+        return (segment.text if len(normalised_words(reply)) <= 2 else reply), number
+    return None
+
+
+def _spans(index: TranscriptIndex, commitment: Commitment) -> list[tuple[int, int]]:
+    """Where the commitment's words are in the call: the clause, and the answer if any."""
+    found = (index.span(e.quote, e.at) for e in commitment.evidence())
+    return [span for span in found if span is not None]
+
+
+def _covered(commitment: Commitment, tasks: list[Task], index: TranscriptIndex) -> bool:
+    """Whether a task's evidence is these words of the call: most of the clause lies in a
+    verified quote, and the quote is mostly this clause or the task names its action."""
+    clause_words = content_words(commitment.sentence)
+    for said in _spans(index, commitment):
+        for task in tasks:
+            about = bool(content_words(task.title) & clause_words)
+            for evidence in task.evidence:
+                if not evidence.verified:
+                    # Words the model wrote that are not in the call prove nothing was captured;
+                    # letting them cover a commitment would lose it.
+                    continue
+                quoted = index.span(evidence.quote, evidence.at)
+                if quoted is None:
+                    continue
+                shared = min(said[1], quoted[1]) - max(said[0], quoted[0]) + 1
+                if shared >= 0.5 * (said[1] - said[0] + 1) and (
+                    about or shared >= 0.5 * (quoted[1] - quoted[0] + 1)
+                ):
+                    return True
     return False
 
 
 def uncovered_commitments(transcript: Transcript, tasks: list[Task]) -> list[Commitment]:
-    return [c for c in find_commitments(transcript) if not _covered(c, tasks)]
+    index = TranscriptIndex(transcript)
+    return [c for c in find_commitments(transcript) if not _covered(c, tasks, index)]
+
+
+def recall_tasks(transcript: Transcript, tasks: list[Task], context: CallContext) -> list[Task]:
+    """The commitments no task covers, as tasks for the rep to keep or reject."""
+    found = [
+        Task(
+            title=c.title or title_for(c.sentence),
+            description=_description(c),
+            owner=c.owner,
+            due_text=c.due_text,
+            due_date=resolve_deadline(c.due_text, context.started_at, context.timezone),
+            priority=Priority.LOW,
+            evidence=c.evidence(),
+            confidence=0.3,
+            origin="recall_check",
+        )
+        for c in uncovered_commitments(transcript, tasks)
+    ]
+    # The same promise said twice in the call is one finding.
+    return merge_duplicates(found, context.participants)
+
+
+def _description(commitment: Commitment) -> str:
+    if commitment.answer_segment is None:
+        return ""
+    return f"{commitment.segment.speaker} asked; {commitment.owner} took it on."
 
 
 _OPENER = re.compile(
@@ -104,10 +252,70 @@ _OPENER = re.compile(
     r"of course|no problem)\b[\s,.!-]*)+",
     re.IGNORECASE,
 )
+# Words between "I'll" and the verb that are not the action: "I'll just quickly send".
+_FILLER = frozenset(
+    {
+        "just",
+        "also",
+        "quickly",
+        "definitely",
+        "probably",
+        "then",
+        "please",
+        "certainly",
+        "actually",
+        "personally",
+        "still",
+        "first",
+        "gladly",
+        "go",
+        "ahead",
+        "and",
+        "try",
+        "to",
+        "make",
+        "sure",
+        "be",
+        "able",
+    }
+)
+_PRONOUN_OBJECTS = frozenset({"me", "us", "you", "them", "him", "her", "over"})
+_TO_US = re.compile(r"\s+(?:to|for|with)\s+(?:you|me|us|them)\b", re.IGNORECASE)
+_CLAUSE_END = re.compile(
+    r"[,;:?!.]|\s(?:and|but|so|because|if|when|once|after|while)\s+"
+    r"(?:i|we|you|they|he|she|it)\b|\s(?:so that|because|as soon as)\b",
+    re.IGNORECASE,
+)
+_TITLE_WORDS = 8
+_TRAILING = frozenset(
+    {"the", "a", "an", "to", "and", "of", "with", "for", "on", "in", "at", "about", "from", "by"}
+    | {"into", "your", "our", "my", "their", "this", "that"}
+)
 
 
 def title_for(sentence: str) -> str:
-    words = (_OPENER.sub("", sentence).strip() or sentence).split()
-    words[0] = words[0][:1].upper() + words[0][1:]
-    title = " ".join(words[:14]) + (" …" if len(words) > 14 else "")
-    return f"Check: {title}"
+    """An action title for a commitment ("Can you send me the questionnaire today?" is
+    "Send the questionnaire"): the verb and what it is done to, without the deadline."""
+    text = sentence.replace("\u2019", "'")
+    match = _COMMITMENT.search(text)
+    if match is None:
+        rest = _OPENER.sub("", text).strip() or text
+    else:
+        rest = text[match.end("who") :]
+        action_at = match.start("action") - match.end("who")
+        deadline = _DEADLINE.search(rest, action_at)
+        if deadline is not None:
+            rest = rest[: deadline.start()]
+    end = _CLAUSE_END.search(rest, 1)
+    rest = _TO_US.sub("", rest[: end.start()] if end else rest)
+    words = rest.split()
+    while len(words) > 1 and words[0].lower() in _FILLER:
+        words.pop(0)
+    if len(words) > 2 and words[1].lower() in _PRONOUN_OBJECTS:
+        words.pop(1)
+    words = words[:_TITLE_WORDS]
+    while len(words) > 1 and words[-1].lower() in _TRAILING:
+        words.pop()
+    if not words:
+        return sentence.strip()
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])

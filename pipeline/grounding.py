@@ -23,7 +23,7 @@ from difflib import SequenceMatcher
 
 from pipeline.sides import Person, match_person
 from pipeline.tasks import Evidence, Task
-from pipeline.transcript import Transcript, parse_timestamp
+from pipeline.transcript import Segment, Transcript, parse_timestamp
 
 _WORD = re.compile(r"\S+")
 _STRIP = re.compile(r"[^\w']+")
@@ -111,6 +111,11 @@ def normalised_words(text: str) -> list[str]:
     return [part for word in _WORD.findall(text) for part in expand(normalise_word(word)) if part]
 
 
+def content_words(text: str) -> set[str]:
+    """The words of ``text`` that say what it is about (no pronouns, articles, auxiliaries)."""
+    return {w for w in normalised_words(text) if w not in _STOPWORDS}
+
+
 @dataclass(frozen=True, slots=True)
 class _Token:
     norm: str
@@ -137,7 +142,10 @@ class TranscriptIndex:
         self.transcript = transcript
         self.words: list[_Word] = []
         self.tokens: list[_Token] = []
+        # The first token of each segment: where a segment's words begin in ``tokens``.
+        self.segment_starts: list[int] = []
         for index, segment in enumerate(transcript.segments):
+            self.segment_starts.append(len(self.tokens))
             for word in _WORD.findall(segment.text):
                 parts = [p for p in expand(normalise_word(word)) if p]
                 if not parts:
@@ -189,6 +197,25 @@ class TranscriptIndex:
         # The ratio is fair to short quotes once contractions are spelled out: a quote of five
         # words or more may differ from the call by one word (changed, missing or extra).
         return best if best is not None and best.score >= FUZZY_THRESHOLD else None
+
+    def span(self, quote: str, at: float | None = None) -> tuple[int, int] | None:
+        """The tokens a quote covers: the occurrence said at ``at`` when the words occur more
+        than once, else the best match anywhere."""
+        words = normalised_words(quote)
+        if not words:
+            return None
+        width = len(words)
+        hits = [p for p in self._positions.get(words[0], []) if self._norms[p : p + width] == words]
+        for hit in hits:
+            if at is None or self.segment_of(hit).start == at:
+                return hit, hit + width - 1
+        if hits:
+            return hits[0], hits[0] + width - 1
+        match = self._find_fuzzy(words)
+        return (match.first, match.last) if match is not None else None
+
+    def segment_of(self, token: int) -> Segment:
+        return self.transcript.segments[self.words[self.tokens[token].word].segment]
 
     def evidence_for(self, quote: str, fallback_at: float | None = None) -> Evidence:
         match = self.find(quote)

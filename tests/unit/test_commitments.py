@@ -1,0 +1,164 @@
+"""The recall check: commitments no extracted task covers, turned into tasks a rep can use."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from pipeline.assemble import build_tasks
+from pipeline.commitments import find_commitments, recall_tasks, title_for
+from pipeline.extraction import CallContext
+from pipeline.formats import parse_transcript_text
+from pipeline.sides import Person
+from pipeline.tasks import ExtractedTask, Task
+
+CONTEXT = CallContext(
+    started_at=datetime(2026, 11, 17, 16, 0, tzinfo=UTC),  # a Tuesday
+    timezone="America/Chicago",
+    rep="Maria Chen",
+    participants=("Maria Chen", "Priya Raman", "Daniel Okafor"),
+)
+CALL = parse_transcript_text(
+    "[00:00:01] Maria Chen: Can you send me the questionnaire today?\n"
+    "[00:00:05] Priya Raman: Sure, I'll send it over by Friday.\n"
+    "[00:00:10] Maria Chen: Great. I'll send a few time slots today, and we'll do the demo "
+    "next week.\n"
+    "[00:00:30] Daniel Okafor: Thanks, talk soon.\n"
+)
+
+
+def recalled(extracted: list[ExtractedTask], call: str | None = None) -> list[Task]:
+    transcript = parse_transcript_text(call) if call is not None else CALL
+    tasks = build_tasks(extracted, transcript, CONTEXT, "local")
+    return [t for t in tasks if t.origin == "recall_check"]
+
+
+def test_findings_have_action_titles_not_quotes() -> None:
+    titles = [t.title for t in recalled([])]
+    assert titles == ["Send the questionnaire", "Send a few time slots", "Do the demo"]
+
+
+@pytest.mark.parametrize(
+    ("said", "title"),
+    [
+        (
+            "I will send you a revised quote with the annual pricing by Friday",
+            "Send a revised quote with the annual pricing",
+        ),
+        ("Great. I'll loop in Elena, our CFO, before the end of the month.", "Loop in Elena"),
+        (
+            "Could you please complete the security review by Thursday?",
+            "Complete the security review",
+        ),
+        (
+            "I'll just quickly open a priority ticket with support about the SSO outage",
+            "Open a priority ticket with support",
+        ),
+        ("I'll take the contract to legal tomorrow", "Take the contract to legal"),
+        ("I'll return the signed order form by Monday.", "Return the signed order form"),
+        ("We'll set up the sandbox for your team this week.", "Set up the sandbox for your team"),
+        ("Yes, I'll send the questionnaire to you this afternoon.", "Send the questionnaire"),
+    ],
+)
+def test_a_title_is_the_action_without_the_deadline(said: str, title: str) -> None:
+    assert title_for(said) == title
+
+
+def test_common_verbs_are_commitments() -> None:
+    call = (
+        "[00:00:01] Tom Becker: I'll open a ticket with support.\n"
+        "[00:00:05] Tom Becker: I'll complete the vendor form.\n"
+        "[00:00:09] Tom Becker: I'll take the pricing question to finance.\n"
+        "[00:00:13] Tom Becker: I'll return the redlines on Monday.\n"
+        "[00:00:17] Tom Becker: We'll set up a call with legal.\n"
+        "[00:00:21] Tom Becker: I'll loop in our CFO.\n"
+    )
+    assert [c.title for c in find_commitments(parse_transcript_text(call))] == [
+        "Open a ticket with support",
+        "Complete the vendor form",
+        "Take the pricing question to finance",
+        "Return the redlines",
+        "Set up a call with legal",
+        "Loop in our CFO",
+    ]
+
+
+def test_a_request_and_its_answer_are_one_commitment_of_who_answered() -> None:
+    questionnaire = recalled([])[0]
+    assert questionnaire.owner == "Priya Raman"
+    assert questionnaire.due_text == "by Friday"  # the answer's words win over the ask's
+    assert questionnaire.due_date == date(2026, 11, 20)
+    assert questionnaire.evidence[0].quote == "Can you send me the questionnaire today?"
+    asked_and_answered = recall_tasks(CALL, [], CONTEXT)[0]
+    assert [(e.quote, e.speaker) for e in asked_and_answered.evidence] == [
+        ("Can you send me the questionnaire today?", "Maria Chen"),
+        ("Sure, I'll send it over by Friday.", "Priya Raman"),
+    ]
+    assert all(e.verified for e in asked_and_answered.evidence)
+
+
+def test_an_unanswered_request_on_a_call_of_two_is_the_other_ones() -> None:
+    call = (
+        "[00:00:01] Maria Chen: Could you confirm the seat count by Friday?\n"
+        "[00:00:05] Daniel Okafor: Let me think about it.\n"
+    )
+    [seats] = find_commitments(parse_transcript_text(call))
+    assert (seats.title, seats.owner, seats.due_text) == (
+        "Confirm the seat count",
+        "Daniel Okafor",
+        "by Friday",
+    )
+    assert seats.side([Person("Daniel Okafor", "daniel@contoso.com")], "maria@fabrikam.com") == (
+        "customer"
+    )
+
+
+def test_two_commitments_in_one_sentence_are_two_findings_with_their_own_deadlines() -> None:
+    slots, demo = recalled([])[1:]
+    assert (slots.due_text, slots.due_date) == ("today", date(2026, 11, 17))
+    assert (demo.due_text, demo.due_date) == ("next week", date(2026, 11, 27))
+    assert demo.evidence[0].quote == "we'll do the demo next week."
+
+
+def _extracted(title: str, quote: str) -> ExtractedTask:
+    return ExtractedTask(title=title, quote=quote, owner="Maria Chen", confidence=0.9)
+
+
+def test_a_finding_that_is_the_evidence_of_a_task_is_not_added() -> None:
+    # The extracted task quotes the slots in other words: it is still their evidence.
+    left = recalled([_extracted("Send time slots", "I will send a few time slots today")])
+    assert [t.title for t in left] == ["Send the questionnaire", "Do the demo"]
+    # An answer quoted by the extractor covers its request too.
+    left = recalled([_extracted("Send the questionnaire", "I'll send it over by Friday")])
+    assert [t.title for t in left] == ["Send a few time slots", "Do the demo"]
+
+
+def test_a_task_quoting_a_whole_sentence_covers_only_its_own_action() -> None:
+    whole = "I'll send a few time slots today, and we'll do the demo next week."
+    left = recalled([_extracted("Send time slots", whole)])
+    assert [t.title for t in left] == ["Send the questionnaire", "Do the demo"]
+
+
+def test_recall_tasks_say_what_was_agreed_not_how_they_were_found() -> None:
+    tasks = recall_tasks(CALL, [], CONTEXT)
+    assert [t.title for t in tasks] == [
+        "Send the questionnaire",
+        "Send a few time slots",
+        "Do the demo",
+    ]
+    assert tasks[0].description == "Maria Chen asked; Priya Raman took it on."
+    for task in tasks:
+        assert task.origin == "recall_check"
+        assert task.priority_reason == ""
+        assert "recall" not in task.description.lower()
+        assert task.confidence < 0.5
+
+
+def test_the_same_promise_said_twice_is_one_finding() -> None:
+    call = (
+        "[00:00:01] Maria Chen: I'll send the revised quote by Friday.\n"
+        "[00:05:00] Maria Chen: So again, I'll send the revised quote by Friday.\n"
+    )
+    [quote] = recall_tasks(parse_transcript_text(call), [], CONTEXT)
+    assert len(quote.evidence) == 2
