@@ -75,22 +75,25 @@ _CLAUSE_TAIL = re.compile(r"[\s,;:-]+(?:and|but|then|so)?[\s,;:-]*$", re.IGNOREC
 
 @dataclass(frozen=True)
 class Commitment:
-    """One commitment said on the call: ``sentence`` is the clause (as said) that names the
-    action, ``segment`` where it was said; for a request, ``answer`` is the other side's reply
-    that took it on (and ``owner`` who gave it)."""
+    """One commitment said on the call: ``sentence`` (as said) names the action, in
+    ``segment``. A request answered by the other side also has ``other`` (in
+    ``other_segment``): the answer when the ask names the action ("can you send me the
+    questionnaire?" / "sure, I'll send it over"), else the ask."""
 
     sentence: str
     segment: Segment
     owner: str
     due_text: str
     title: str = ""
-    answer: str = ""
-    answer_segment: Segment | None = None
+    other: str = ""
+    other_segment: Segment | None = None
 
     def evidence(self) -> list[Evidence]:
+        """The words said, in the order they were said."""
         said = [(self.sentence, self.segment)]
-        if self.answer and self.answer_segment is not None:
-            said.append((self.answer, self.answer_segment))
+        if self.other and self.other_segment is not None:
+            said.append((self.other, self.other_segment))
+        said.sort(key=lambda item: item[1].start)
         return [
             Evidence(quote=quote, at=segment.start, speaker=segment.speaker, verified=True)
             for quote, segment in said
@@ -140,7 +143,6 @@ def find_commitments(transcript: Transcript) -> list[Commitment]:
         if (clause.segment, clause.start) in taken:
             continue
         segment = segments[clause.segment]
-        title = title_for(clause.text)
         answer = _answer(transcript, clause) if clause.asked else None
         if answer is not None:
             reply, number = answer
@@ -149,19 +151,40 @@ def find_commitments(transcript: Transcript) -> list[Commitment]:
                 for c in clauses
                 if c.segment == number and c.start < len(reply)
             )
-            due = _due(reply) or _due(clause.text)
-            replier = segments[number]
-            found.append(
-                Commitment(clause.text, segment, replier.speaker, due, title, reply, replier)
-            )
+            found.append(_taken_on(clause, segment, reply, segments[number]))
             continue
         owner = segment.speaker if segment.speaker != UNKNOWN_SPEAKER else ""
         if clause.asked:
             # Asked on a call of two, the other one is who was asked; else nobody knows yet.
             others = speakers - {segment.speaker}
             owner = next(iter(others)) if len(speakers) == 2 and len(others) == 1 else ""
-        found.append(Commitment(clause.text, segment, owner, _due(clause.text), title))
+        found.append(
+            Commitment(clause.text, segment, owner, _due(clause.text), title_for(clause.text))
+        )
     return found
+
+
+def _taken_on(clause: _Clause, asked: Segment, reply: str, replier: Segment) -> Commitment:
+    """A request and the answer that took it on: one commitment, the answerer's."""
+    due = _due(reply) or _due(clause.text)
+    said = title_for(reply) if _COMMITMENT.search(reply.replace("\u2019", "'")) else ""
+    if _names_the_thing(said):
+        # "Yes, I'll send the questionnaire this afternoon": the owner's own words lead.
+        return Commitment(reply, replier, replier.speaker, due, said, clause.text, asked)
+    # "Sure, I'll send it over": the ask says what "it" is.
+    return Commitment(
+        clause.text, asked, replier.speaker, due, title_for(clause.text), reply, replier
+    )
+
+
+_VAGUE_OBJECT = frozenset({"it", "that", "this", "them", "those", "these", "one", "over", "so"})
+
+
+def _names_the_thing(title: str) -> bool:
+    """Whether a title from an answer says what is done to what ("Send the questionnaire"),
+    not only "Send it over" or "Do it"."""
+    words = normalised_words(title)
+    return len(words) > 1 and not set(words[1:]) <= _VAGUE_OBJECT
 
 
 def _due(text: str) -> str:
@@ -188,7 +211,7 @@ def _answer(transcript: Transcript, clause: _Clause) -> tuple[str, int] | None:
 
 
 def _spans(index: TranscriptIndex, commitment: Commitment) -> list[tuple[int, int]]:
-    """Where the commitment's words are in the call: the clause, and the answer if any."""
+    """Where the commitment's words are in the call: the clause, and the other one if any."""
     found = (index.span(e.quote, e.at) for e in commitment.evidence())
     return [span for span in found if span is not None]
 
@@ -242,9 +265,10 @@ def recall_tasks(transcript: Transcript, tasks: list[Task], context: CallContext
 
 
 def _description(commitment: Commitment) -> str:
-    if commitment.answer_segment is None:
+    if commitment.other_segment is None:
         return ""
-    return f"{commitment.segment.speaker} asked; {commitment.owner} took it on."
+    asker = min((commitment.segment, commitment.other_segment), key=lambda s: s.start).speaker
+    return f"{asker} asked; {commitment.owner} took it on."
 
 
 _OPENER = re.compile(

@@ -89,6 +89,7 @@ def test_a_request_and_its_answer_are_one_commitment_of_who_answered() -> None:
     assert questionnaire.owner == "Priya Raman"
     assert questionnaire.due_text == "by Friday"  # the answer's words win over the ask's
     assert questionnaire.due_date == date(2026, 11, 20)
+    # "Sure, I'll send it over" does not say what: the ask does, and the answer comes along.
     assert questionnaire.evidence[0].quote == "Can you send me the questionnaire today?"
     asked_and_answered = recall_tasks(CALL, [], CONTEXT)[0]
     assert [(e.quote, e.speaker) for e in asked_and_answered.evidence] == [
@@ -96,6 +97,21 @@ def test_a_request_and_its_answer_are_one_commitment_of_who_answered() -> None:
         ("Sure, I'll send it over by Friday.", "Priya Raman"),
     ]
     assert all(e.verified for e in asked_and_answered.evidence)
+
+
+def test_an_answer_that_names_the_action_is_the_commitments_own_words() -> None:
+    call = (
+        "[00:00:01] Maria Chen: Can you send me the questionnaire today?\n"
+        "[00:00:05] Priya Raman: Yes, I\u2019ll send the questionnaire to you this afternoon.\n"
+    )
+    [questionnaire] = find_commitments(parse_transcript_text(call))
+    assert questionnaire.sentence == "Yes, I\u2019ll send the questionnaire to you this afternoon."
+    assert (questionnaire.title, questionnaire.owner, questionnaire.due_text) == (
+        "Send the questionnaire",
+        "Priya Raman",
+        "this afternoon",
+    )
+    assert [e.speaker for e in questionnaire.evidence()] == ["Maria Chen", "Priya Raman"]
 
 
 def test_an_unanswered_request_on_a_call_of_two_is_the_other_ones() -> None:
