@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from pipeline.commitments import title_for, uncovered_commitments
+from pipeline.commitments import recall_tasks
 from pipeline.deadlines import call_day, is_vague, resolve_deadline
 from pipeline.extraction import CallContext
 from pipeline.grounding import TranscriptIndex, merge_duplicates, model_timestamp
-from pipeline.tasks import Evidence, ExtractedTask, Priority, Task, TaskOrigin
+from pipeline.tasks import Evidence, ExtractedTask, Task, TaskOrigin
 from pipeline.transcript import Transcript
 
 
@@ -22,33 +22,9 @@ def build_tasks(
 ) -> list[Task]:
     index = TranscriptIndex(transcript)
     tasks = [_ground(item, index, context, origin) for item in extracted]
-    tasks = merge_duplicates(tasks)
+    tasks = merge_duplicates(tasks, context.participants)
     if recall_check:
-        for commitment in uncovered_commitments(transcript, tasks):
-            tasks.append(
-                Task(
-                    title=title_for(commitment.sentence),
-                    description="Said on the call and not in the extracted tasks; "
-                    "keep it if it is a real commitment.",
-                    owner=commitment.owner,
-                    due_text=commitment.due_text,
-                    due_date=resolve_deadline(
-                        commitment.due_text, context.started_at, context.timezone
-                    ),
-                    priority=Priority.LOW,
-                    priority_reason="Found by the recall check, not by the extractor.",
-                    evidence=[
-                        Evidence(
-                            quote=commitment.sentence,
-                            at=commitment.segment.start,
-                            speaker=commitment.segment.speaker,
-                            verified=True,
-                        )
-                    ],
-                    confidence=0.3,
-                    origin="recall_check",
-                )
-            )
+        tasks.extend(recall_tasks(transcript, tasks, context))
     return tasks
 
 
