@@ -15,12 +15,13 @@ import pytest_asyncio
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from smartnotes.settings import BotSettings, CallsSettings, Settings
+from smartnotes.settings import CallsSettings
 from smartnotes.signing import sign_headers
 from smartnotes.storage.models import Run, TeamsConversation
 from tests.api_client import Api, running_api
 from tests.conftest import postgres_database
 from tests.fakes.bot_framework import FakeBotFramework
+from tests.integration.test_bot import bot_settings
 from tests.seed import seed_run, seed_user
 
 TENANT = "northwind"
@@ -52,27 +53,16 @@ class World:
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
 async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
     async with FakeBotFramework() as bf:
-        bot = BotSettings(
-            app_id=bf.app_id,
-            app_password=SecretStr(bf.app_password),
-            openid_metadata_url=bf.openid_url,
-            issuers=bf.issuer,
-            token_url=bf.token_url,
-            tenant=TENANT,
-        )
-        base: dict[str, Any] = {
-            "data_dir": tmp_path,
-            "bot": bot,
-            "calls": CallsSettings(secrets=SecretStr(SECRET), tenant=TENANT),
-        }
+        calls = CallsSettings(secrets=SecretStr(SECRET), tenant=TENANT)
+        settings = bot_settings(tmp_path, bf, calls=calls)
         if request.param == "sqlite":
-            async with running_api(Settings(**base), process=False) as api:
+            async with running_api(settings, process=False) as api:
                 await seed_user(api.service.sessions, TENANT, REP, name="Maria Chen")
                 yield World(api, bf, tmp_path)
             return
         async with postgres_database() as url:
-            settings = Settings(**base, database_url=SecretStr(url))
-            async with running_api(settings, process=False) as api:
+            on_postgres = settings.model_copy(update={"database_url": SecretStr(url)})
+            async with running_api(on_postgres, process=False) as api:
                 await seed_user(api.service.sessions, TENANT, REP, name="Maria Chen")
                 yield World(api, bf, tmp_path)
 
