@@ -235,10 +235,13 @@
     renderSteps();
     const summary = run.summary || {};
     const complete = summary.generated !== null && summary.generated !== undefined;
-    if (document.activeElement !== summaryBox || !complete) {
-      summaryBox.value = summary.text || streamed || "";
-    }
     const failed = run.status === "failed";
+    // A summary the checks refused was streamed in part before it was refused: it is not the
+    // summary, so it does not stay in the box.
+    const refused = stepState.summarizing === "failed" && !complete;
+    const shown = refused ? (summary.edited ? summary.text : "") : summary.text || streamed || "";
+    // What the rep is typing is never replaced under their hands.
+    if (document.activeElement !== summaryBox || summaryBox.readOnly) summaryBox.value = shown;
     // After a failure the rep may write the summary the model did not finish.
     summaryBox.readOnly = !(editable() && (complete || failed));
     $("summary-hint").textContent = complete || summary.edited
