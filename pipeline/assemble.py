@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from pipeline.commitments import recall_tasks
-from pipeline.deadlines import call_day, is_vague, resolve_deadline
+from pipeline.deadlines import agrees_with_words, is_vague, resolve_deadline
 from pipeline.extraction import CallContext
 from pipeline.grounding import TranscriptIndex, merge_duplicates, model_timestamp
 from pipeline.tasks import Evidence, ExtractedTask, Task, TaskOrigin
@@ -52,19 +52,24 @@ def _ground(
 
 
 def _due_date(item: ExtractedTask, context: CallContext) -> date | None:
-    """Our resolver decides; the model's own date only fills in what the resolver can't read.
+    """Our resolver decides; the model's own date only fills in what the resolver can't read,
+    and only when it can be what the words mean (see ``agrees_with_words``).
 
     With no words said about a deadline there is no date, whatever the model wrote.
     """
     if not item.due_text or is_vague(item.due_text):
         return None
-    resolved = resolve_deadline(item.due_text, context.started_at, context.timezone)
+    resolved = resolve_deadline(
+        item.due_text, context.started_at, context.timezone, context.country
+    )
     if resolved is not None:
         return resolved
     try:
         proposed = date.fromisoformat(item.due_date) if item.due_date else None
     except ValueError:
         return None
-    if proposed is None or proposed < call_day(context.started_at, context.timezone):
+    if proposed is None or not agrees_with_words(
+        item.due_text, proposed, context.started_at, context.timezone
+    ):
         return None
     return proposed

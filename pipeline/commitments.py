@@ -252,7 +252,9 @@ def recall_tasks(transcript: Transcript, tasks: list[Task], context: CallContext
             description=_description(c),
             owner=c.owner,
             due_text=c.due_text,
-            due_date=resolve_deadline(c.due_text, context.started_at, context.timezone),
+            due_date=resolve_deadline(
+                c.due_text, context.started_at, context.timezone, context.country
+            ),
             priority=Priority.LOW,
             evidence=c.evidence(),
             confidence=0.3,

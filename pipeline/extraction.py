@@ -30,6 +30,8 @@ class CallContext:
     participants: tuple[str, ...] = field(default_factory=tuple)
     # True when nobody said when the call started and ``started_at`` is a stand-in (now).
     started_at_assumed: bool = False
+    # The rep's country (ISO 3166 alpha-2) for named holidays; None: read from the time zone.
+    country: str | None = None
 
 
 class TaskExtractor(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -93,30 +94,35 @@ def test_naive_call_time_is_refused() -> None:
         resolve_deadline("tomorrow", datetime(2026, 11, 17, 10, 0), ZONE)  # noqa: DTZ001
 
 
-# A Tuesday call in Chicago, 17 November 2026: phrases reps say that were misread or not read.
-REP_PHRASES = [
-    ("Thursday afternoon next week", "2026-11-26"),
-    ("Thursday next week", "2026-11-26"),
-    ("next week Thursday", "2026-11-26"),
-    ("right after this call", "2026-11-17"),
-    ("second week of January", "2027-01-08"),
-    ("before Christmas", "2026-12-24"),
-    ("end of January", "2027-01-31"),
-    ("before the fifteenth of December", "2026-12-14"),
-    ("the 15th", "2026-12-15"),
-    ("by the 30th", "2026-11-30"),
-    ("by the 3rd", "2026-12-03"),
-    ("before the 20th", "2026-11-19"),
-    ("mid-December", "2026-12-15"),
-    ("early next month", "2026-12-05"),
-    ("late December", "2026-12-25"),
-    ("before the holidays", "2026-12-23"),
-    ("by New Year's Eve", "2026-12-31"),
-    ("first week of December", "2026-12-04"),
-]
+# The calls of the phrase table: when each started, where the rep was.
+TABLE_CALLS = {
+    "A": (datetime(2026, 11, 17, 16, 0, tzinfo=UTC), "America/Chicago"),
+    "B": (datetime(2026, 12, 18, 9, 0, tzinfo=UTC), "Europe/Berlin"),
+    "C": (datetime(2027, 1, 7, 23, 30, tzinfo=UTC), "Australia/Sydney"),
+    "D": (datetime(2026, 6, 1, 14, 0, tzinfo=UTC), "Europe/London"),
+    "E": (datetime(2026, 11, 21, 1, 30, tzinfo=UTC), "America/Los_Angeles"),
+}
 
 
-@pytest.mark.parametrize(("phrase", "expected"), REP_PHRASES)
-def test_phrases_reps_say(phrase: str, expected: str) -> None:
-    start = datetime(2026, 11, 17, 16, tzinfo=UTC)
-    assert resolve_deadline(phrase, start, "America/Chicago") == date.fromisoformat(expected)
+def _phrase_table() -> list[tuple[str, str, date | None]]:
+    rows = []
+    table = Path(__file__).parent / "data" / "deadline_phrases.tsv"
+    for line in table.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            call, phrase, expected = line.split("\t")
+            rows.append((call, phrase, None if expected == "-" else date.fromisoformat(expected)))
+    return rows
+
+
+PHRASES = _phrase_table()
+
+
+def test_the_table_covers_what_reps_say() -> None:
+    assert len(PHRASES) >= 150
+    assert len({(call, phrase) for call, phrase, _ in PHRASES}) == len(PHRASES)
+
+
+@pytest.mark.parametrize(("call", "phrase", "expected"), PHRASES)
+def test_phrase_table(call: str, phrase: str, expected: date | None) -> None:
+    start, zone = TABLE_CALLS[call]
+    assert resolve_deadline(phrase, start, zone) == expected

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
+
 from pipeline.assemble import build_tasks
+from pipeline.deadlines import agrees_with_words
 from pipeline.extraction import CallContext
 from pipeline.formats import parse_transcript_text
 from pipeline.grounding import TranscriptIndex, merge_duplicates
@@ -128,6 +131,47 @@ def test_model_date_fills_in_only_when_words_were_said() -> None:
         recall_check=False,
     )
     assert vague.due_date is None
+
+
+@pytest.mark.parametrize(
+    ("said", "model_date", "kept"),
+    [
+        ("before the board meeting", "2027-12-09", False),  # more than a year after the call
+        ("before the board meeting", "2026-11-10", False),  # before the call
+        ("before the board meeting", "2026-12-09", True),
+        ("at the December board meeting", "2027-01-12", False),  # not in December
+        ("at the December board meeting", "2026-12-09", True),
+    ],
+)
+def test_model_date_is_used_only_when_the_words_allow_it(
+    said: str, model_date: str, kept: bool
+) -> None:
+    [task] = build_tasks(
+        [_extracted(due_text=said, due_date=model_date, quote="loop in Elena")],
+        TRANSCRIPT,
+        CONTEXT,
+        "claude",
+        recall_check=False,
+    )
+    assert task.due_date == (date.fromisoformat(model_date) if kept else None)
+
+
+@pytest.mark.parametrize(
+    ("said", "model_date", "agrees"),
+    [
+        ("at the Thursday review", "2026-11-26", True),
+        ("at the Thursday review", "2026-11-25", False),
+        ("at the board meeting on the 9th", "2026-12-10", False),
+        ("at the board meeting on the ninth", "2026-12-09", True),
+        ("at the 3pm board meeting", "2026-12-10", True),  # a time, not a day
+        ("at the board meeting next week", "2026-12-09", False),
+        ("at the board meeting next week", "2026-11-25", True),
+        ("in the December review", "2026-12-02", True),
+    ],
+)
+def test_words_a_model_date_must_agree_with(said: str, model_date: str, agrees: bool) -> None:
+    day = date.fromisoformat(model_date)
+    assert agrees_with_words(said, day, CONTEXT.started_at, CONTEXT.timezone) is agrees
 
 
 def test_duplicates_merge_keeping_the_richer_fields() -> None:
