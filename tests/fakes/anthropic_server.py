@@ -1,5 +1,7 @@
 """A local HTTP server that speaks the Anthropic Messages API (``POST /v1/messages``).
 
+Requests are checked as strictly as the real API checks them
+(:mod:`smartnotes.evaluation.messages_api`), so a request Claude would refuse fails the test.
 It answers with the documented message shape (``tool_use`` content blocks, ``stop_reason``,
 ``usage``) and the documented error envelope (``{"type": "error", "error": {...}}``) with
 ``retry-after`` headers, so the real ``anthropic`` SDK can be pointed at it with ``base_url``.
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from smartnotes.evaluation.messages_api import RequestRefusedError, check_headers, check_request
 
 _ids = itertools.count(1)
 
@@ -73,6 +77,7 @@ class FakeAnthropic:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.keys: list[str] = []
+        self.refused: list[RequestRefusedError] = []
         self.script: deque[Reply] = deque()
         self.default = default or tasks_reply([])
         self._runner: web.AppRunner | None = None
@@ -83,28 +88,19 @@ class FakeAnthropic:
         return self
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
-        # The API takes the key as ``x-api-key`` or as a bearer token (newer SDKs send that).
-        key = request.headers.get("x-api-key") or request.headers.get(
-            "authorization", ""
-        ).removeprefix("Bearer ")
-        if not key or not request.headers.get("anthropic-version"):
-            return web.json_response(
-                {
-                    "type": "error",
-                    "error": {"type": "authentication_error", "message": "missing x-api-key"},
-                },
-                status=401,
-            )
+        # Refused exactly as the real API refuses it, before any scripted reply is used.
         try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            return web.json_response(
-                {
-                    "type": "error",
-                    "error": {"type": "invalid_request_error", "message": "body is not JSON"},
-                },
-                status=400,
-            )
+            key = check_headers(request.headers)
+            try:
+                body = json.loads(await request.read())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise RequestRefusedError(
+                    400, "invalid_request_error", "request body is not valid JSON"
+                ) from None
+            check_request(body)
+        except RequestRefusedError as refused:
+            self.refused.append(refused)
+            return web.json_response(refused.body(), status=refused.status)
         self.keys.append(key)
         self.requests.append(body)
         self.headers.append(dict(request.headers))
