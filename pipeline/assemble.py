@@ -57,12 +57,13 @@ def _due_date(item: ExtractedTask, context: CallContext) -> date | None:
 
     With no words said about a deadline there is no date, whatever the model wrote.
     """
-    if not item.due_text or is_vague(item.due_text):
+    if not item.due_text:
         return None
     resolved = resolve_deadline(
         item.due_text, context.started_at, context.timezone, context.country
     )
-    if resolved is not None:
+    if resolved is not None or is_vague(item.due_text):
+        # "later today" is read; "later" alone names no day, whatever the model wrote.
         return resolved
     try:
         proposed = date.fromisoformat(item.due_date) if item.due_date else None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pipeline.deadlines import resolve_deadline
 from pipeline.extraction import CallContext
 from pipeline.grounding import TranscriptIndex, content_words, merge_duplicates, normalised_words
-from pipeline.sides import Person, Side, task_side
+from pipeline.sides import Person, Side, match_person, task_side
 from pipeline.tasks import Evidence, Priority, Task
 from pipeline.transcript import UNKNOWN_SPEAKER, Segment, Transcript
 
@@ -31,7 +31,8 @@ _TEAM = r"(?:we'll|we will|we're going to|we are going to|we need to|we should|o
 _ASK = r"(?:can you|could you|would you|will you|you'll|you will|please)"
 _ACTION = (
     r"(?:send|share|email|e-mail|forward|schedule|set up|book|arrange|organi[sz]e|follow up|"
-    r"get back|reach out|call|ring|loop in|introduce|prepare|draft|write|put together|review|"
+    r"get back|get (?:you|them|him|her|it|that|this)|reach out|call|ring|loop in|introduce|"
+    r"prepare|draft|write|put together|review|"
     r"check|confirm|update|revise|circulate|deliver|provide|sign|approve|finali[sz]e|invite|"
     r"run|look into|find out|demo|present|ship|order|pay|quote|price|escalate|talk to|ask|"
     r"open|complete|take|return|fill out|fill in|file|submit|finish|sort out|handle|raise|log|"
@@ -117,13 +118,19 @@ class _Clause:
 def _clauses(transcript: Transcript) -> list[_Clause]:
     found: list[_Clause] = []
     for number, segment in enumerate(transcript.segments):
+        recap = _RECAP.search(segment.text)
         for sentence in _SENTENCE.finditer(segment.text):
+            if recap is not None and sentence.start() >= recap.start():
+                break  # a recap repeats what was promised; the promise itself was found
             said = sentence[0]
             matches = list(_COMMITMENT.finditer(said.replace("\u2019", "'")))
             for index, match in enumerate(matches):
+                if _not_a_promise(said.replace("\u2019", "'"), match):
+                    continue
                 # Two commitments in one sentence ("I'll send the slots today, and we'll do the
-                # demo next week") are two clauses, each with its own action and deadline.
-                begin = 0 if index == 0 else match.start()
+                # demo next week") are two clauses, each with its own action and deadline; what
+                # comes before the first ("I've got legal's approval, so") is not part of it.
+                begin = match.start()
                 end = matches[index + 1].start() if index + 1 < len(matches) else len(said)
                 part = said[begin:end]
                 clause = _CLAUSE_TAIL.sub("", part).strip()
@@ -131,6 +138,38 @@ def _clauses(transcript: Transcript) -> list[_Clause]:
                 asked = re.fullmatch(_ASK, match["who"].lower()) is not None
                 found.append(_Clause(clause, number, start, asked))
     return found
+
+
+# Words that make "I'll…"/"I can…" something other than a promise: a purpose ("so I can build
+# the quote"), an ability under a condition ("if you send it, I can check"), a habit ("we'll
+# usually call"), or something done on the call itself ("let me share my screen").
+_PURPOSE = re.compile(r"\b(?:so|so that|in order to|that way)\s*$", re.IGNORECASE)
+_CONDITION = re.compile(r"^\W*(?:if|unless|whenever)\b", re.IGNORECASE)
+_HABIT = re.compile(
+    r"^\S+(?:\s+\S+)?\s+(?:usually|always|normally|typically|generally|often|sometimes)\b",
+    re.IGNORECASE,
+)
+_ON_THE_CALL = re.compile(
+    r"\b(?:share|sharing) (?:my|the|your) screen\b|\bshow you\b"
+    r"|\bhand (?:it )?over(?: to \w+)?\W*$",
+    re.IGNORECASE,
+)
+_RECAP = re.compile(
+    r"\b(?:let me (?:just )?(?:quickly )?(?:recap|summari[sz]e|sum up)"
+    r"|to (?:recap|summari[sz]e|sum up)|quick recap|in summary)\b",
+    re.IGNORECASE,
+)
+
+
+def _not_a_promise(sentence: str, match: re.Match[str]) -> bool:
+    who = match["who"].lower()
+    before = sentence[: match.start()]
+    clause = sentence[match.start() :]
+    if _PURPOSE.search(before) and not re.fullmatch(_ASK, who):
+        return True
+    if who in ("i can", "we can") and _CONDITION.search(sentence):
+        return True
+    return bool(_HABIT.search(clause) or _ON_THE_CALL.search(clause[: len(match[0]) + 16]))
 
 
 def find_commitments(transcript: Transcript) -> list[Commitment]:
@@ -144,6 +183,8 @@ def find_commitments(transcript: Transcript) -> list[Commitment]:
             continue
         segment = segments[clause.segment]
         answer = _answer(transcript, clause) if clause.asked else None
+        if answer == _DECLINED:
+            continue
         if answer is not None:
             reply, number = answer
             taken.update(
@@ -177,7 +218,9 @@ def _taken_on(clause: _Clause, asked: Segment, reply: str, replier: Segment) -> 
     )
 
 
-_VAGUE_OBJECT = frozenset({"it", "that", "this", "them", "those", "these", "one", "over", "so"})
+_VAGUE_OBJECT = frozenset(
+    {"it", "that", "this", "them", "those", "these", "one", "over", "so", "what", "we", "i", "have"}
+)
 
 
 def _names_the_thing(title: str) -> bool:
@@ -192,6 +235,17 @@ def _due(text: str) -> str:
     return deadline[0].strip() if deadline else ""
 
 
+_NO = re.compile(
+    r"^\W*(?:no(?! problem| worries)|nope|unfortunately|sorry|i'm afraid|i am afraid|i'm sorry|"
+    r"we can't|we cannot|i can't|i cannot|we don't|we won't|i won't|not really|not at the moment)\b"
+    r"|\b(?:can't|cannot|won't be able to|not able to) (?:commit|promise|do that|agree)"
+    r"|\b(?:that's|that is) not (?:possible|something we)",
+    re.IGNORECASE,
+)
+# A request the other side turned down: no commitment at all.
+_DECLINED = ("", -1)
+
+
 def _answer(transcript: Transcript, clause: _Clause) -> tuple[str, int] | None:
     """The other side's reply when it takes the request on: its first sentence, or its whole
     turn when that sentence is only "Sure." (the rest of the turn often says when)."""
@@ -203,10 +257,16 @@ def _answer(transcript: Transcript, clause: _Clause) -> tuple[str, int] | None:
         if segment.speaker == UNKNOWN_SPEAKER or segment.start - asked.end > _ANSWER_SECONDS:
             return None
         first = _SENTENCE.match(segment.text)
+        if first is not None and _NO.search(first[0].replace("\u2019", "'")):
+            return _DECLINED
         if first is None or not _YES.match(first[0]):
             return None
         reply = first[0].strip()
-        return (segment.text if len(normalised_words(reply)) <= 2 else reply), number
+        # "Sure, I can do that. I'll send a hundred by Monday.": an acceptance that names no
+        # action of its own is answered by the rest of the turn.
+        names_action = _COMMITMENT.search(reply.replace("\u2019", "'")) is not None
+        short = len(normalised_words(reply)) <= 2 or not names_action
+        return (segment.text if short else reply), number
     return None
 
 
@@ -241,7 +301,52 @@ def _covered(commitment: Commitment, tasks: list[Task], index: TranscriptIndex) 
 
 def uncovered_commitments(transcript: Transcript, tasks: list[Task]) -> list[Commitment]:
     index = TranscriptIndex(transcript)
-    return [c for c in find_commitments(transcript) if not _covered(c, tasks, index)]
+    found = find_commitments(transcript)
+    covered = [c for c in found if _covered(c, tasks, index)]
+    return [
+        c
+        for c in found
+        if not any(c is o for o in covered) and not _part_of_another(c, covered, found, tasks)
+    ]
+
+
+_NEED = re.compile(r"^\W*(?:i|we) (?:need to|have to|should)\b", re.IGNORECASE)
+# Words two clauses share without being about the same thing.
+_GENERIC = frozenset(
+    {"send", "get", "make", "sure", "need", "check", "take", "give", "back", "over", "up", "all"}
+)
+
+
+def _about(text: str) -> set[str]:
+    return content_words(text) - _GENERIC
+
+
+def _part_of_another(
+    commitment: Commitment, covered: list[Commitment], found: list[Commitment], tasks: list[Task]
+) -> bool:
+    """A clause that only prepares or restates a promise a task already holds: a need that a
+    task of the same person is about ("I need to talk to my accountant" / "I'll go through it
+    with Mathilde"), a step of a promise in the same turn ("I'll prepare a proposal… I'll send
+    you the proposal by Friday"), or words that name nothing after another promise of the
+    same speaker in the turn ("…within two weeks. Even if it isn't final, I'll send what we
+    have")."""
+    words = _about(commitment.sentence)
+    owner = [Person(commitment.owner)] if commitment.owner else []
+    if _NEED.match(commitment.sentence) and any(
+        match_person(task.owner, owner) is not None
+        and words & _about(" ".join([task.title, *(e.quote for e in task.evidence)]))
+        for task in tasks
+    ):
+        return True
+    same_turn = [
+        o
+        for o in found
+        if o is not commitment and o.segment is commitment.segment and o.owner == commitment.owner
+    ]
+    held = [o for o in same_turn if any(o is c for c in covered)]
+    if any(words & _about(o.sentence) for o in held) or (held and _NEED.match(commitment.sentence)):
+        return True
+    return bool(same_turn) and not _names_the_thing(commitment.title)
 
 
 def recall_tasks(transcript: Transcript, tasks: list[Task], context: CallContext) -> list[Task]:

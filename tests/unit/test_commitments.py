@@ -178,3 +178,90 @@ def test_the_same_promise_said_twice_is_one_finding() -> None:
     )
     [quote] = recall_tasks(parse_transcript_text(call), [], CONTEXT)
     assert len(quote.evidence) == 2
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        # A request turned down, at the start of the answer or inside it.
+        "[00:00:01] Maria Chen: Could you share your internal DPIA template?\n"
+        "[00:00:05] Priya Raman: No, I'm sorry, that is an internal document.\n",
+        "[00:00:01] Priya Raman: Can you freeze the price for three years?\n"
+        "[00:00:05] Maria Chen: That I can't commit to, I'm afraid.\n",
+        # A purpose, an ability under a condition, a habit, something done on the call.
+        "[00:00:01] Priya Raman: Send me the list, so I can build the quote properly.\n",
+        "[00:00:01] Priya Raman: If you send me an export, I can check the format.\n",
+        "[00:00:01] Maria Chen: We'll usually call you much earlier than that.\n",
+        "[00:00:01] Maria Chen: Okay, let me share my screen.\n",
+        "[00:00:01] Maria Chen: Quick intro first, and then I'll mostly hand over.\n",
+    ],
+)
+def test_what_is_not_a_promise_is_not_found(call: str) -> None:
+    assert find_commitments(parse_transcript_text(call)) == []
+
+
+def test_no_problem_takes_a_request_on() -> None:
+    [found] = find_commitments(
+        parse_transcript_text(
+            "[00:00:01] Maria Chen: Could you send me the staff list?\n"
+            "[00:00:05] Priya Raman: No problem, I'll send it later today.\n"
+        )
+    )
+    assert found.owner == "Priya Raman"
+
+
+def _quoted(title: str, quote: str, owner: str, due_text: str = "") -> ExtractedTask:
+    return ExtractedTask(title=title, owner=owner, quote=quote, due_text=due_text)
+
+
+@pytest.mark.parametrize(
+    ("call", "task"),
+    [
+        # A step of the promise a task holds, in the same turn.
+        (
+            "[00:00:01] Maria Chen: I'll prepare a first proposal for twenty seats. "
+            "I'll send you the proposal by Friday.\n",
+            _quoted("Send the proposal", "I'll send you the proposal by Friday", "Maria Chen"),
+        ),
+        # What one needs to do before the promise a task holds.
+        (
+            "[00:00:01] Priya Raman: Then I need to prepare the app registration on our side. "
+            "I'll send you the SAML metadata early next week.\n",
+            _quoted("Send SAML metadata", "I'll send you the SAML metadata", "Priya"),
+        ),
+        # A need the same person's task is about, said in another turn.
+        (
+            "[00:00:01] Priya Raman: But I need to talk to my accountant, Mathilde.\n"
+            "[00:00:09] Maria Chen: Of course.\n"
+            "[00:00:12] Priya Raman: I'll go through it with Mathilde before Christmas.\n",
+            _quoted(
+                "Review the quote with the accountant", "I'll go through it with Mathilde", "Priya"
+            ),
+        ),
+        # Words that name nothing after a promise in the same turn.
+        (
+            "[00:00:01] Priya Raman: I'll get you the approval matrix within two weeks. "
+            "Even if it isn't final, I'll send what we have.\n",
+            _quoted("Send the approval matrix", "I'll get you the approval matrix", "Priya"),
+        ),
+        # A recap repeats what was promised.
+        (
+            "[00:00:01] Maria Chen: I'll send the revised quote by Friday.\n"
+            "[00:00:09] Maria Chen: Let me recap. I'll send the quote, and we'll book the demo.\n",
+            _quoted("Send the revised quote", "I'll send the revised quote by Friday", "Maria"),
+        ),
+    ],
+)
+def test_what_only_prepares_or_repeats_a_held_promise_is_not_added(
+    call: str, task: ExtractedTask
+) -> None:
+    assert recalled([task], call) == []
+
+
+def test_a_second_promise_in_the_same_turn_about_something_else_is_still_added() -> None:
+    call = (
+        "[00:00:01] Maria Chen: I'll send you the proposal by Friday. "
+        "I'll also book the training for your admins next week.\n"
+    )
+    task = _quoted("Send the proposal", "I'll send you the proposal by Friday", "Maria Chen")
+    assert [t.title for t in recalled([task], call)] == ["Book the training for your admins"]
