@@ -200,6 +200,24 @@ class Pipeline:
             ),
         )
 
+    async def make_tasks(
+        self,
+        transcript: Transcript,
+        context: CallContext,
+        *,
+        local_only_reason: str | None = None,
+    ) -> tuple[list[Task], ExtractorInfo | None, list[str], str | None]:
+        """The task side alone (analyzing, creating tasks), as a run makes it: the tasks, the
+        extractor that made them, the warnings and the error, if the step failed."""
+        self.check_length(transcript)
+        emitter = Emitter(None)
+        no_summary = asyncio.Event()
+        no_summary.set()
+        tasks, info, error = await self._tasks(
+            transcript, context, emitter, no_summary, local_only_reason
+        )
+        return tasks, info, emitter.warnings, error
+
     async def process_file(
         self,
         path: Path,

@@ -41,11 +41,13 @@ SAMPLES = Path(__file__).parent / "samples"
 def _register_subcommands() -> None:
     from smartnotes.cli_admin import admin_app, crm_app
     from smartnotes.cli_db import db_app
+    from smartnotes.cli_eval import evaluate_command
     from smartnotes.cli_graph import graph_app
     from smartnotes.cli_manifest import manifest_app
     from smartnotes.cli_serve import serve
 
     app.command("serve")(serve)
+    app.command("eval")(evaluate_command)
 
     app.add_typer(db_app, name="db")
     app.add_typer(admin_app, name="admin")

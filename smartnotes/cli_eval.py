@@ -1,0 +1,155 @@
+"""``smartnotes eval``: how well the tasks match what a careful rep would have noted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pipeline.errors import InputError, ModelError, PipelineError
+from smartnotes.evaluation.gold import LabelledCall, load_set
+from smartnotes.evaluation.run import Extractor, evaluate, report
+from smartnotes.evaluation.scoring import CallScore, Totals
+
+_MEASURES = ("recall", "precision", "deadline_accuracy", "grounding_rate")
+
+
+def evaluate_command(
+    folder: Annotated[
+        Path, typer.Argument(help="A folder of labelled calls (NAME.vtt + NAME.gold.json).")
+    ],
+    peer: Annotated[
+        str | None,
+        typer.Option(
+            help="'gold': a local Messages API peer answers like a perfect Claude (the gold "
+            "commitments with the words said, no dates), so what is measured is ours."
+        ),
+    ] = None,
+    extractor: Annotated[
+        str,
+        typer.Option(help="'auto' (Claude when configured, else local) or 'local'."),
+    ] = "auto",
+    call: Annotated[
+        list[str] | None, typer.Option("--call", help="Only this call (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    fail_under: Annotated[
+        float | None,
+        typer.Option(
+            help="Exit 1 when recall, precision, deadline accuracy or grounding overall is "
+            "below this (0 to 1)."
+        ),
+    ] = None,
+) -> None:
+    """Score task extraction on labelled calls: recall, precision, deadlines, grounding."""
+    from smartnotes.cli import Exit, _fail, _settings
+
+    out, err = Console(highlight=False), Console(stderr=True, highlight=False)
+    problem = _option_problem(peer, extractor)
+    if problem:
+        raise _fail(err, problem, Exit.BAD_INPUT)
+    settings = _settings(err)
+    try:
+        calls = _chosen_calls(folder, call or [])
+    except InputError as exc:
+        raise _fail(err, str(exc), Exit.BAD_INPUT) from None
+    chosen: Extractor = "local" if extractor == "local" else "auto"
+
+    def progress(score: CallScore) -> None:
+        if not as_json:
+            err.print(f"  {escape(score.name)}: {score.found}/{score.commitments} found")
+
+    try:
+        scores = asyncio.run(
+            evaluate(calls, settings, extractor=chosen, peer=peer == "gold", progress=progress)
+        )
+    except InputError as exc:
+        raise _fail(err, str(exc), Exit.BAD_INPUT) from None
+    except ModelError as exc:
+        raise _fail(err, str(exc), Exit.BAD_SETUP) from None
+    except PipelineError as exc:
+        raise _fail(err, str(exc), Exit.INCOMPLETE) from None
+    document = report(scores)
+    if as_json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        show(out, scores, document)
+    if fail_under is not None:
+        overall = document["overall"]
+        below = [m for m in _MEASURES if overall[m] < fail_under]
+        if below:
+            err.print(f"below {fail_under}: {', '.join(below)}")
+            raise typer.Exit(1)
+
+
+def _option_problem(peer: str | None, extractor: str) -> str | None:
+    if peer not in (None, "gold"):
+        return f"--peer: unknown peer {peer!r} (the one there is: gold)"
+    if extractor not in ("auto", "local"):
+        return f"--extractor: {extractor!r} is not auto or local"
+    if peer and extractor == "local":
+        return "--peer answers for Claude; it cannot go with --extractor local"
+    return None
+
+
+def _chosen_calls(folder: Path, names: list[str]) -> list[LabelledCall]:
+    calls = load_set(folder)
+    unknown = sorted(set(names) - {c.name for c in calls})
+    if unknown:
+        raise InputError(f"no labelled call named {unknown[0]!r}")
+    return [c for c in calls if c.name in names] if names else calls
+
+
+def show(out: Console, scores: list[CallScore], document: dict[str, object]) -> None:
+    table = Table(title="Smart Notes eval", show_lines=False)
+    for column in (
+        "call",
+        "gold",
+        "tasks",
+        "recall",
+        "precision",
+        "deadlines",
+        "owners",
+        "grounded",
+        "dupl.",
+        "s",
+    ):
+        table.add_column(column, justify="left" if column == "call" else "right")
+    for score in scores:
+        table.add_row(*_row(score.name, Totals.of([score]), f"{score.seconds:.1f}"))
+    total_seconds = sum(s.seconds for s in scores)
+    table.add_row(*_row("overall", Totals.of(scores), f"{total_seconds:.1f}"), style="bold")
+    out.print(table)
+    calls = document["calls"]
+    for entry in calls if isinstance(calls, list) else []:
+        for miss in entry["missed"]:
+            out.print(f"[red]missed[/] {escape(entry['call'])}: {escape(miss['title'])}")
+        for wrong in entry["wrong_deadlines"]:
+            out.print(
+                f"[yellow]deadline[/] {escape(entry['call'])}: {escape(wrong['title'])}: "
+                f"'{escape(wrong['said'])}' is {wrong['expected']}, found {wrong['found']}"
+            )
+        for extra in entry["extra"] + entry["duplicate_tasks"]:
+            out.print(f"[yellow]extra[/] {escape(entry['call'])}: {escape(extra['title'])}")
+
+
+def _row(name: str, totals: Totals, seconds: str) -> list[str]:
+    return [
+        name,
+        str(totals.commitments),
+        str(totals.tasks),
+        f"{totals.recall:.0%}",
+        f"{totals.precision:.0%}",
+        f"{totals.deadline_accuracy:.0%}",
+        f"{totals.owner_accuracy:.0%}",
+        f"{totals.grounding_rate:.0%}",
+        str(totals.duplicates),
+        seconds,
+    ]
