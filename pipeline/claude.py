@@ -69,18 +69,26 @@ class ClaudeExtractor:
             input_schema=extraction_schema(),
         )
 
-    async def extract(self, transcript: Transcript, context: CallContext) -> list[ExtractedTask]:
+    async def extract(
+        self, transcript: Transcript, context: CallContext, warnings: list[str] | None = None
+    ) -> list[ExtractedTask]:
         parts = plan_parts(transcript, self.part_tokens, approximate_tokens)
         results = await asyncio.gather(
             *(
-                self._extract_part(transcript, part, context, i, len(parts))
+                self._extract_part(transcript, part, context, i, len(parts), warnings)
                 for i, part in enumerate(parts, start=1)
             )
         )
         return [task for part_tasks in results for task in part_tasks]
 
     async def _extract_part(
-        self, transcript: Transcript, part: Any, context: CallContext, number: int, parts: int
+        self,
+        transcript: Transcript,
+        part: Any,
+        context: CallContext,
+        number: int,
+        parts: int,
+        warnings: list[str] | None,
     ) -> list[ExtractedTask]:
         prompt = user_prompt(self.prompts, transcript, part, context, number, parts)
         async with self._parallel:
@@ -103,7 +111,7 @@ class ClaudeExtractor:
             raise ExtractionError("Claude returned malformed output (answer cut off)")
         for block in message.content:
             if block.type == "tool_use" and block.name == TOOL_NAME:
-                return parse_tasks(block.input, "Claude")
+                return parse_tasks(block.input, "Claude", warnings)
         raise ExtractionError("Claude returned malformed output (no record_tasks call)")
 
 

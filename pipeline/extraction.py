@@ -39,8 +39,11 @@ class TaskExtractor(Protocol):
     model_name: str
 
     async def extract(
-        self, transcript: Transcript, context: CallContext
-    ) -> list[ExtractedTask]: ...
+        self, transcript: Transcript, context: CallContext, warnings: list[str] | None = None
+    ) -> list[ExtractedTask]:
+        """The tasks in the call; what had to be repaired in the model's answer is added to
+        ``warnings`` (a field cut to its limit, a task without a title dropped)."""
+        ...
 
 
 def system_prompt(prompts: Prompts) -> str:

@@ -51,10 +51,14 @@ class LocalExtractor:
         self._grammar: Any = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         self._instructions = system_prompt(prompts)
 
-    async def extract(self, transcript: Transcript, context: CallContext) -> list[ExtractedTask]:
-        return await asyncio.to_thread(self.extract_sync, transcript, context)
+    async def extract(
+        self, transcript: Transcript, context: CallContext, warnings: list[str] | None = None
+    ) -> list[ExtractedTask]:
+        return await asyncio.to_thread(self.extract_sync, transcript, context, warnings)
 
-    def extract_sync(self, transcript: Transcript, context: CallContext) -> list[ExtractedTask]:
+    def extract_sync(
+        self, transcript: Transcript, context: CallContext, warnings: list[str] | None = None
+    ) -> list[ExtractedTask]:
         fixed = (
             self.model.count_tokens(self.prompts.local_system)
             + self.model.count_tokens(self._instructions)
@@ -94,5 +98,5 @@ class LocalExtractor:
                 raise ExtractionError(
                     f"the local extractor returned malformed output ({exc.msg})"
                 ) from None
-            tasks.extend(parse_tasks(payload, "the local extractor"))
+            tasks.extend(parse_tasks(payload, "the local extractor", warnings))
         return tasks

@@ -328,12 +328,15 @@ class Pipeline:
     ) -> tuple[list[ExtractedTask], ExtractorInfo]:
         remote = None if local_only_reason else self.remote_extractor
         reason = local_only_reason or self.remote_unavailable_reason
+        repaired: list[str] = []
         if remote is not None:
             try:
-                tasks = await remote.extract(transcript, context)
+                tasks = await remote.extract(transcript, context, repaired)
+                await _repairs(emitter, repaired)
                 return tasks, ExtractorInfo(name="claude", model=remote.model_name)
             except ExtractionError as exc:
                 reason = exc.reason
+                repaired.clear()
         await emitter.emit(
             PipelineEvent(
                 kind="warning",
@@ -346,10 +349,28 @@ class Pipeline:
         await emitter.emit(
             PipelineEvent(kind="progress", step=Step.ANALYZING, text="local extractor running")
         )
-        tasks = await self.local_extractor.extract(transcript, context)
+        tasks = await self.local_extractor.extract(transcript, context, repaired)
+        await _repairs(emitter, repaired)
         return tasks, ExtractorInfo(
             name="local", model=self.local_extractor.model_name, fallback_reason=reason
         )
+
+
+async def _repairs(emitter: Emitter, repaired: list[str]) -> None:
+    """What was repaired in the extractor's answer, as one warning on the run: the tasks that
+    stand are shown, and the rep can see that the answer was not clean."""
+    if not repaired:
+        return
+    shown = "; ".join(repaired[:5]) + (
+        f"; and {len(repaired) - 5} more" if len(repaired) > 5 else ""
+    )
+    await emitter.emit(
+        PipelineEvent(
+            kind="warning",
+            step=Step.ANALYZING,
+            text=f"Part of the extractor's answer was repaired: {shown}.",
+        )
+    )
 
 
 async def _already(summary: str, finished: asyncio.Event) -> tuple[str, str | None]:

@@ -276,9 +276,14 @@ async def test_one_bad_field_does_not_cost_the_whole_answer(
             {**QUOTE_TASK, "title": None, "quote": ""},  # neither title nor quote: not a task
         ]
     )
-    result, _ = await _run(fake_claude, prompts, local_model)
+    result, events = await _run(fake_claude, prompts, local_model)
     assert result.extractor is not None
     assert result.extractor.name == "claude"
+    # What was repaired is on the run, once, for the rep and the operator to see.
+    [repaired] = [e.text for e in events if e.kind == "warning"]
+    assert repaired.startswith("Part of the extractor's answer was repaired: Claude: task 1: ")
+    assert "task 3: " in repaired
+    assert result.warnings == [repaired]
     by_title = {t.title: t for t in result.tasks if t.origin == "claude"}
     assert set(by_title) == {QUOTE_TASK["title"], GEOTAB_TASK["title"]}
     quote = by_title[QUOTE_TASK["title"]]
