@@ -34,6 +34,8 @@ class ExtractorInfo(BaseModel):
     name: Literal["claude", "local"]
     model: str
     fallback_reason: str | None = None
+    # What had to be repaired in the extractor's answer (one line each).
+    repairs: list[str] = []
 
 
 class StepRecord(BaseModel):
@@ -333,7 +335,9 @@ class Pipeline:
             try:
                 tasks = await remote.extract(transcript, context, repaired)
                 await _repairs(emitter, repaired)
-                return tasks, ExtractorInfo(name="claude", model=remote.model_name)
+                return tasks, ExtractorInfo(
+                    name="claude", model=remote.model_name, repairs=repaired
+                )
             except ExtractionError as exc:
                 reason = exc.reason
                 repaired.clear()
@@ -352,7 +356,10 @@ class Pipeline:
         tasks = await self.local_extractor.extract(transcript, context, repaired)
         await _repairs(emitter, repaired)
         return tasks, ExtractorInfo(
-            name="local", model=self.local_extractor.model_name, fallback_reason=reason
+            name="local",
+            model=self.local_extractor.model_name,
+            fallback_reason=reason,
+            repairs=repaired,
         )
 
 

@@ -181,6 +181,7 @@ class RunProcessor:
             run.extractor = extractor.name
             run.extractor_model = extractor.model
             run.extractor_fallback_reason = extractor.fallback_reason
+            run.extractor_repairs = extractor.repairs or None
             existing = list(
                 (
                     await session.execute(

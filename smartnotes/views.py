@@ -150,6 +150,7 @@ def run_view(
             "name": run.extractor,
             "model": run.extractor_model,
             "fallback_reason": run.extractor_fallback_reason,
+            "repairs": run.extractor_repairs or [],
         },
         "tasks": views,
         "needs_customer": run.customer_id is None,

@@ -136,6 +136,8 @@ class Run(Base):
     extractor: Mapped[str | None] = mapped_column(String(20), nullable=True)
     extractor_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     extractor_fallback_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What had to be repaired in the extractor's answer; shown beside the tasks.
+    extractor_repairs: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     failed_step: Mapped[str | None] = mapped_column(String(30), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     notify_when_done: Mapped[bool] = mapped_column(Boolean, default=False)

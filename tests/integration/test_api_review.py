@@ -129,6 +129,7 @@ async def test_a_call_is_reviewed_and_saved_through_the_api(
     view = events[-1][1]
     assert view["customer_name"] == "Contoso Logistics"
     assert view["extractor"]["name"] == "claude"
+    assert view["extractor"]["repairs"] == []
     assert view["ai_generated"] is True
     assert view["summary"]["text"]
     assert not view["summary"]["edited"]
@@ -188,6 +189,21 @@ async def test_a_call_is_reviewed_and_saved_through_the_api(
     assert view["tasks"][0]["status"] == "written"
     assert view["tasks"][0]["crm_task_id"] == task.id
     assert view["tasks"][1]["status"] == "rejected"
+
+
+async def test_what_was_repaired_in_claudes_answer_stays_on_the_run(
+    live: Api, fake_claude: FakeAnthropic
+) -> None:
+    broken = [{**CLAUDE_TASKS[0], "due_date": None}, {**CLAUDE_TASKS[1], "priority": "asap!"}]
+    fake_claude.default = tasks_reply(broken)
+    _, created = await live.call("POST", "/api/runs", as_user=REP, json_body=UPLOAD)
+    view = await live.wait_for(created["run_id"], REP, _ready)
+    assert view["extractor"]["name"] == "claude"  # the rest of the answer stands
+    assert [t["title"] for t in view["tasks"][:2]] == [t["title"] for t in CLAUDE_TASKS]
+    repairs = view["extractor"]["repairs"]
+    assert len(repairs) == 2
+    assert repairs[0].startswith("Claude: task 1: due_date")
+    assert repairs[1].startswith("Claude: task 2: priority")
 
 
 async def test_retrigger_keeps_the_summary_edit_and_later_notifies(

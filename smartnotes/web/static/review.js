@@ -258,10 +258,18 @@
       ? `by ${extractor.name === "claude" ? "Claude" : "the local model"}${extractor.model ? ` (${extractor.model})` : ""}`
       : "";
     const note = $("extractor-note");
-    note.hidden = !extractor.fallback_reason;
-    note.textContent = extractor.fallback_reason
-      ? `The local extractor found these tasks: ${extractor.fallback_reason}`
-      : "";
+    const repairs = extractor.repairs || [];
+    const lines = [];
+    if (extractor.fallback_reason) {
+      lines.push(`The local extractor found these tasks: ${extractor.fallback_reason}`);
+    }
+    if (repairs.length) {
+      lines.push(
+        `Part of the extractor's answer had to be repaired, so check these tasks: ${repairs.join("; ")}`,
+      );
+    }
+    note.hidden = !lines.length;
+    note.textContent = lines.join(" ");
     renderTasks();
 
     if (run.error) {
