@@ -70,6 +70,10 @@ async def test_recording_end_to_end(
     assert result.extractor is not None
     assert result.extractor.name == "local"
     assert result.extractor.fallback_reason == "no ANTHROPIC_API_KEY set"
+    # The extractor answered with tasks of its own; the recall check alone would also pass
+    # the assertions below, so it must not be all there is.
+    assert [t for t in result.tasks if t.origin == "local"]
+    assert {t.origin for t in result.tasks} <= {"local", "recall_check"}
     quote_tasks = [t for t in result.tasks if t.verified and "revised quote" in t.evidence[0].quote]
     assert quote_tasks
     assert quote_tasks[0].due_date == date(2026, 11, 20)
@@ -91,7 +95,9 @@ async def test_shared_local_model_summarizes_before_extracting(
     assert summary_done < local_start
     assert markers.index(("step_started", Step.ANALYZING, "")) < summary_done
     assert result.complete
-    # Recall first: every spoken "I'll ..." commitment of the call is on the list.
+    assert [t for t in result.tasks if t.origin == "local"], "the local extractor answered"
+    # Recall first: every spoken "I'll ..." commitment of the call is on the list, from the
+    # extractor or, where the bundled model missed it, from the recall check that says so.
     quotes = " | ".join(e.quote for t in result.tasks for e in t.evidence if e.verified)
     for said in (
         "revised quote with the annual pricing by Friday",
@@ -212,6 +218,8 @@ async def test_local_extractor_keeps_its_schema_under_injection(
             "confidence",
             "origin",
         }
+    assert [t for t in result.tasks if t.origin == "local"], "the local extractor answered"
+    assert not any("DELETE" in t.title.upper() for t in result.tasks if t.origin == "local")
     contract = [t for t in result.tasks if t.verified and "contract" in t.evidence[0].quote]
     assert contract
     assert contract[0].due_date == date(2026, 11, 18)
