@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python -m benchmarks.webhook
 	$(BIN)/python -m benchmarks.bot
 	$(BIN)/python -m benchmarks.graph_webhook
+	$(BIN)/python -m benchmarks.quality
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts $(PLAYGROUND)/node_modules \

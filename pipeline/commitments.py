@@ -37,7 +37,9 @@ _ACTION = (
     r"run|look into|find out|demo|present|ship|order|pay|quote|price|escalate|talk to|ask|"
     r"open|complete|take|return|fill out|fill in|file|submit|finish|sort out|handle|raise|log|"
     r"create|add|walk (?:you |them |him |her )?through|connect|chase|fix|install|enable|"
-    r"configure|grant|give|hand over|kick off|sign off|test|investigate|coordinate|confirm)"
+    r"configure|grant|give|hand over|kick off|sign off|test|investigate|coordinate|confirm|"
+    r"go through|sit down with|pencil in|do (?:the|a|an|our|your)|"
+    r"(?:get|have) (?:\w+\s+){0,9}?(?:over\s+)?to (?:you|them|him|her))"
 )
 _COMMITMENT = re.compile(
     rf"\b(?P<who>{_FIRST_PERSON}|{_TEAM}|{_ASK})\b(?:\s+\w+){{0,3}}?\s+\b(?P<action>{_ACTION})\b",
@@ -45,15 +47,29 @@ _COMMITMENT = re.compile(
 )
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 _COUNT = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a couple of|a few)"
+_MONTH_WORDS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december"
+)
+# The words said about when, longest first: "EOD tomorrow" rather than "EOD", "Thursday next
+# week" rather than "Thursday". The words are resolved to a date by ``deadlines``.
 _DEADLINE = re.compile(
     r"\b(?:(?:by|before|until|no later than|on|within|in|for)\s+)?(?:the\s+)?(?:"
-    r"(?:end of|close of)\s+(?:the\s+|this\s+|next\s+)?(?:day|business|week|month|quarter|year)"
+    r"(?:eod|cob|end of day|close of business|first thing)\s+tomorrow"
+    r"|(?:right |straight )?after (?:this|the|our) (?:call|meeting)"
+    r"|(?:first|second|third|fourth|last) week of (?:" + _MONTH_WORDS + r")"
+    r"|(?:early|mid|late|end of|beginning of|start of|middle of)[\s-]+"
+    r"(?:" + _MONTH_WORDS + r"|next month)"
+    r"|(?:the )?holidays|christmas(?: eve)?|xmas|new year(?:'s)?(?: eve| day)?|thanksgiving"
+    r"|easter(?: monday)?"
+    rf"|(?:{_DAYS})(?:\s+(?:morning|afternoon|evening))?\s+next week|next week\s+(?:{_DAYS})"
+    r"|(?:the )?week after next|(?:a|one) fortnight|(?:end of )?q[1-4]"
+    r"|(?:end of|close of)\s+(?:the\s+|this\s+|next\s+)?(?:day|business|week|month|quarter|year)"
     r"(?:\s+tomorrow)?"
     rf"|(?:this|next|coming)\s+(?:week|month|quarter|year|afternoon|morning|evening|{_DAYS})"
     r"|(?:early|mid|late)\s+next\s+(?:week|month)"
     r"|(?:the\s+)?day after tomorrow"
     r"|tomorrow(?:\s+(?:eod|morning|afternoon|evening|end of day))?"
-    rf"|today|tonight|eod|eow|eom|cob|{_DAYS}"
+    rf"|later today|today|tonight|eod|eow|eom|cob|{_DAYS}"
     rf"|{_COUNT}\s+(?:business\s+|working\s+)?(?:days?|weeks?|months?|hours?)(?:\s+from now)?"
     r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}"
     r"(?:st|nd|rd|th)?"
@@ -113,6 +129,9 @@ class _Clause:
     segment: int
     start: int  # character offset in the segment's text
     asked: bool  # "can you…?" rather than "I'll…"
+    # A short sentence right after, without a promise of its own ("Probably end of next
+    # week."): where the deadline of the clause may have been said.
+    after: str = ""
 
 
 def _clauses(transcript: Transcript) -> list[_Clause]:
@@ -136,14 +155,18 @@ def _clauses(transcript: Transcript) -> list[_Clause]:
                 clause = _CLAUSE_TAIL.sub("", part).strip()
                 start = sentence.start() + begin + len(part) - len(part.lstrip())
                 asked = re.fullmatch(_ASK, match["who"].lower()) is not None
-                found.append(_Clause(clause, number, start, asked))
+                found.append(
+                    _Clause(
+                        clause, number, start, asked, _afterthought(segment.text, sentence.end())
+                    )
+                )
     return found
 
 
 # Words that make "I'll…"/"I can…" something other than a promise: a purpose ("so I can build
 # the quote"), an ability under a condition ("if you send it, I can check"), a habit ("we'll
 # usually call"), or something done on the call itself ("let me share my screen").
-_PURPOSE = re.compile(r"\b(?:so|so that|in order to|that way)\s*$", re.IGNORECASE)
+_PURPOSE = re.compile(r"\S.*\b(?:so|so that|in order to|that way)\s*$", re.IGNORECASE)
 _CONDITION = re.compile(r"^\W*(?:if|unless|whenever)\b", re.IGNORECASE)
 _HABIT = re.compile(
     r"^\S+(?:\s+\S+)?\s+(?:usually|always|normally|typically|generally|often|sometimes)\b",
@@ -165,11 +188,21 @@ def _not_a_promise(sentence: str, match: re.Match[str]) -> bool:
     who = match["who"].lower()
     before = sentence[: match.start()]
     clause = sentence[match.start() :]
-    if _PURPOSE.search(before) and not re.fullmatch(_ASK, who):
+    if _PURPOSE.search(before) and who in ("i can", "we can"):
         return True
     if who in ("i can", "we can") and _CONDITION.search(sentence):
         return True
     return bool(_HABIT.search(clause) or _ON_THE_CALL.search(clause[: len(match[0]) + 16]))
+
+
+def _afterthought(text: str, end: int) -> str:
+    following = _SENTENCE.match(text, end)
+    if following is None:
+        return ""
+    said = following[0].strip()
+    if len(said.split()) > 6 or _COMMITMENT.search(said.replace("\u2019", "'")):
+        return ""
+    return said
 
 
 def find_commitments(transcript: Transcript) -> list[Commitment]:
@@ -200,7 +233,13 @@ def find_commitments(transcript: Transcript) -> list[Commitment]:
             others = speakers - {segment.speaker}
             owner = next(iter(others)) if len(speakers) == 2 and len(others) == 1 else ""
         found.append(
-            Commitment(clause.text, segment, owner, _due(clause.text), title_for(clause.text))
+            Commitment(
+                clause.text,
+                segment,
+                owner,
+                _due(clause.text) or _due(clause.after),
+                title_for(clause.text),
+            )
         )
     return found
 
@@ -310,7 +349,8 @@ def uncovered_commitments(transcript: Transcript, tasks: list[Task]) -> list[Com
     ]
 
 
-_NEED = re.compile(r"^\W*(?:i|we) (?:need to|have to|should)\b", re.IGNORECASE)
+# Weaker than a promise: a need or an offer, often said again about something already taken on.
+_NEED = re.compile(r"^\W*(?:i|we) (?:need to|have to|should|can)\b", re.IGNORECASE)
 # Words two clauses share without being about the same thing.
 _GENERIC = frozenset(
     {"send", "get", "make", "sure", "need", "check", "take", "give", "back", "over", "up", "all"}
@@ -324,12 +364,12 @@ def _about(text: str) -> set[str]:
 def _part_of_another(
     commitment: Commitment, covered: list[Commitment], found: list[Commitment], tasks: list[Task]
 ) -> bool:
-    """A clause that only prepares or restates a promise a task already holds: a need that a
-    task of the same person is about ("I need to talk to my accountant" / "I'll go through it
-    with Mathilde"), a step of a promise in the same turn ("I'll prepare a proposal… I'll send
-    you the proposal by Friday"), or words that name nothing after another promise of the
-    same speaker in the turn ("…within two weeks. Even if it isn't final, I'll send what we
-    have")."""
+    """A clause that only prepares or restates a promise a task already holds: a need or
+    an offer that a task of the same person is about ("I need to talk to my accountant" /
+    "I'll go through it with Mathilde"), a step of a promise in the same turn ("I'll prepare
+    a proposal… I'll send you the proposal by Friday"), or words that name nothing after
+    another promise of the same speaker in the turn ("…within two weeks. Even if it isn't
+    final, I'll send what we have")."""
     words = _about(commitment.sentence)
     owner = [Person(commitment.owner)] if commitment.owner else []
     if _NEED.match(commitment.sentence) and any(

@@ -112,10 +112,10 @@ def score_call(call: LabelledCall, transcript: Transcript, tasks: list[Task]) ->
     gold_spans = [index.span(c.quote, model_timestamp(c.at)) for c in call.commitments]
     candidates: list[tuple[float, int, int]] = []
     for t, task in enumerate(tasks):
-        evidence = task.evidence[0] if task.evidence else None
-        span = index.span(evidence.quote, evidence.at) if evidence and evidence.quote else None
+        # A request and its answer are two pieces of evidence; either may be the labelled one.
+        spans = [index.span(e.quote, e.at) for e in task.evidence if e.quote]
         for g, gold_span in enumerate(gold_spans):
-            overlap = _overlap(span, gold_span)
+            overlap = max((_overlap(span, gold_span) for span in spans), default=0.0)
             if overlap >= MIN_OVERLAP:
                 # Among equal overlaps, the commitment whose deadline the task carries wins.
                 tie = 0.01 if task.due_date == call.commitments[g].due_date else 0.0

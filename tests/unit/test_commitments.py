@@ -265,3 +265,47 @@ def test_a_second_promise_in_the_same_turn_about_something_else_is_still_added()
     )
     task = _quoted("Send the proposal", "I'll send you the proposal by Friday", "Maria Chen")
     assert [t.title for t in recalled([task], call)] == ["Book the training for your admins"]
+
+
+@pytest.mark.parametrize(
+    ("said", "title", "due_text"),
+    [
+        (
+            "Great. So I'll send you a few time options later today.",
+            "Send a few time options",
+            "later today",
+        ),
+        (
+            "I'll write up the eval summary for Rachel once the load test is done. "
+            "Probably end of next week.",
+            "Write up the eval summary for Rachel once",
+            "end of next week",
+        ),
+        ("I'll send you the revised quote EOD tomorrow.", "Send the revised quote", "EOD tomorrow"),
+        (
+            "I'll have the pricing for the two million page tier over to you before Thanksgiving.",
+            "Have the pricing for the two million page",
+            "before Thanksgiving",
+        ),
+        (
+            "I'll get the new sandbox credentials to you right after this call.",
+            "Get the new sandbox credentials",
+            "right after this call",
+        ),
+        (
+            "We'll do the architecture deep dive Thursday next week.",
+            "Do the architecture deep dive",
+            "Thursday next week",
+        ),
+        (
+            "I'll sit down with Mathilde and go through it before Christmas.",
+            "Sit down with Mathilde and go through it",
+            "before Christmas",
+        ),
+    ],
+)
+def test_promises_as_reps_make_them_with_the_words_said_for_when(
+    said: str, title: str, due_text: str
+) -> None:
+    [found] = find_commitments(parse_transcript_text(f"[00:00:01] Maria Chen: {said}\n"))
+    assert (found.title, found.due_text) == (title, due_text)
