@@ -11,6 +11,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microsoft_agents.activity import (
     Activity,
@@ -221,7 +222,24 @@ def _user(activity: Activity) -> TeamsUser | None:
         teams_id=sender.id,
         name=sender.name or "",
         aad_tenant_id=(tenant or "").lower(),
+        timezone=_client_zone(activity),
     )
+
+
+def _client_zone(activity: Activity) -> str | None:
+    """The user's time zone as their Teams client reports it (the ``clientInfo`` entity, or
+    ``localTimezone``); only a zone this machine knows counts."""
+    reported = [
+        getattr(e, "timezone", None) for e in activity.entities or [] if e.type == "clientInfo"
+    ]
+    for zone in [*reported, activity.local_timezone]:
+        if isinstance(zone, str) and 0 < len(zone) <= 64:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            return zone
+    return None
 
 
 async def _member_email(context: TurnContext, user: TeamsUser) -> str | None:

@@ -19,6 +19,8 @@ class TeamsUser:
     name: str
     aad_tenant_id: str
     email: str | None = None
+    # The IANA time zone of the user's Teams client (clientInfo), when it sent one.
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)

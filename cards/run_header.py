@@ -53,8 +53,8 @@ def _call_line(run: Mapping[str, Any]) -> Element:
         )
     runs: list[Inline] = [span(customer, weight="bolder")]
     when = local_time(run["call_started_at"], run["timezone"])
-    if when:
-        runs.append(f" · {when}")
+    # The zone deadlines were read in, always: "Friday" depends on it.
+    runs.append(f" · {when}" if when else f" · deadlines in {run['timezone']} time")
     if run["call_url"]:
         runs.extend([" · ", span("Open the call", link=open_url("Open the call", run["call_url"]))])
     return plain(*runs)

@@ -43,6 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
@@ -85,6 +86,7 @@ from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
+from tzlocal.windows_tz import win_tz
 
 from graph.types import (
     GraphAuthError,
@@ -266,6 +268,15 @@ class GraphClient:
         meetings = (page.value if page is not None else None) or []
         return _meeting(meetings[0], user_id) if meetings else None
 
+    # -- people ----------------------------------------------------------------------------
+
+    async def mailbox_time_zone(self, user_id: str) -> str | None:
+        """The user's time zone from their mailbox settings, as an IANA name (Exchange names
+        zones the Windows way, "W. Europe Standard Time"); None when unset or unknown.
+        Needs ``MailboxSettings.Read``."""
+        settings = await self._call(self._sdk.users.by_user_id(user_id).mailbox_settings.get())
+        return iana_zone(settings.time_zone if settings is not None else None)
+
     # -- transcripts -----------------------------------------------------------------------
 
     async def list_transcripts(self, ref: MeetingRef) -> list[Transcript]:
@@ -441,6 +452,18 @@ class GraphClient:
             raise GraphError(0, "unreachable", _first_line(str(exc)) or type(exc).__name__) from exc
         except AzureError as exc:
             raise GraphError(0, "credentialError", _first_line(exc.message)) from exc
+
+
+def iana_zone(name: str | None) -> str | None:
+    """An IANA zone for a Windows or IANA zone name, or None for one nobody knows."""
+    if not name:
+        return None
+    candidate = win_tz.get(name, name)
+    try:
+        ZoneInfo(candidate)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return candidate
 
 
 def _from_api_error(exc: APIError) -> GraphError:

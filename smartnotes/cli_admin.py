@@ -270,6 +270,39 @@ def user_save_mode(
     ERR.print(f"Save mode for {escape(email)}: {mode}.")
 
 
+@tenant_app.command("timezone")
+def tenant_timezone(
+    tenant: Tenant,
+    zone: Annotated[
+        str, typer.Argument(help="IANA time zone, e.g. Europe/Berlin, or default (the service's)")
+    ],
+) -> None:
+    """The time zone for reps whose own zone Teams and their mailbox have not told us."""
+    _set_timezone(tenant, None, None if zone == "default" else zone)
+    ERR.print(f"Time zone for tenant {escape(tenant)}: {escape(zone)}.")
+
+
+@user_app.command("timezone")
+def user_timezone(
+    tenant: Tenant,
+    email: Email,
+    zone: Annotated[
+        str, typer.Argument(help="IANA time zone, or auto (learned from Teams or the mailbox)")
+    ],
+) -> None:
+    """Set the time zone a rep's deadlines are read in."""
+    _set_timezone(tenant, email, None if zone == "auto" else zone)
+    ERR.print(f"Time zone for {escape(email)}: {escape(zone)}.")
+
+
+def _set_timezone(tenant: str, email: str | None, zone: str | None) -> None:
+    async def work(engine: AsyncEngine) -> None:
+        async with sessions(engine)() as session, session.begin():
+            await directory.set_timezone(session, tenant, email, zone, by=_actor())
+
+    _with_db(work)
+
+
 @crm_app.command("add-customer")
 def crm_add_customer(
     name: Annotated[str, typer.Argument(help="Customer name.")],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -144,6 +146,31 @@ async def set_user_save_mode(
     session.add(
         AuditEntry(actor=by, action="user_save_mode", detail={"user": user.email, "mode": mode})
     )
+
+
+async def set_timezone(
+    session: AsyncSession, tenant_id: str, email: str | None, zone: str | None, *, by: str
+) -> None:
+    """The time zone deadlines are read in: a rep's own (``email``) or the tenant's default.
+    ``None`` clears it (a rep's zone is then learned again from Teams or their mailbox)."""
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise DirectoryError(
+                f"unknown time zone {zone!r} (an IANA name such as Europe/Berlin)"
+            ) from None
+    if email is None:
+        tenant = await ensure_tenant(session, tenant_id)
+        tenant.default_timezone = zone
+        detail = {"tenant": tenant_id, "timezone": zone}
+    else:
+        user = await find_user(session, tenant_id, email)
+        if user is None:
+            raise DirectoryError(f"no user {email} in tenant {tenant_id}")
+        user.timezone = zone
+        detail = {"user": user.email, "timezone": zone}
+    session.add(AuditEntry(actor=by, action="timezone", detail=detail))
 
 
 async def seats(session: AsyncSession, tenant_id: str) -> list[User]:

@@ -212,6 +212,7 @@ class MediaFetcher:
             return await self._finish(row, "skipped", "no licensed, switched-on participant")
         owner = licensed[0]
         known.owner, known.subject = owner, meeting.subject
+        await self._learn_zone(owner, meeting.people)
         data = await self._content(row, ref)
         submitted = await self.submit(
             CallEvent(
@@ -235,6 +236,36 @@ class MediaFetcher:
         return await self._finish(
             row, "submitted", None, run_id=submitted.run_id, drop_content=confidential
         )
+
+    async def _learn_zone(self, owner: Licensed, people: Sequence[Person]) -> None:
+        """The run's owner's time zone from their mailbox settings, when Teams has not told us
+        yet: "by Friday" in a meeting is read where the rep is. Without the permission or a
+        mailbox, the tenant's default zone stands."""
+        async with self.sessions() as session:
+            user = await session.get(User, owner.user_id)
+        if user is None or user.timezone:
+            return
+        graph_id = user.aad_object_id or next(
+            (
+                p.user_id
+                for p in people
+                if p.user_id and (p.upn or "").lower() == owner.email.lower()
+            ),
+            None,
+        )
+        if not graph_id:
+            return
+        try:
+            zone = await self.client.mailbox_time_zone(graph_id)
+        except GraphError as exc:
+            log.info("mailbox time zone of %s not read: %s", owner.email, exc)
+            return
+        if zone is None:
+            return
+        async with self.sessions() as session, session.begin():
+            found = await session.get(User, owner.user_id, with_for_update=True)
+            if found is not None and not found.timezone:
+                found.timezone = zone
 
     async def _content(self, row: MeetingMedia, ref: MeetingRef) -> bytes:
         """The kept copy, or the one download (billed per minute) written down at once."""

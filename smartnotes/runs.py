@@ -19,6 +19,8 @@ from smartnotes.storage.models import (
     RunAttendee,
     RunSource,
     RunStatus,
+    Tenant,
+    User,
     new_id,
     utcnow,
 )
@@ -42,7 +44,8 @@ class CallEvent:
     transcript_name: str = "transcript.vtt"
     idempotency_key: str | None = None
     call_started_at: datetime | None = None
-    timezone: str = "UTC"
+    # None: the rep's own zone, else their tenant's, else the service's default.
+    timezone: str | None = None
     call_url: str | None = None
     participants: tuple[Participant, ...] = field(default_factory=tuple)
     opted_out: bool = False
@@ -54,6 +57,15 @@ class Submitted:
     run_id: str | None
     created: bool
     skipped: Skip | None = None
+
+
+async def rep_timezone(session: AsyncSession, user: User, default: str) -> str:
+    """Where deadlines are read for this rep: their own zone (from Teams or their mailbox),
+    else their tenant's default, else the service's."""
+    if user.timezone:
+        return user.timezone
+    tenant = await session.get(Tenant, user.tenant_id)
+    return (tenant.default_timezone if tenant is not None else None) or default
 
 
 class TranscriptStore:
@@ -77,7 +89,10 @@ class TranscriptStore:
 
 
 async def submit_call(
-    sessions: async_sessionmaker[AsyncSession], store: TranscriptStore, event: CallEvent
+    sessions: async_sessionmaker[AsyncSession],
+    store: TranscriptStore,
+    event: CallEvent,
+    default_timezone: str = "UTC",
 ) -> Submitted:
     """Create the run for a call, or find the one the same event already created."""
     key = event.idempotency_key or event.call_id
@@ -112,7 +127,7 @@ async def submit_call(
             idempotency_key=key,
             call_url=event.call_url,
             call_started_at=event.call_started_at,
-            timezone=event.timezone,
+            timezone=event.timezone or await rep_timezone(session, decision.user, default_timezone),
             participants=[{"name": p.name, "email": p.email} for p in event.participants],
             confidential=decision.confidential,
             status=RunStatus.QUEUED,

@@ -95,7 +95,9 @@ class Service:
 
     async def submit(self, event: CallEvent) -> Submitted:
         """A finished call from any source: its run, queued for processing when it is new."""
-        submitted = await submit_call(self.sessions, self.store, event)
+        submitted = await submit_call(
+            self.sessions, self.store, event, self.settings.default_timezone
+        )
         if submitted.created and submitted.run_id is not None:
             await self.queue.enqueue(submitted.run_id)
         return submitted

@@ -93,7 +93,16 @@ class TeamsBackendImpl:
             found = await self._user(session, user)
         if found is None:
             raise UnknownUserError(user.aad_object_id)
+        if user.timezone and found.timezone != user.timezone:
+            await self._remember_zone(found.id, user.timezone)
         return Viewer(tenant_id=found.tenant_id, user_id=found.id, email=found.email)
+
+    async def _remember_zone(self, user_id: str, zone: str) -> None:
+        """The zone the rep's Teams client reports: their next calls' deadlines are read in it."""
+        async with self.sessions() as session, session.begin():
+            found = await session.get(User, user_id, with_for_update=True)
+            if found is not None:
+                found.timezone = zone
 
     async def _user(self, session: AsyncSession, user: TeamsUser) -> User | None:
         match = User.aad_object_id == user.aad_object_id
@@ -121,6 +130,8 @@ class TeamsBackendImpl:
                 return Installed(known=False, first_time=False)
             if found.aad_object_id != user.aad_object_id:
                 found.aad_object_id = user.aad_object_id
+            if user.timezone:
+                found.timezone = user.timezone
             conversation = await session.get(TeamsConversation, found.id)
             conversation_id = str(reference.get("conversation", {}).get("id", ""))
             if conversation is None:

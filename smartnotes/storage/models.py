@@ -71,6 +71,8 @@ class Tenant(Base):
     # "review" or "auto" (save unreviewed notes after a while); null: the service's default.
     save_mode: Mapped[str | None] = mapped_column(String(10), nullable=True)
     auto_save_after_hours: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The time zone deadlines are read in when a rep's own zone is unknown; null: the service's.
+    default_timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -86,6 +88,8 @@ class User(Base):
     aad_object_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     confidential_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The rep's IANA time zone, as Teams (clientInfo) or their mailbox settings report it.
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The rep's own choice of save mode; null: the tenant's.
     save_mode: Mapped[str | None] = mapped_column(String(10), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -123,7 +123,7 @@ async def upload_run(request: web.Request) -> web.Response:
         idempotency_key=f"user:{viewer.user_id}:"
         + (request.headers.get("Idempotency-Key") or upload.call_id),
         call_started_at=upload.started_at,
-        timezone=upload.timezone or service.settings.default_timezone,
+        timezone=upload.timezone,
         call_url=upload.call_url,
         participants=tuple(Participant(p.name, p.email) for p in upload.participants),
         opted_out=upload.opt_out,

@@ -14,6 +14,8 @@ What it speaks, and where Microsoft documents it:
   shape (``{"error": "invalid_client", "error_description": "AADSTS7000215: ..."}``).
 - Every ``/v1.0`` call needs a bearer token this fake issued, else 401 with Graph's error
   shape ``{"error": {"code": "InvalidAuthenticationToken", "message", "innerError"}}``.
+- ``GET /users/{id}/mailboxSettings`` ("Get user mailbox settings"): ``timeZone`` as Exchange
+  names it (a Windows zone name); 403 without ``MailboxSettings.Read``, 404 without a mailbox.
 - ``GET /users/{id}/onlineMeetings/{meetingId}`` and ``?$filter=JoinWebUrl eq '{url}'``
   ("Get onlineMeeting"); meeting ids are base64 of ``1*{organizer}*0**{thread id}`` as
   Teams makes them.
@@ -148,6 +150,10 @@ class FakeGraph:
         self._access_tokens: dict[str, float] = {}
         self._failures: list[InjectedFailure] = []
         self._meetings: dict[str, MeetingRecord] = {}
+        # A user's mailbox time zone, as Exchange names it ("Pacific Standard Time").
+        self.mailbox_zones: dict[str, str] = {}
+        # Whether the app was granted MailboxSettings.Read.
+        self.mailbox_settings_granted = True
         self._media: dict[str, MediaItem] = {}
         self._cursors: dict[str, PageCursor] = {}
         self._seq = 0
@@ -176,6 +182,7 @@ class FakeGraph:
         app = web.Application(middlewares=[self._gate])
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
         app.router.add_get("/{tenant}/discovery/v2.0/keys", self._jwks)
+        app.router.add_get("/v1.0/users/{uid}/mailboxSettings", self._mailbox_settings)
         users = "/v1.0/users/{uid}/onlineMeetings"
         app.router.add_get(users, self._find_meetings)
         function = r"{fn:getAllTranscripts\([^/]*\)}"
@@ -671,6 +678,29 @@ class FakeGraph:
                 "attendees": [self._person(a, "attendee") for a in meeting.attendees],
             },
         }
+
+    async def _mailbox_settings(self, request: web.Request) -> web.Response:
+        if not self.mailbox_settings_granted:
+            return graph_error(
+                403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+            )
+        user = request.match_info["uid"]
+        zone = self.mailbox_zones.get(user)
+        if zone is None:
+            return graph_error(
+                404,
+                "MailboxNotEnabledForRESTAPI",
+                "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+            )
+        return web.json_response(
+            {
+                "@odata.context": f"{self.base_url}/$metadata#users('{user}')/mailboxSettings",
+                "timeZone": zone,
+                "dateFormat": "M/d/yyyy",
+                "timeFormat": "h:mm tt",
+                "language": {"locale": "en-US", "displayName": "English (United States)"},
+            }
+        )
 
     def _owned(self, request: web.Request) -> MeetingRecord | web.Response:
         meeting = self._meetings.get(request.match_info["mid"])

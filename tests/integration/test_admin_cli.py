@@ -141,3 +141,33 @@ async def test_save_modes_for_a_tenant_and_a_rep(tmp_path: Path) -> None:
         data, "admin", "tenant", "save-mode", "contoso", "auto", "--after-hours", "0"
     )
     assert (code, err.strip()) == (2, "error: auto-save hours must be more than 0 and at most 720")
+
+
+async def test_time_zones_for_a_tenant_and_a_rep(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    code, _, err = await _run(data, "admin", "seat", "add", "contoso", "maria@northwind.test")
+    assert code == 0, err
+    code, _, err = await _run(data, "admin", "tenant", "timezone", "contoso", "Europe/Berlin")
+    assert (code, err.strip()) == (0, "Time zone for tenant contoso: Europe/Berlin.")
+    code, _, err = await _run(
+        data, "admin", "user", "timezone", "contoso", "maria@northwind.test", "Asia/Tokyo"
+    )
+    assert code == 0, err
+    async with open_database(database_url(None, data)) as engine, sessions(engine)() as session:
+        tenant = await session.get(Tenant, "contoso")
+        user = await directory.find_user(session, "contoso", "maria@northwind.test")
+        assert tenant is not None
+        assert user is not None
+        assert (tenant.default_timezone, user.timezone) == ("Europe/Berlin", "Asia/Tokyo")
+
+    code, _, err = await _run(data, "admin", "tenant", "timezone", "contoso", "Central Time")
+    assert code == 2
+    assert "unknown time zone 'Central Time'" in err
+    code, _, err = await _run(
+        data, "admin", "user", "timezone", "contoso", "maria@northwind.test", "auto"
+    )
+    assert code == 0, err
+    async with open_database(database_url(None, data)) as engine, sessions(engine)() as session:
+        user = await directory.find_user(session, "contoso", "maria@northwind.test")
+        assert user is not None
+        assert user.timezone is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,13 @@ from sqlalchemy import func, select
 
 from cards import Verb
 from crm_adapters.embedded import EmbeddedCRM
+from smartnotes.runs import CallEvent
 from smartnotes.settings import BotSettings, Settings
 from smartnotes.storage.models import (
     MeetingEnd,
     Run,
     RunCard,
+    RunSource,
     RunStatus,
     RunTask,
     TeamsConversation,
@@ -612,3 +614,48 @@ async def test_a_two_hour_call_with_forty_tasks_fits_in_one_teams_message(setup:
     # Whatever the card leaves out is counted, never dropped silently.
     assert "Follow-up number 0" in shown
     assert "40" in shown
+
+
+# Time zones -------------------------------------------------------------------------------
+
+
+async def test_the_zone_teams_reports_is_where_the_reps_deadlines_are_read(
+    setup: Setup,
+) -> None:
+    bf = setup.bf
+    user = bf.add_user("Maria Chen", timezone="Europe/Berlin")
+    user_id = await seed_user(setup.api.service.sessions, TENANT, user.email, "Maria Chen")
+    status, _ = await setup.deliver(bf.installation_add(user))
+    assert status in (200, 201, 202)
+
+    async def stored_zone() -> str | None:
+        async with setup.api.service.sessions() as session:
+            found = await session.get(User, user_id)
+            assert found is not None
+            return found.timezone
+
+    assert await stored_zone() == "Europe/Berlin"
+    # Travelling: the client reports another zone, and the next calls follow it.
+    travelling = replace(user, timezone="America/New_York")
+    await setup.deliver(bf.message(travelling, "status"))
+    assert await stored_zone() == "America/New_York"
+    # A zone nobody knows is not taken.
+    unknown = bf.message(user, "status")
+    unknown["localTimezone"] = unknown["entities"][0]["timezone"] = "Mars/Olympus_Mons"
+    await setup.deliver(unknown)
+    assert await stored_zone() == "America/New_York"
+
+    submitted = await setup.api.service.submit(
+        CallEvent(
+            tenant_id=TENANT,
+            owner_email=user.email,
+            source=RunSource.UPLOAD,
+            call_id="call-tz",
+            transcript=b"WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Maria Chen>Hello.</v>\n",
+        )
+    )
+    assert submitted.run_id is not None
+    async with setup.api.service.sessions() as session:
+        run = await session.get(Run, submitted.run_id)
+        assert run is not None
+        assert run.timezone == "America/New_York"

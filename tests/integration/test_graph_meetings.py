@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
 from graph.types import MeetingRef
+from smartnotes import directory
 from smartnotes.graph_runtime import GraphRuntime
 from smartnotes.graph_sync import TENANT_WIDE
 from smartnotes.settings import GraphSettings, Settings
@@ -271,6 +272,38 @@ async def test_the_licensed_attendee_owns_the_run_when_the_organizer_is_not_ours
     await setup.graph.work_once()
     [run] = await setup.runs()
     assert run.owner_id == maria
+
+
+@pytest.mark.parametrize(
+    ("mailbox", "granted", "expected"),
+    [
+        ("W. Europe Standard Time", True, "Europe/Berlin"),  # Exchange's Windows name
+        ("Asia/Tokyo", True, "Asia/Tokyo"),
+        ("Not A Zone", True, "America/Chicago"),  # unreadable: the tenant's default
+        (None, True, "America/Chicago"),  # no mailbox (404)
+        ("Pacific Standard Time", False, "America/Chicago"),  # no MailboxSettings.Read
+    ],
+)
+async def test_a_meetings_deadlines_are_read_in_the_owners_mailbox_time_zone(
+    setup: Setup, mailbox: str | None, granted: bool, expected: str
+) -> None:
+    maria = await setup.rep("maria@northwind.example", "Maria Chen", MARIA)
+    async with setup.api.service.sessions() as session, session.begin():
+        await directory.set_timezone(session, TENANT, None, "America/Chicago", by="test")
+    if mailbox is not None:
+        setup.fake.mailbox_zones[MARIA] = mailbox
+    setup.fake.mailbox_settings_granted = granted
+    transcript = setup.fake.add_transcript(setup.meeting(), VTT)
+    payload = setup.fake.change_notification(transcript, "sub-1", CLIENT_STATE)
+    assert (await setup.fake.send(setup.webhook, payload))[0] == 202
+    await setup.graph.work_once()
+    [run] = await setup.runs()
+    assert run.timezone == expected
+    async with setup.api.service.sessions() as session:
+        user = await session.get(User, maria)
+        assert user is not None
+        # Learned once and kept; a default is not taken for the rep's own zone.
+        assert user.timezone == (expected if expected != "America/Chicago" else None)
 
 
 async def test_a_lost_notification_is_caught_by_the_delta_catch_up(setup: Setup) -> None:
