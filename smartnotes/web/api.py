@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pipeline.errors import InputError
 from pipeline.formats import parse_transcript_bytes
 from smartnotes import directory
-from smartnotes.auth import AuthError
+from smartnotes.auth import AuthError, Identity
 from smartnotes.offload import sized
 from smartnotes.review import InvalidError, NotFoundError, Viewer
 from smartnotes.runs import CallEvent, Participant, Submitted
@@ -40,26 +40,35 @@ routes = web.RouteTableDef()
 
 async def authenticate(request: web.Request, *, run_id: str | None = None) -> Viewer:
     """The caller; ``run_id`` names the run a route without one in its path acts on."""
+    identity = await identify(request)
+    return await viewer_for(request, identity, run_id)
+
+
+async def identify(request: web.Request) -> Identity:
+    """Who is calling, from the credentials alone: checked before any body is read."""
+    for authenticator in request.app[SERVICE].authenticators:
+        identity = await authenticator.authenticate(request)
+        if identity is not None:
+            return identity
+    raise AuthError("authentication required")
+
+
+async def viewer_for(request: web.Request, identity: Identity, run_id: str | None) -> Viewer:
     service = request.app[SERVICE]
     concerns = run_id if run_id is not None else request.match_info.get("run_id")
-    for authenticator in service.authenticators:
-        identity = await authenticator.authenticate(request)
-        if identity is None:
-            continue
-        if identity.run_id is not None and concerns != identity.run_id:
-            # A one-run credential (the review page's) is good for that run and nothing else.
-            raise NotFoundError("no such run")
-        key = (identity.tenant_id, identity.email.lower())
-        viewer = service.viewers.get(key)
-        if viewer is None:
-            async with service.sessions() as session:
-                user = await directory.find_user(session, identity.tenant_id, identity.email)
-            if user is None:
-                raise AuthError("this user is not known to Smart Notes")
-            viewer = Viewer(tenant_id=user.tenant_id, user_id=user.id, email=user.email)
-            service.viewers.put(key, viewer)
-        return viewer
-    raise AuthError("authentication required")
+    if identity.run_id is not None and concerns != identity.run_id:
+        # A one-run credential (the review page's) is good for that run and nothing else.
+        raise NotFoundError("no such run")
+    key = (identity.tenant_id, identity.email.lower())
+    viewer = service.viewers.get(key)
+    if viewer is None:
+        async with service.sessions() as session:
+            user = await directory.find_user(session, identity.tenant_id, identity.email)
+        if user is None:
+            raise AuthError("this user is not known to Smart Notes")
+        viewer = Viewer(tenant_id=user.tenant_id, user_id=user.id, email=user.email)
+        service.viewers.put(key, viewer)
+    return viewer
 
 
 async def body(request: web.Request, model: type[B]) -> B:
@@ -305,9 +314,10 @@ async def search_customers(request: web.Request) -> web.Response:
 @routes.post("/api/customers")
 async def create_customer(request: web.Request) -> web.Response:
     """Create the call's customer as a new prospect, and make it the run's customer."""
-    raw = await request.read()
-    prospect = ProspectIn.model_validate(parse_json(raw) if raw.strip() else {})
-    viewer = await authenticate(request, run_id=prospect.run_id)
+    # The run is named in the body; the caller is known before the body is read.
+    identity = await identify(request)
+    prospect = await body(request, ProspectIn)
+    viewer = await viewer_for(request, identity, prospect.run_id)
     view = await _service(request).review.create_customer(
         viewer,
         prospect.run_id,

@@ -158,6 +158,16 @@ async def test_the_bot_checks_the_token_before_the_body(world: World) -> None:
     await world.healthy()
 
 
+@pytest.mark.parametrize("path", ["/api/customers", "/api/runs"])
+async def test_review_api_posts_check_the_caller_before_the_body(world: World, path: str) -> None:
+    for body in (NOT_UTF8, DEEP, b"{" * 10):
+        async with world.api.http.post(
+            world.api.url(path), data=body, headers={"Content-Type": "application/json"}
+        ) as response:
+            assert response.status == 401, (path, body[:10])
+    await world.healthy()
+
+
 async def test_graph_notifications_nested_too_deep_are_refused(world: World) -> None:
     # Graph is not configured here: the route says so (503) without parsing; a bad body must
     # not turn that into a 500 either.
