@@ -132,7 +132,9 @@ class Service:
         )
         review_secret = load_review_secret(settings)
         async with contextlib.AsyncExitStack() as stack:
-            db = await stack.enter_async_context(open_database(settings.database()))
+            db = await stack.enter_async_context(
+                open_database(settings.database(), settings.pool())
+            )
             sessions = make_sessions(db)
             crm = build_crm(settings, db)
             stack.push_async_callback(crm.aclose)

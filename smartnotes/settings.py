@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
@@ -22,6 +22,10 @@ def _default_data_dir() -> Path:
 
 def _words(value: str) -> list[str]:
     return [word for word in value.replace(",", " ").split() if word]
+
+
+if TYPE_CHECKING:
+    from smartnotes.storage.database import Pool
 
 
 class CallsSettings(BaseModel):
@@ -209,6 +213,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=2, ge=1, le=64)
+    # PostgreSQL connections per process (see docs/configuration.md, "Sizing the pool").
+    db_pool_size: int = Field(default=20, ge=1, le=500)
+    db_pool_overflow: int = Field(default=20, ge=0, le=500)
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
     run_time_limit: float = Field(default=3600.0, gt=0)
     shutdown_grace: float = Field(default=20.0, ge=0)
     # Signs the API's bearer tokens (32+ characters); empty: a key generated in the data dir.
@@ -247,6 +255,11 @@ class Settings(BaseSettings):
 
     def public_url(self) -> str:
         return (self.review.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def pool(self) -> Pool:
+        from smartnotes.storage.database import Pool
+
+        return Pool(self.db_pool_size, self.db_pool_overflow, self.db_pool_timeout)
 
     def database(self) -> str:
         """The SQLAlchemy URL of the service's database."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import MetaData
@@ -31,10 +32,29 @@ def database_url(url: str | None, data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{data_dir / 'smartnotes.db'}"
 
 
-def make_engine(url: str) -> AsyncEngine:
+@dataclass(frozen=True)
+class Pool:
+    """Database connections a process keeps (``size``), may add under load (``overflow``),
+    and how long a request waits for one before it is answered 503 (``timeout``, seconds)."""
+
+    size: int = 20
+    overflow: int = 20
+    timeout: float = 5.0
+
+
+DEFAULT_POOL = Pool()
+
+
+def make_engine(url: str, pool: Pool = DEFAULT_POOL) -> AsyncEngine:
     if url.startswith("sqlite"):
         return make_sqlite_engine(url, busy_timeout=SQLITE_BUSY_TIMEOUT)
-    return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        pool_size=pool.size,
+        max_overflow=pool.overflow,
+        pool_timeout=pool.timeout,
+        pool_pre_ping=True,
+    )
 
 
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smartnotes.storage.database import make_engine
+from smartnotes.storage.database import DEFAULT_POOL, Pool, make_engine
 from smartnotes.storage.migrate import current_revision, head_revision, upgrade
 
 
@@ -16,11 +16,11 @@ class SchemaError(Exception):
 
 
 @asynccontextmanager
-async def open_database(url: str) -> AsyncIterator[AsyncEngine]:
+async def open_database(url: str, pool: Pool = DEFAULT_POOL) -> AsyncIterator[AsyncEngine]:
     """The embedded SQLite database is created or migrated on first use; any other database
     must be migrated by ``smartnotes db upgrade`` first, so production schema changes are an
     explicit step."""
-    engine = make_engine(url)
+    engine = make_engine(url, pool)
     try:
         current, head = await current_revision(engine), head_revision()
         if current != head:

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from smartnotes.auth import AuthError
 from smartnotes.review import (
@@ -45,6 +46,19 @@ def validation_response(exc: ValidationError) -> web.Response:
     )
 
 
+def _unavailable(request: web.Request, exc: Exception) -> web.Response:
+    if isinstance(exc, PoolTimeoutError):
+        # Every database connection is busy: come back in a moment, as 503 with Retry-After
+        # says; a 500 would read as a bug.
+        log.warning("%s %s: no database connection free in time", request.method, request.path)
+        response = error_response(503, "busy", "the service is busy; try again in a moment")
+        response.headers["Retry-After"] = "1"
+        return response
+    response = error_response(503, "unavailable", str(exc))
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -65,10 +79,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(403, "forbidden", str(exc))
     except ConflictError as exc:
         return error_response(409, "conflict", str(exc), current_version=exc.current_version)
-    except UnavailableError as exc:
-        response = error_response(503, "unavailable", str(exc))
-        response.headers["Retry-After"] = "5"
-        return response
+    except (PoolTimeoutError, UnavailableError) as exc:
+        return _unavailable(request, exc)
     except InvalidError as exc:
         return error_response(
             422,
