@@ -11,7 +11,14 @@ kind of request, and the same figures for ``/healthz`` under the same load as th
 (the server's floor: what any route costs on this machine at this concurrency).
 Target: p99 < 200 ms and zero errors.
 
-Run: ``python -m benchmarks.api [--clients 500] [--rounds 3]``.
+``--while-processing`` measures the other side of one process doing both jobs: the service
+runs with its models (``smartnotes serve``), one long call is being processed, and
+``--readers`` clients (default 200) each make ``--requests`` reads (default 30: their run
+list and their run, back to back). Target: zero errors and p99 < 500 ms; the report says
+whether the run was still being processed when the load ended.
+
+Run: ``python -m benchmarks.api [--clients 500] [--rounds 3]`` or
+``python -m benchmarks.api --while-processing``.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from benchmarks.common import Errors, Timings, free_port, report, wait_ready  # noqa: E402
+from benchmarks.common import Errors, Timings, free_port, percentile, report, wait_ready  # noqa: E402
 from smartnotes import directory  # noqa: E402
 from smartnotes.auth import issue_token  # noqa: E402
 from smartnotes.storage.database import database_url, sessions  # noqa: E402
@@ -173,8 +180,144 @@ async def rep(
         await timed("create run", timings, errors, call("POST", "/api/runs", 202, upload))
 
 
+async def reader(
+    http: aiohttp.ClientSession,
+    base: str,
+    email: str,
+    run_id: str,
+    requests: int,
+    start: asyncio.Event,
+    timings: Timings,
+    errors: Errors,
+) -> None:
+    headers = {"Authorization": f"Bearer {issue_token(SECRET.encode(), TENANT, email)}"}
+
+    async def read(path: str) -> None:
+        async with http.get(base + path, headers=headers) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET {path}: {response.status}")
+
+    await start.wait()
+    for n in range(requests):
+        if n % 2:
+            await timed("read run", timings, errors, read(f"/api/runs/{run_id}"))
+        else:
+            await timed("list runs", timings, errors, read("/api/runs"))
+
+
+def long_call(minutes: int) -> str:
+    """The sample sales call, said again and again until it lasts ``minutes``."""
+    sample = (ROOT / "smartnotes" / "samples" / "sales_call.vtt").read_text(encoding="utf-8")
+    cues = [c for c in sample.split("\n\n")[1:] if "-->" in c]
+    lines, offset, n = ["WEBVTT", ""], 0.0, 0
+    while offset < minutes * 60:
+        for cue in cues:
+            timing, _, text = cue.partition("\n")
+            if "-->" not in timing:
+                timing, _, text = text.partition("\n")
+            n += 1
+            start, end = offset + n * 6.0, offset + n * 6.0 + 5.5
+            lines += [f"{_stamp(start)} --> {_stamp(end)}", text, ""]
+        offset += len(cues) * 6.0
+    return "\n".join(lines)
+
+
+def _stamp(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}.000"
+
+
+async def while_processing(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        seeded = await seed(data_dir, args.readers)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTNOTES_")}
+        env.pop("ANTHROPIC_API_KEY", None)
+        env.update(
+            SMARTNOTES_DATA_DIR=str(data_dir),
+            SMARTNOTES_API_TOKEN_SECRET=SECRET,
+            SMARTNOTES_PORT=str(port),
+            SMARTNOTES_WORKERS="1",
+        )
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "smartnotes", "serve", env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+                await wait_ready(http, base, seconds=300)
+                email = seeded[0][0]
+                headers = {"Authorization": f"Bearer {issue_token(SECRET.encode(), TENANT, email)}"}
+                upload = {"call_id": "long", "transcript": long_call(args.call_minutes)}
+                async with http.post(f"{base}/api/runs", json=upload, headers=headers) as reply:
+                    busy = (await reply.json())["run_id"]
+                status = await _wait_status(http, base, headers, busy, ("running",))
+                loaded = await _read_load(http, base, seeded, args.requests)
+                status = await _status(http, base, headers, busy)
+                # The same load on the same process with nothing being processed: the baseline.
+                async with http.post(f"{base}/api/runs/{busy}/stop", headers=headers) as reply:
+                    await reply.read()
+                await _wait_status(http, base, headers, busy, ("cancelled",))
+                idle = await _read_load(http, base, seeded, args.requests)
+            print(
+                f"{args.readers} concurrent readers x {args.requests} requests, embedded SQLite, "
+                f"bundled models, one worker\n\nwhile a {args.call_minutes}-minute call was "
+                f"processed in the same process (the run was {status} when the load ended):"
+            )
+            report(*loaded)
+            print("\nthe same load with nothing being processed (baseline):")
+            report(*idle)
+            ratio = _p99(loaded[0]) / _p99(idle[0])
+            print(f"\np99 while processing / p99 idle: {ratio:.2f}")
+        finally:
+            server.terminate()
+            await asyncio.wait_for(server.wait(), timeout=60)
+
+
+async def _read_load(
+    http: aiohttp.ClientSession, base: str, seeded: list[tuple[str, str]], requests: int
+) -> tuple[Timings, Errors, float]:
+    timings: Timings = defaultdict(list)
+    errors: Errors = defaultdict(list)
+    start = asyncio.Event()
+    clients = [
+        asyncio.create_task(reader(http, base, e, r, requests, start, timings, errors))
+        for e, r in seeded
+    ]
+    began = time.perf_counter()
+    start.set()
+    await asyncio.gather(*clients)
+    return timings, errors, time.perf_counter() - began
+
+
+def _p99(timings: Timings) -> float:
+    return percentile([v for values in timings.values() for v in values], 99)
+
+
+async def _status(http: aiohttp.ClientSession, base: str, headers: Any, run_id: str) -> str:
+    async with http.get(f"{base}/api/runs/{run_id}", headers=headers) as reply:
+        return str((await reply.json())["status"])
+
+
+async def _wait_status(
+    http: aiohttp.ClientSession, base: str, headers: Any, run_id: str, wanted: tuple[str, ...]
+) -> str:
+    while (status := await _status(http, base, headers, run_id)) not in wanted:
+        if status in ("needs_review", "failed") and status not in wanted:
+            raise RuntimeError(f"the run finished before it was {' or '.join(wanted)} ({status})")
+        await asyncio.sleep(0.2)
+    return status
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--while-processing", action="store_true")
+    parser.add_argument("--readers", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--call-minutes", type=int, default=30)
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
@@ -184,6 +327,9 @@ async def main() -> None:
         help="mean seconds a rep pauses between actions (0: saturate the server)",
     )
     args = parser.parse_args()
+    if args.while_processing:
+        await while_processing(args)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
