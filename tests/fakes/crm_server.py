@@ -26,6 +26,8 @@ class Misbehave:
     delay: float = 0.0
     # The write happens but its answer is lost (a timeout, a dropped connection).
     lose_response: bool = False
+    # The write happens, then the answer takes this long (the caller may die meanwhile).
+    hang_after_write: float = 0.0
 
 
 @dataclass
@@ -93,6 +95,11 @@ class FakeCRM:
             trouble = self.trouble.popleft()
             if trouble.delay:
                 await asyncio.sleep(trouble.delay)
+            if trouble.hang_after_write:
+                taken: web.StreamResponse = await handler(request)
+                entry.status = taken.status
+                await asyncio.sleep(trouble.hang_after_write)
+                return taken
             if trouble.lose_response:
                 await handler(request)
                 entry.status = 503

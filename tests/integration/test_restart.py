@@ -20,8 +20,10 @@ import pytest_asyncio
 from crm_adapters.embedded import EmbeddedCRM
 from smartnotes.auth import issue_token
 from smartnotes.storage.database import make_engine
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, postgres_database
 from tests.fakes.anthropic_server import FakeAnthropic, tasks_reply
+from tests.fakes.crm_server import TOKEN as CRM_TOKEN
+from tests.fakes.crm_server import FakeCRM, Misbehave
 from tests.integration.test_api_review import CLAUDE_TASKS, UPLOAD
 
 TENANT, REP = "contoso-tenant", "maria@northwind.test"
@@ -94,9 +96,20 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, cli_env: dict[str, str]) -> AsyncIterator[str]:
+    """Where the service keeps everything: the embedded SQLite file, or PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{cli_env['SMARTNOTES_DATA_DIR']}/smartnotes.db"
+        return
+    async with postgres_database() as url:
+        cli_env["SMARTNOTES_DATABASE_URL"] = url
+        yield url
+
+
 @pytest_asyncio.fixture
 async def service(
-    cli_env: dict[str, str], fake_claude: FakeAnthropic, tmp_path: Path
+    cli_env: dict[str, str], fake_claude: FakeAnthropic, tmp_path: Path, database: str
 ) -> AsyncIterator[Service]:
     cli_env.update(ANTHROPIC_API_KEY=TEST_KEY, SMARTNOTES_ANTHROPIC_BASE_URL=fake_claude.base_url)
     for command in (
@@ -138,7 +151,7 @@ async def _until(check: Any, seconds: float = 240) -> Any:
 
 
 async def test_kill_9_mid_run_then_restart_finishes_it_exactly_once(
-    service: Service, fake_claude: FakeAnthropic, headers: dict[str, str]
+    service: Service, fake_claude: FakeAnthropic, headers: dict[str, str], database: str
 ) -> None:
     # Claude answers slowly the first time, so the kill lands while tasks are being extracted.
     fake_claude.then(tasks_reply(CLAUDE_TASKS, delay=120))
@@ -196,7 +209,7 @@ async def test_kill_9_mid_run_then_restart_finishes_it_exactly_once(
         service.process.send_signal(signal.SIGTERM)
         assert service.process.wait(timeout=60) == 0, service.tail()
 
-    engine = make_engine(f"sqlite+aiosqlite:///{service.env['SMARTNOTES_DATA_DIR']}/smartnotes.db")
+    engine = make_engine(database)
     try:
         crm = EmbeddedCRM(engine)
         notes, crm_tasks = await crm.notes(), await crm.tasks()
@@ -206,3 +219,87 @@ async def test_kill_9_mid_run_then_restart_finishes_it_exactly_once(
     assert notes[0].title.startswith("Call with Contoso Logistics")
     assert sorted(t.title for t in crm_tasks) == sorted(t["title"] for t in view["tasks"])
     assert {t["status"] for t in view["tasks"]} == {"written"}
+
+
+async def test_kill_9_while_the_crm_holds_an_answer_then_restart_writes_each_thing_once(
+    cli_env: dict[str, str],
+    fake_claude: FakeAnthropic,
+    headers: dict[str, str],
+    database: str,
+    tmp_path: Path,
+) -> None:
+    """The CRM took the note but the service died before it heard so: after a restart the
+    write is sent again with the same Idempotency-Key, the CRM answers with the first write,
+    and every note and task is in the CRM once; the run is saved and nothing is left over."""
+    crm = FakeCRM()
+    await crm.start()
+    crm.add_customer("Contoso Logistics", ["daniel@contoso.test"])
+    fake_claude.default = tasks_reply(CLAUDE_TASKS)
+    cli_env.update(
+        ANTHROPIC_API_KEY=TEST_KEY,
+        SMARTNOTES_ANTHROPIC_BASE_URL=fake_claude.base_url,
+        SMARTNOTES_CRM_ADAPTER="rest",
+        SMARTNOTES_CRM__REST__BASE_URL=crm.base_url,
+        SMARTNOTES_CRM__REST__AUTH_TOKEN=CRM_TOKEN,
+    )
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "smartnotes", "admin", "seat", "add", TENANT, REP],
+        env=cli_env,
+        check=True,
+        timeout=120,
+    )
+    service = Service(cli_env, tmp_path / "service.log")
+    try:
+        async with aiohttp.ClientSession() as http:
+            service.start()
+            await service.wait_ready(http)
+            async with http.post(service.url("/api/runs"), json=UPLOAD, headers=headers) as reply:
+                assert reply.status == 202, await reply.text()
+                run_id = (await reply.json())["run_id"]
+
+            async def ready() -> Any:
+                view = await _run(http, service, run_id, headers)
+                return view if view["status"] in ("needs_review", "failed") else None
+
+            view = await _until(ready)
+            assert view["status"] == "needs_review", view.get("error")
+            # Every write is taken by the CRM, whose answers then never come back in time.
+            crm.trouble.extend(Misbehave(status=0, hang_after_write=600) for _ in range(10))
+            async with http.post(
+                service.url(f"/api/runs/{run_id}/save"),
+                json={"version": view["version"]},
+                headers=headers,
+            ) as reply:
+                assert reply.status == 202, await reply.text()
+            await _until(lambda: _true(len(crm.notes) == 1), seconds=60)
+            assert service.process is not None
+            service.process.send_signal(signal.SIGKILL)
+            assert service.process.wait(timeout=30) == -signal.SIGKILL
+
+            crm.trouble.clear()
+            service.start()
+            await service.wait_ready(http)
+
+            async def saved() -> Any:
+                view = await _run(http, service, run_id, headers)
+                return view if view["status"] == "saved" else None
+
+            view = await _until(saved, seconds=120)
+    finally:
+        service.stop()
+        await crm.close()
+    assert len(crm.notes) == 1, "the note is in the CRM once"
+    saved_tasks = [t for t in view["tasks"] if t["status"] == "written"]
+    assert sorted(t["title"] for t in crm.tasks.values()) == sorted(
+        t["title"] for t in saved_tasks
+    ), "each task is in the CRM once"
+    replays = [e for e in crm.log if e.method == "POST" and e.path.endswith("/smart-notes")]
+    assert len({e.key for e in replays}) == 1, "the same write, sent again with its own key"
+    transcripts = Path(cli_env["SMARTNOTES_DATA_DIR"]) / "transcripts"
+    leftovers = [p.name for p in transcripts.iterdir() if p.suffix == ".part"]
+    assert leftovers == [], "no half-written transcript"
+
+
+async def _true(value: bool) -> bool:
+    return value
