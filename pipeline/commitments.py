@@ -38,7 +38,7 @@ _ACTION = (
     r"open|complete|take|return|fill out|fill in|file|submit|finish|sort out|handle|raise|log|"
     r"create|add|walk (?:you |them |him |her )?through|connect|chase|fix|install|enable|"
     r"configure|grant|give|hand over|kick off|sign off|test|investigate|coordinate|confirm|"
-    r"go through|sit down with|pencil in|do (?:the|a|an|our|your)|"
+    r"sit down with|pencil in|do (?:the|a|an|our|your)|"
     r"(?:get|have) (?:\w+\s+){0,9}?(?:over\s+)?to (?:you|them|him|her))"
 )
 _COMMITMENT = re.compile(
@@ -81,7 +81,8 @@ _DEADLINE = re.compile(
 _YES = re.compile(
     r"^\W*(?:sure|yes|yeah|yep|absolutely|of course|definitely|certainly|will do|can do|"
     r"no problem|happy to|ok(?:ay)?,? (?:i(?:'|\u2019)ll|i will|will do|sure)|i(?:'|\u2019)ll|"
-    r"i will|i can)\b",
+    r"i will|i can|"
+    r"(?:then|so|right|alright|great|good),? (?:i(?:'|\u2019)ll|i will|we(?:'|\u2019)ll))\b",
     re.IGNORECASE,
 )
 # How far after a request its answer may come: the next turns of the call, not the next topic.
@@ -139,7 +140,7 @@ def _clauses(transcript: Transcript) -> list[_Clause]:
     for number, segment in enumerate(transcript.segments):
         recap = _RECAP.search(segment.text)
         for sentence in _SENTENCE.finditer(segment.text):
-            if recap is not None and sentence.start() >= recap.start():
+            if recap is not None and sentence.end() > recap.start():
                 break  # a recap repeats what was promised; the promise itself was found
             said = sentence[0]
             matches = list(_COMMITMENT.finditer(said.replace("\u2019", "'")))
@@ -167,14 +168,14 @@ def _clauses(transcript: Transcript) -> list[_Clause]:
 # the quote"), an ability under a condition ("if you send it, I can check"), a habit ("we'll
 # usually call"), or something done on the call itself ("let me share my screen").
 _PURPOSE = re.compile(r"\S.*\b(?:so|so that|in order to|that way)\s*$", re.IGNORECASE)
-_CONDITION = re.compile(r"^\W*(?:if|unless|whenever)\b", re.IGNORECASE)
+_CONDITION = re.compile(r"^\W*(?:if|unless|whenever|then|once)\b", re.IGNORECASE)
 _HABIT = re.compile(
     r"^\S+(?:\s+\S+)?\s+(?:usually|always|normally|typically|generally|often|sometimes)\b",
     re.IGNORECASE,
 )
 _ON_THE_CALL = re.compile(
     r"\b(?:share|sharing) (?:my|the|your) screen\b|\bshow you\b"
-    r"|\bhand (?:it )?over(?: to \w+)?\W*$",
+    r"|\bhand (?:it )?over(?: to \w+)?\W*$|\blet me ask (?:you|about)\b",
     re.IGNORECASE,
 )
 _RECAP = re.compile(
@@ -228,19 +229,15 @@ def find_commitments(transcript: Transcript) -> list[Commitment]:
             found.append(_taken_on(clause, segment, reply, segments[number]))
             continue
         owner = segment.speaker if segment.speaker != UNKNOWN_SPEAKER else ""
+        due = _due(clause.text) or _due(clause.after)
+        title = title_for(clause.text)
+        if not clause.asked and not due and not _names_the_thing(title):
+            continue  # "Ha, I'll take it.": nothing a rep could act on
         if clause.asked:
             # Asked on a call of two, the other one is who was asked; else nobody knows yet.
             others = speakers - {segment.speaker}
             owner = next(iter(others)) if len(speakers) == 2 and len(others) == 1 else ""
-        found.append(
-            Commitment(
-                clause.text,
-                segment,
-                owner,
-                _due(clause.text) or _due(clause.after),
-                title_for(clause.text),
-            )
-        )
+        found.append(Commitment(clause.text, segment, owner, due, title))
     return found
 
 
@@ -258,7 +255,30 @@ def _taken_on(clause: _Clause, asked: Segment, reply: str, replier: Segment) -> 
 
 
 _VAGUE_OBJECT = frozenset(
-    {"it", "that", "this", "them", "those", "these", "one", "over", "so", "what", "we", "i", "have"}
+    {
+        "it",
+        "that",
+        "this",
+        "them",
+        "those",
+        "these",
+        "one",
+        "over",
+        "so",
+        "what",
+        "we",
+        "i",
+        "have",
+        "personally",
+        "myself",
+        "ourselves",
+        "directly",
+        "again",
+        "too",
+        "also",
+        "then",
+        "now",
+    }
 )
 
 
@@ -331,9 +351,14 @@ def _covered(commitment: Commitment, tasks: list[Task], index: TranscriptIndex) 
                 if quoted is None:
                     continue
                 shared = min(said[1], quoted[1]) - max(said[0], quoted[0]) + 1
+                quoted_size = quoted[1] - quoted[0] + 1
                 if shared >= 0.5 * (said[1] - said[0] + 1) and (
-                    about or shared >= 0.5 * (quoted[1] - quoted[0] + 1)
+                    about or shared >= 0.5 * quoted_size
                 ):
+                    return True
+                # The task quotes the promise inside a longer answer ("Yeah, I can pull that.
+                # I'll get you the export early next week, our month-end…").
+                if about and shared >= 0.8 * quoted_size:
                     return True
     return False
 
@@ -345,12 +370,14 @@ def uncovered_commitments(transcript: Transcript, tasks: list[Task]) -> list[Com
     return [
         c
         for c in found
-        if not any(c is o for o in covered) and not _part_of_another(c, covered, found, tasks)
+        if not any(c is o for o in covered)
+        and not _part_of_another(c, covered, found, tasks, index)
     ]
 
 
-# Weaker than a promise: a need or an offer, often said again about something already taken on.
-_NEED = re.compile(r"^\W*(?:i|we) (?:need to|have to|should|can)\b", re.IGNORECASE)
+# Weaker than a promise: a need, an offer, a "let me", often said again about something
+# already taken on, or on the way to it.
+_WEAK = re.compile(r"^\W*(?:(?:i|we) (?:need to|have to|should|can)|let me)\b", re.IGNORECASE)
 # Words two clauses share without being about the same thing.
 _GENERIC = frozenset(
     {"send", "get", "make", "sure", "need", "check", "take", "give", "back", "over", "up", "all"}
@@ -361,21 +388,46 @@ def _about(text: str) -> set[str]:
     return content_words(text) - _GENERIC
 
 
+def _weak(commitment: Commitment) -> bool:
+    """A need, an offer or a "let me", or a request answered only with "yes"."""
+    if _WEAK.match(commitment.sentence):
+        return True
+    reply = commitment.other if commitment.other_segment is not None else ""
+    return bool(reply) and not _COMMITMENT.search(reply.replace("\u2019", "'"))
+
+
 def _part_of_another(
-    commitment: Commitment, covered: list[Commitment], found: list[Commitment], tasks: list[Task]
+    commitment: Commitment,
+    covered: list[Commitment],
+    found: list[Commitment],
+    tasks: list[Task],
+    index: TranscriptIndex,
 ) -> bool:
-    """A clause that only prepares or restates a promise a task already holds: a need or
-    an offer that a task of the same person is about ("I need to talk to my accountant" /
-    "I'll go through it with Mathilde"), a step of a promise in the same turn ("I'll prepare
-    a proposal… I'll send you the proposal by Friday"), or words that name nothing after
-    another promise of the same speaker in the turn ("…within two weeks. Even if it isn't
-    final, I'll send what we have")."""
+    """A clause that only prepares or restates a promise a task already holds: a weak one
+    (a need, an offer, a "let me", a bare "yes") that a task of the same person is about
+    ("I need to talk to my accountant" / "I'll go through it with Mathilde"); one in the same
+    turn as a promise a task holds, without a deadline of its own and about the same thing
+    ("Once it's signed, I'll raise the PO. I'll make sure the PO is out by the end of
+    January"), or weak ("Let me go ask. I'll have an answer by Tuesday"); or words that name
+    nothing after another promise of the same speaker in the turn ("…within two weeks. Even if
+    it isn't final, I'll send what we have")."""
     words = _about(commitment.sentence)
     owner = [Person(commitment.owner)] if commitment.owner else []
-    if _NEED.match(commitment.sentence) and any(
-        match_person(task.owner, owner) is not None
-        and words & _about(" ".join([task.title, *(e.quote for e in task.evidence)]))
-        for task in tasks
+    theirs = [t for t in tasks if owner and match_person(t.owner, owner) is not None]
+    weak = _weak(commitment)
+    if weak and any(
+        words & _about(" ".join([t.title, *(e.quote for e in t.evidence)])) for t in theirs
+    ):
+        return True
+    in_turn = [t for t in theirs if _said_in(t, commitment.segment, index)]
+    if in_turn and (
+        weak
+        or (
+            not commitment.due_text
+            and any(
+                words & _about(" ".join([t.title, *(e.quote for e in t.evidence)])) for t in in_turn
+            )
+        )
     ):
         return True
     same_turn = [
@@ -384,9 +436,18 @@ def _part_of_another(
         if o is not commitment and o.segment is commitment.segment and o.owner == commitment.owner
     ]
     held = [o for o in same_turn if any(o is c for c in covered)]
-    if any(words & _about(o.sentence) for o in held) or (held and _NEED.match(commitment.sentence)):
+    if any(words & _about(o.sentence) for o in held) or (held and weak):
         return True
-    return bool(same_turn) and not _names_the_thing(commitment.title)
+    return bool(same_turn or in_turn) and not _names_the_thing(commitment.title)
+
+
+def _said_in(task: Task, segment: Segment, index: TranscriptIndex) -> bool:
+    """Whether a task's verified evidence is words of this turn."""
+    for evidence in task.evidence:
+        span = index.span(evidence.quote, evidence.at) if evidence.verified else None
+        if span is not None and index.segment_of(span[0]) is segment:
+            return True
+    return False
 
 
 def recall_tasks(transcript: Transcript, tasks: list[Task], context: CallContext) -> list[Task]:

@@ -309,3 +309,63 @@ def test_promises_as_reps_make_them_with_the_words_said_for_when(
 ) -> None:
     [found] = find_commitments(parse_transcript_text(f"[00:00:01] Maria Chen: {said}\n"))
     assert (found.title, found.due_text) == (title, due_text)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "[00:00:01] Maria Chen: Ha, I'll take it. Have you looked at other tools?\n",
+        "[00:00:01] Priya Raman: Send me the inactive users. Then I can check with HR.\n",
+        "[00:00:01] Maria Chen: Let me ask you this. What would that be worth to you?\n",
+        "[00:00:01] Maria Chen: Let me do a quick recap, I'll send the quote by Friday.\n",
+    ],
+)
+def test_reactions_questions_and_recaps_are_not_promises(call: str) -> None:
+    assert find_commitments(parse_transcript_text(call)) == []
+
+
+def test_then_ill_takes_a_request_on() -> None:
+    [found] = find_commitments(
+        parse_transcript_text(
+            "[00:00:01] Priya Raman: Can you arrange a session with your engineers?\n"
+            "[00:00:05] Maria Chen: Then I'll set up a session with your team in January.\n"
+        )
+    )
+    assert (found.owner, found.due_text) == ("Maria Chen", "")
+    assert found.title == "Set up a session with your team"
+
+
+@pytest.mark.parametrize(
+    ("call", "task"),
+    [
+        # The promise a task quotes inside a longer answer to the request.
+        (
+            "[00:00:01] Maria Chen: Could you send me an export of last month's jobs?\n"
+            "[00:00:06] Priya Raman: Yeah, I can pull that. I'll get you the export early next "
+            "week, our month-end close is eating this whole week.\n",
+            _quoted("Send the export", "I'll get you the export early next week", "Priya"),
+        ),
+        # A step without a deadline of its own, in the turn of the promise a task holds.
+        (
+            "[00:00:01] Priya Raman: Once the quote is signed, I'll raise the PO. I'll make sure "
+            "the PO is out by the end of January.\n",
+            _quoted("Issue the PO", "I'll make sure the PO is out by the end of January", "Priya"),
+        ),
+        # A "let me" on the way to it.
+        (
+            "[00:00:01] Priya Raman: Let me go ask. I'll have an answer for you by Tuesday.\n",
+            _quoted("Answer on payment terms", "I'll have an answer for you by Tuesday", "Priya"),
+        ),
+        # A request answered only with "yes", about what the same person already took on.
+        (
+            "[00:00:01] Priya Raman: I'll upload the new certificate right after this call.\n"
+            "[00:00:09] Maria Chen: Priya, can you go and do the certificate?\n"
+            "[00:00:12] Priya Raman: Yes.\n",
+            _quoted("Upload the certificate", "I'll upload the new certificate", "Priya"),
+        ),
+    ],
+)
+def test_what_a_held_promise_already_says_is_not_added_again(
+    call: str, task: ExtractedTask
+) -> None:
+    assert recalled([task], call) == []
