@@ -35,7 +35,8 @@ _ACTION = (
     r"prepare|draft|write|put together|review|"
     r"check|confirm|update|revise|circulate|deliver|provide|sign|approve|finali[sz]e|invite|"
     r"run|look into|find out|demo|present|ship|order|pay|quote|price|escalate|talk to|ask|"
-    r"open|complete|take|return|fill out|fill in|file|submit|finish|sort out|handle|raise|log|"
+    r"open|complete|take (?:(?:\w+\s+){1,5}?to\b|care of|a look)|return|fill out|fill in|"
+    r"file|submit|finish|sort out|handle|raise|log|"
     r"create|add|walk (?:you |them |him |her )?through|connect|chase|fix|install|enable|"
     r"configure|grant|give|hand over|kick off|sign off|test|investigate|coordinate|confirm|"
     r"sit down with|pencil in|do (?:the|a|an|our|your)|"
@@ -80,6 +81,7 @@ _DEADLINE = re.compile(
 # An answer that takes a request on: "Sure.", "Yes, I'll do it by Friday", "Will do".
 _YES = re.compile(
     r"^\W*(?:sure|yes|yeah|yep|absolutely|of course|definitely|certainly|will do|can do|"
+    r"i think so|"
     r"no problem|happy to|ok(?:ay)?,? (?:i(?:'|\u2019)ll|i will|will do|sure)|i(?:'|\u2019)ll|"
     r"i will|i can|"
     r"(?:then|so|right|alright|great|good),? (?:i(?:'|\u2019)ll|i will|we(?:'|\u2019)ll))\b",
@@ -105,6 +107,8 @@ class Commitment:
     title: str = ""
     other: str = ""
     other_segment: Segment | None = None
+    # Said in a recap ("Let me recap. I'll send…"): a promise only if it is said for the first time.
+    recap: bool = False
 
     def evidence(self) -> list[Evidence]:
         """The words said, in the order they were said."""
@@ -133,6 +137,7 @@ class _Clause:
     # A short sentence right after, without a promise of its own ("Probably end of next
     # week."): where the deadline of the clause may have been said.
     after: str = ""
+    recap: bool = False
 
 
 def _clauses(transcript: Transcript) -> list[_Clause]:
@@ -140,8 +145,7 @@ def _clauses(transcript: Transcript) -> list[_Clause]:
     for number, segment in enumerate(transcript.segments):
         recap = _RECAP.search(segment.text)
         for sentence in _SENTENCE.finditer(segment.text):
-            if recap is not None and sentence.end() > recap.start():
-                break  # a recap repeats what was promised; the promise itself was found
+            in_recap = recap is not None and sentence.end() > recap.start()
             said = sentence[0]
             matches = list(_COMMITMENT.finditer(said.replace("\u2019", "'")))
             for index, match in enumerate(matches):
@@ -156,11 +160,8 @@ def _clauses(transcript: Transcript) -> list[_Clause]:
                 clause = _CLAUSE_TAIL.sub("", part).strip()
                 start = sentence.start() + begin + len(part) - len(part.lstrip())
                 asked = re.fullmatch(_ASK, match["who"].lower()) is not None
-                found.append(
-                    _Clause(
-                        clause, number, start, asked, _afterthought(segment.text, sentence.end())
-                    )
-                )
+                after = _afterthought(segment.text, sentence.end())
+                found.append(_Clause(clause, number, start, asked, after, in_recap))
     return found
 
 
@@ -175,7 +176,10 @@ _HABIT = re.compile(
 )
 _ON_THE_CALL = re.compile(
     r"\b(?:share|sharing) (?:my|the|your) screen\b|\bshow you\b"
-    r"|\bhand (?:it )?over(?: to \w+)?\W*$|\blet me ask (?:you|about)\b",
+    r"|\bhand (?:it )?over(?: to \w+)?\W*$|\blet me ask (?:you|about)\b"
+    r"|\blet me (?:just |quickly |first )*(?:run|walk|go|take you) through (?:the|our|this)\b"
+    r"|\blet me (?:give|do|start with) (?:you )?(?:a |the )?(?:quick |short )?"
+    r"(?:recap|summary|background|intro|overview)\b|\btake a (?:short |quick )?break\b",
     re.IGNORECASE,
 )
 _RECAP = re.compile(
@@ -193,7 +197,12 @@ def _not_a_promise(sentence: str, match: re.Match[str]) -> bool:
         return True
     if who in ("i can", "we can") and _CONDITION.search(sentence):
         return True
-    return bool(_HABIT.search(clause) or _ON_THE_CALL.search(clause[: len(match[0]) + 16]))
+    if who in ("you'll", "you will") and _RELATIVE.search(before):
+        return True  # "deciding what you'll handle there": a description, not a request
+    return bool(_HABIT.search(clause) or _ON_THE_CALL.search(clause[: len(match[0]) + 24]))
+
+
+_RELATIVE = re.compile(r"\b(?:what|which|how|where|when|whether|if|that)\s*$", re.IGNORECASE)
 
 
 def _afterthought(text: str, end: int) -> str:
@@ -237,7 +246,7 @@ def find_commitments(transcript: Transcript) -> list[Commitment]:
             # Asked on a call of two, the other one is who was asked; else nobody knows yet.
             others = speakers - {segment.speaker}
             owner = next(iter(others)) if len(speakers) == 2 and len(others) == 1 else ""
-        found.append(Commitment(clause.text, segment, owner, due, title))
+        found.append(Commitment(clause.text, segment, owner, due, title, recap=clause.recap))
     return found
 
 
@@ -254,8 +263,10 @@ def _taken_on(clause: _Clause, asked: Segment, reply: str, replier: Segment) -> 
     )
 
 
+# Words after the verb that name no thing: pronouns, prepositions and adverbs ("Send it over",
+# "Chase them personally", "Get it to you earlier if I can", "Add you").
 _VAGUE_OBJECT = frozenset(
-    {
+    [
         "it",
         "that",
         "this",
@@ -269,6 +280,12 @@ _VAGUE_OBJECT = frozenset(
         "we",
         "i",
         "have",
+        "you",
+        "for",
+        "with",
+        "to",
+        "about",
+        "on",
         "personally",
         "myself",
         "ourselves",
@@ -278,7 +295,15 @@ _VAGUE_OBJECT = frozenset(
         "also",
         "then",
         "now",
-    }
+        "earlier",
+        "sooner",
+        "than",
+        "if",
+        "can",
+        "possible",
+        "quickly",
+        "first",
+    ]
 )
 
 
@@ -414,6 +439,16 @@ def _part_of_another(
     words = _about(commitment.sentence)
     owner = [Person(commitment.owner)] if commitment.owner else []
     theirs = [t for t in tasks if owner and match_person(t.owner, owner) is not None]
+    if commitment.recap and (
+        any(words & _about(" ".join([t.title, *(e.quote for e in t.evidence)])) for t in theirs)
+        or any(
+            o.segment.start < commitment.segment.start
+            and o.owner == commitment.owner
+            and words & _about(o.sentence)
+            for o in found
+        )
+    ):
+        return True  # a recap says again what was promised
     weak = _weak(commitment)
     if weak and any(
         words & _about(" ".join([t.title, *(e.quote for e in t.evidence)])) for t in theirs

@@ -247,7 +247,7 @@ def _quoted(title: str, quote: str, owner: str, due_text: str = "") -> Extracted
         # A recap repeats what was promised.
         (
             "[00:00:01] Maria Chen: I'll send the revised quote by Friday.\n"
-            "[00:00:09] Maria Chen: Let me recap. I'll send the quote, and we'll book the demo.\n",
+            "[00:00:09] Maria Chen: Let me recap. I'll send you the quote.\n",
             _quoted("Send the revised quote", "I'll send the revised quote by Friday", "Maria"),
         ),
     ],
@@ -317,11 +317,20 @@ def test_promises_as_reps_make_them_with_the_words_said_for_when(
         "[00:00:01] Maria Chen: Ha, I'll take it. Have you looked at other tools?\n",
         "[00:00:01] Priya Raman: Send me the inactive users. Then I can check with HR.\n",
         "[00:00:01] Maria Chen: Let me ask you this. What would that be worth to you?\n",
-        "[00:00:01] Maria Chen: Let me do a quick recap, I'll send the quote by Friday.\n",
     ],
 )
 def test_reactions_questions_and_recaps_are_not_promises(call: str) -> None:
     assert find_commitments(parse_transcript_text(call)) == []
+
+
+def test_a_promise_said_first_in_a_recap_is_still_found() -> None:
+    call = parse_transcript_text(
+        "[00:00:01] Maria Chen: I'll send the revised quote by Friday.\n"
+        "[00:00:09] Maria Chen: Let me just recap. I'll send you a recap email later today, "
+        "and I'll send the quote.\n"
+    )
+    task = _quoted("Send the revised quote", "I'll send the revised quote by Friday", "Maria")
+    assert [t.title for t in recalled([task], call.render())] == ["Send a recap email"]
 
 
 def test_then_ill_takes_a_request_on() -> None:
