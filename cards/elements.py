@@ -24,14 +24,22 @@ Inline = str | Element
 
 
 def card(
-    body: Sequence[Element], actions: Sequence[Element] = (), *, fallback_text: str = ""
+    body: Sequence[Element],
+    actions: Sequence[Element] = (),
+    *,
+    fallback_text: str = "",
+    refresh: Element | None = None,
 ) -> Element:
+    """An Adaptive Card; ``refresh`` (an ``Action.Execute``) is what Teams invokes when the
+    card is shown again, so what it says, and the links in it, are those of that moment."""
     result: Element = {
         "type": "AdaptiveCard",
         "$schema": SCHEMA_URL,
         "version": CARD_VERSION,
         "body": list(body),
     }
+    if refresh is not None:
+        result["refresh"] = {"action": refresh}
     if actions:
         result["actions"] = list(actions)
     if fallback_text:

@@ -138,7 +138,9 @@ def _render(view: _View, layout: _Layout) -> Element:
     body.extend(_state_lines(view))
     body.append(_summary(view, layout))
     body.append(_tasks(view, layout))
-    return card(body, _actions(view), fallback_text=FALLBACK_TEXT)
+    # A card opened days later asks the bot for itself again: current state, a fresh link.
+    refresh = execute("Refresh", Verb.REFRESH, action_data(view.run))
+    return card(body, _actions(view), fallback_text=FALLBACK_TEXT, refresh=refresh)
 
 
 def _has_summary(run: Mapping[str, Any]) -> bool:

@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 from sqlalchemy import func, select
+from yarl import URL
 
 from cards import Verb
 from crm_adapters.embedded import EmbeddedCRM
@@ -659,3 +660,44 @@ async def test_the_zone_teams_reports_is_where_the_reps_deadlines_are_read(
         run = await session.get(Run, submitted.run_id)
         assert run is not None
         assert run.timezone == "America/New_York"
+
+
+async def test_a_card_shown_again_is_rendered_again_with_a_fresh_review_link(
+    setup: Setup,
+) -> None:
+    bf, api = setup.bf, setup.api
+    user, user_id = await setup.rep()
+    run_id = await seed_run(api.service.sessions, TENANT, user_id, call_id="call-refresh")
+    shown = await setup.run_card(run_id)
+    card = bf.activity(shown.activity_id)["attachments"][0]["content"]
+    refresh = card["refresh"]["action"]
+    assert (refresh["type"], refresh["verb"]) == ("Action.Execute", Verb.REFRESH)
+
+    # What Teams sends when the rep opens the chat again (trigger: automatic).
+    status, body = await setup.deliver(
+        bf.card_action(user, Verb.REFRESH, refresh["data"], reply_to_id=shown.activity_id)
+    )
+    assert status == 200
+    again = invoke_card(body)
+    assert again["refresh"]["action"]["verb"] == Verb.REFRESH
+    link = URL(_review_link(again))  # the configured public URL; the test serves elsewhere
+    async with api.http.get(api.url(f"{link.path}?{link.query_string}")) as page:
+        assert page.status == 200
+
+
+def _review_link(card: dict[str, Any]) -> str:
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Action.OpenUrl" and node.get("title") == "Open the review page":
+                found.append(str(node["url"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    [link] = found
+    return link

@@ -515,10 +515,24 @@ def test_recreate_is_not_offered_without_a_transcript() -> None:
     assert verbs(run_card("confidential")) == ["save", "later", "cancel"]
 
 
+def pressable(card: Card) -> list[dict[str, Any]]:
+    """The actions a person presses: every Action.Execute but the card's own refresh."""
+    refresh = card.get("refresh", {}).get("action")
+    return [a for a in of_type(card, "Action.Execute") if a is not refresh]
+
+
+@pytest.mark.parametrize("name", ["ready", "attendee", "saved", "processing_summarizing"])
+def test_a_card_asks_for_itself_again_when_shown(name: str) -> None:
+    card = run_card(name)
+    action = card["refresh"]["action"]
+    assert (action["type"], action["verb"]) == ("Action.Execute", "refresh")
+    assert action["data"]["run_id"] == RUN_STATES[name]["id"]
+
+
 def test_attendee_sees_a_read_only_card() -> None:
     card = run_card("attendee")
     assert input_ids(card) == []
-    assert of_type(card, "Action.Execute") == []
+    assert pressable(card) == []
     assert "only the rep who owns it" in all_text(card)
 
 
@@ -616,10 +630,7 @@ def test_saved_card_is_read_only_with_feedback() -> None:
     text = all_text(card)
     assert "Saved to the CRM for Northwind Traders" in text
     assert "In the CRM as task T-1001" in text
-    assert {a["verb"] for a in of_type(card, "Action.Execute")} == {
-        "feedback.like",
-        "feedback.dislike",
-    }
+    assert {a["verb"] for a in pressable(card)} == {"feedback.like", "feedback.dislike"}
 
 
 def test_cancelled_card() -> None:
