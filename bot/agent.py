@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 CARD = "application/vnd.microsoft.card.adaptive"
 MEETING_END = "application/vnd.microsoft.meetingEnd"
 CARD_ACTION = "adaptiveCard/action"
+DIALOG_FETCH = "task/fetch"
 NOT_SET_UP = "Smart Notes is not set up for you yet. Ask your administrator for a Smart Notes seat."
 
 
@@ -75,6 +76,8 @@ class SmartNotesBot:
             await self._conversation_update(context, user)
         elif kind == ActivityTypes.invoke and activity.name == CARD_ACTION:
             await self._card_action(context, user)
+        elif kind == ActivityTypes.invoke and activity.name == DIALOG_FETCH:
+            await self._dialog(context, user)
         elif kind == ActivityTypes.message:
             if isinstance(activity.value, dict) and activity.value.get("verb"):
                 await self._card_submit(context, user, activity.value)
@@ -150,6 +153,37 @@ class SmartNotesBot:
         pressed = CardAction(verb=verb, data=data, message_id=context.activity.reply_to_id)
         card = await self._act(user, pressed)
         await self._answer(context, card)
+
+    async def _dialog(self, context: TurnContext, user: TeamsUser | None) -> None:
+        """The review page in a Teams dialog, with a link minted now (a card may be old)."""
+        data = _object(_object(context.activity.value).get("data"))
+        run_id = data.get("run_id")
+        answer: dict[str, Any]
+        if user is None or not isinstance(run_id, str):
+            answer = {"type": "message", "value": "This card action is not valid."}
+        else:
+            try:
+                url = await self.backend.dialog_url(user, run_id)
+            except UnknownUserError:
+                url = None
+            answer = (
+                {"type": "message", "value": "These notes are not available to you."}
+                if url is None
+                else {
+                    "type": "continue",
+                    "value": {
+                        "title": "Smart Notes",
+                        "url": url,
+                        "fallbackUrl": url,
+                        "height": "large",
+                        "width": "large",
+                    },
+                }
+            )
+        context.turn_state[ChannelAdapter.INVOKE_RESPONSE_KEY] = Activity(
+            type=ActivityTypes.invoke_response,
+            value=InvokeResponse(status=200, body={"task": answer}),
+        )
 
     async def _card_submit(
         self, context: TurnContext, user: TeamsUser | None, value: dict[str, Any]

@@ -141,6 +141,16 @@ def execute(title: str, verb: str, data: Mapping[str, Any], *, style: str | None
     return action
 
 
+def open_dialog(title: str, data: Mapping[str, Any]) -> Element:
+    """Opens a Teams dialog: Teams sends the bot a ``task/fetch`` invoke with ``data``, and
+    the bot answers with the page to show (the review page, with a token minted then)."""
+    return {
+        "type": "Action.Submit",
+        "title": title,
+        "data": {**data, "msteams": {"type": "task/fetch"}},
+    }
+
+
 def open_url(title: str, url: str) -> Element:
     return {"type": "Action.OpenUrl", "title": title, "url": url}
 

@@ -22,6 +22,7 @@ from cards.elements import (
     card_size,
     container,
     execute,
+    open_dialog,
     open_url,
     plain,
     show_card,
@@ -354,6 +355,10 @@ def _actions(view: _View) -> list[Element]:
             )
     if status in (*PROCESSING, "saving"):
         actions.append(execute("Refresh", Verb.REFRESH, data))
+    # The review page in a Teams dialog, with a token minted when it is opened; the link is for
+    # clients without dialogs.
+    title = "Edit in Smart Notes" if view.editable else "Open in Smart Notes"
+    actions.append(open_dialog(title, data))
     if view.review_url is not None:
         actions.append(open_url("Open the review page", view.review_url))
     return actions

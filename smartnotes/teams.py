@@ -288,6 +288,14 @@ class TeamsBackendImpl:
             return CardAnswer(build_error_card(GONE)), None
         return self._card(viewer, view, None), view
 
+    async def dialog_url(self, user: TeamsUser, run_id: str) -> str | None:
+        viewer = await self.viewer(user)
+        try:
+            await self.review.check_visible(viewer, run_id)
+        except (NotFoundError, ForbiddenError):
+            return None
+        return self.review_url_for(viewer, run_id)
+
     def _card(self, viewer: Viewer, view: dict[str, Any], notice: str | None) -> CardAnswer:
         card = build_run_card(
             view, review_url=self.review_url_for(viewer, view["id"]), notice=notice

@@ -49,6 +49,17 @@ def _templates() -> jinja2.Environment:
     )
 
 
+# Where Teams' clients (web, desktop, Outlook and the Microsoft 365 app) host a dialog's page.
+TEAMS_ORIGINS = (
+    "https://teams.microsoft.com",
+    "https://*.teams.microsoft.com",
+    "https://*.cloud.microsoft",
+    "https://*.microsoft365.com",
+    "https://*.office.com",
+    "https://*.skype.com",
+)
+
+
 def security_headers(frame_ancestors: list[str]) -> dict[str, str]:
     ancestors = " ".join(frame_ancestors) if frame_ancestors else "'none'"
     return {
@@ -67,7 +78,10 @@ def security_headers(frame_ancestors: list[str]) -> dict[str, str]:
 @routes.get("/review/{run_id}")
 async def review_page(request: web.Request) -> web.Response:
     service: Service = request.app[SERVICE]
-    headers = security_headers(service.settings.review.ancestors())
+    ancestors = service.settings.review.ancestors()
+    if service.teams is not None:
+        ancestors = [*ancestors, *TEAMS_ORIGINS]  # the page opens in a Teams dialog
+    headers = security_headers(ancestors)
     run_id = request.match_info["run_id"]
     try:
         viewer = await _viewer(service, request.query.get("token", ""), run_id)

@@ -833,6 +833,21 @@ class FakeBotFramework:
             },
         )
 
+    def dialog_fetch(
+        self, user: TeamsUser, data: Mapping[str, Any], *, reply_to_id: str
+    ) -> dict[str, Any]:
+        """The user pressed an ``Action.Submit`` whose data says ``msteams.type:
+        task/fetch``: Teams asks the bot what to show in a dialog. The card's data arrives
+        as ``value.data`` with the ``msteams`` part; the answer is ``{"task": {"type":
+        "continue", "value": {"url", "title", "height", "width"}}}`` or a ``message``."""
+        return self._activity(
+            user,
+            "invoke",
+            name="task/fetch",
+            replyToId=reply_to_id,
+            value={"data": dict(data), "context": {"theme": "default"}},
+        )
+
     def card_submit(
         self, user: TeamsUser, data: Mapping[str, Any], *, reply_to_id: str
     ) -> dict[str, Any]:

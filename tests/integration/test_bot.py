@@ -701,3 +701,46 @@ def _review_link(card: dict[str, Any]) -> str:
     walk(card)
     [link] = found
     return link
+
+
+async def test_edit_in_smart_notes_opens_the_review_page_in_a_dialog(setup: Setup) -> None:
+    bf, api = setup.bf, setup.api
+    user, user_id = await setup.rep()
+    stranger, _ = await setup.rep("Olga Other")
+    run_id = await seed_run(api.service.sessions, TENANT, user_id, call_id="call-dialog")
+    shown = await setup.run_card(run_id)
+    card = bf.activity(shown.activity_id)["attachments"][0]["content"]
+    [edit] = [
+        a
+        for a in _all_of_type(card, "Action.Submit")
+        if a["data"].get("msteams") == {"type": "task/fetch"}
+    ]
+    assert edit["title"] == "Edit in Smart Notes"
+
+    status, body = await setup.deliver(
+        bf.dialog_fetch(user, edit["data"], reply_to_id=shown.activity_id)
+    )
+    assert status == 200
+    task = body["task"]
+    assert task["type"] == "continue"
+    assert (task["value"]["height"], task["value"]["width"]) == ("large", "large")
+    link = URL(task["value"]["url"])
+    async with api.http.get(api.url(f"{link.path}?{link.query_string}")) as page:
+        assert page.status == 200
+        policy = page.headers["Content-Security-Policy"]
+    assert "https://teams.microsoft.com" in policy.partition("frame-ancestors")[2]
+
+    # Someone the run is not shared with gets a message, not the page.
+    status, body = await setup.deliver(
+        bf.dialog_fetch(stranger, edit["data"], reply_to_id=shown.activity_id)
+    )
+    assert body["task"] == {"type": "message", "value": "These notes are not available to you."}
+
+
+def _all_of_type(node: Any, kind: str) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = [node] if node.get("type") == kind else []
+        return found + [x for value in node.values() for x in _all_of_type(value, kind)]
+    if isinstance(node, list):
+        return [x for item in node for x in _all_of_type(item, kind)]
+    return []

@@ -883,3 +883,19 @@ def test_cards_package_is_a_leaf() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        ("ready", "Edit in Smart Notes"),
+        ("attendee", "Open in Smart Notes"),
+        ("saved", "Open in Smart Notes"),
+    ],
+)
+def test_the_review_page_opens_in_a_teams_dialog(name: str, title: str) -> None:
+    card = run_card(name)
+    [dialog] = [a for a in of_type(card, "Action.Submit") if a.get("data", {}).get("msteams")]
+    assert dialog["title"] == title
+    assert dialog["data"]["msteams"] == {"type": "task/fetch"}
+    assert dialog["data"]["run_id"] == RUN_STATES[name]["id"]
