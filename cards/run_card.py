@@ -282,9 +282,19 @@ def _tasks(view: _View, layout: _Layout) -> Element:
                 subtle=True,
             )
         )
+    # Grouped as the review page groups them: what the rep's side does, what the customer
+    # promised, and the recall check's findings to look at.
+    tasks = sorted(tasks, key=lambda t: _GROUP_ORDER.get(t.get("group", "mine"), 0))
     shown = tasks if layout.task_limit is None else tasks[: layout.task_limit]
     context = TaskContext(run=run, editable=view.editable, feedback=view.feedback)
-    items.extend(task_item(task, context, layout.tasks) for task in shown)
+    several = len({t.get("group", "mine") for t in tasks}) > 1
+    current = None
+    for task in shown:
+        kind = task.get("group", "mine")
+        if several and kind != current:
+            items.append(text(_GROUP_TITLES.get(kind, kind), weight="bolder", spacing="medium"))
+            current = kind
+        items.append(task_item(task, context, layout.tasks))
     hidden = len(tasks) - len(shown)
     if hidden:
         line = f"{hidden} more task{'s are' if hidden > 1 else ' is'} on the review page"
@@ -300,6 +310,14 @@ def _tasks(view: _View, layout: _Layout) -> Element:
                 )
             )
     return container(items, separator=True)
+
+
+_GROUP_ORDER = {"mine": 0, "customer": 1, "check": 2}
+_GROUP_TITLES = {
+    "mine": "Your tasks",
+    "customer": "Waiting on the customer",
+    "check": "To check: found in the call, not by the extractor",
+}
 
 
 def _no_tasks(status: str) -> str:

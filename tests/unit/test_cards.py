@@ -899,3 +899,28 @@ def test_the_review_page_opens_in_a_teams_dialog(name: str, title: str) -> None:
     assert dialog["title"] == title
     assert dialog["data"]["msteams"] == {"type": "task/fetch"}
     assert dialog["data"]["run_id"] == RUN_STATES[name]["id"]
+
+
+def test_tasks_are_grouped_as_on_the_review_page() -> None:
+    tasks = [
+        {**make_task(0), "group": "check", "title": "Check: send the deck"},
+        {**make_task(1), "group": "customer", "title": "Confirm the fleet size"},
+        {**make_task(2), "group": "mine", "title": "Send the revised quote"},
+    ]
+    card = build_run_card(make_run(tasks=tasks), review_url=REVIEW_URL)
+    text = json.dumps(card)  # titles are inputs on an editable card
+    order = [
+        "Your tasks",
+        "Send the revised quote",
+        "Waiting on the customer",
+        "Confirm the fleet size",
+        "To check: found in the call, not by the extractor",
+        "Check: send the deck",
+    ]
+    positions = [text.index(line) for line in order]
+    assert positions == sorted(positions)
+
+
+def test_one_group_needs_no_heading() -> None:
+    text = all_text(build_run_card(make_run(tasks=THREE_TASKS), review_url=REVIEW_URL))
+    assert "Your tasks" not in text
