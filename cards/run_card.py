@@ -169,7 +169,8 @@ def _state_lines(view: _View) -> list[Element]:
     elif status == "needs_review" and run["customer_id"] is None:
         lines.append(
             text(
-                "No customer was matched to this call: choose it on the review page before saving.",
+                "No customer was matched to this call: choose it or add the prospect in Edit in "
+                "Smart Notes before saving.",
                 color="warning",
             )
         )
