@@ -25,12 +25,18 @@ from pipeline.transcript import UNKNOWN_SPEAKER, Segment, Transcript
 
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 _FIRST_PERSON = (
-    r"(?:i'll|i will|i'm going to|i am going to|i can|let me|i'll make sure to|i need to)"
+    r"(?:i'll|i will|i'm going to|i am going to|i'm gonna|i am gonna|i can|let me|lemme|"
+    r"i'll make sure to|i need to)"
 )
-_TEAM = r"(?:we'll|we will|we're going to|we are going to|we need to|we should|our team will)"
+_TEAM = (
+    r"(?:we'll|we will|we're going to|we are going to|we're gonna|we need to|we should|"
+    r"our team will)"
+)
 _ASK = r"(?:can you|could you|would you|will you|you'll|you will|please)"
 _ACTION = (
     r"(?:send|share|email|e-mail|forward|schedule|set up|book|arrange|organi[sz]e|follow up|"
+    r"ping|text|message|shoot|drop (?:you )?a (?:line|note)|circle back|make sure|"
+    r"sort (?:\w+\s+){0,3}?out|"
     r"get back|get (?:you|them|him|her|it|that|this)|reach out|call|ring|loop in|introduce|"
     r"prepare|draft|write|put together|review|"
     r"check|confirm|update|revise|circulate|deliver|provide|sign|approve|finali[sz]e|invite|"
@@ -81,7 +87,7 @@ _DEADLINE = re.compile(
 # An answer that takes a request on: "Sure.", "Yes, I'll do it by Friday", "Will do".
 _YES = re.compile(
     r"^\W*(?:sure|yes|yeah|yep|absolutely|of course|definitely|certainly|will do|can do|"
-    r"i think so|"
+    r"i think so|leave it with me|consider it done|on it|you got it|you bet|for sure|"
     r"no problem|happy to|ok(?:ay)?,? (?:i(?:'|\u2019)ll|i will|will do|sure)|i(?:'|\u2019)ll|"
     r"i will|i can|"
     r"(?:then|so|right|alright|great|good),? (?:i(?:'|\u2019)ll|i will|we(?:'|\u2019)ll))\b",
@@ -307,10 +313,18 @@ _VAGUE_OBJECT = frozenset(
 )
 
 
+# Reaching someone is the whole action: "I'll ping you", "I'll call you back".
+_CONTACT = frozenset(
+    {"ping", "call", "email", "e-mail", "text", "message", "ring", "circle", "follow", "reach"}
+)
+
+
 def _names_the_thing(title: str) -> bool:
     """Whether a title from an answer says what is done to what ("Send the questionnaire"),
     not only "Send it over" or "Do it"."""
     words = normalised_words(title)
+    if words and words[0] in _CONTACT:
+        return True
     return len(words) > 1 and not set(words[1:]) <= _VAGUE_OBJECT
 
 
@@ -326,7 +340,8 @@ _NO = re.compile(
     r"|\b(?:that's|that is) not (?:possible|something we)",
     re.IGNORECASE,
 )
-# A request the other side turned down: no commitment at all.
+_ALREADY = re.compile(r"\balready\b", re.IGNORECASE)
+# A request the other side turned down (or had done already): no commitment at all.
 _DECLINED = ("", -1)
 
 
@@ -343,6 +358,8 @@ def _answer(transcript: Transcript, clause: _Clause) -> tuple[str, int] | None:
         first = _SENTENCE.match(segment.text)
         if first is not None and _NO.search(first[0].replace("\u2019", "'")):
             return _DECLINED
+        if first is not None and not _YES.match(first[0]) and _ALREADY.search(first[0]):
+            return _DECLINED  # "It's in annex one already": nothing left to do
         if first is None or not _YES.match(first[0]):
             return None
         reply = first[0].strip()

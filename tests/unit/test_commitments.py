@@ -188,6 +188,9 @@ def test_the_same_promise_said_twice_is_one_finding() -> None:
         "[00:00:05] Priya Raman: No, I'm sorry, that is an internal document.\n",
         "[00:00:01] Priya Raman: Can you freeze the price for three years?\n"
         "[00:00:05] Maria Chen: That I can't commit to, I'm afraid.\n",
+        # A request the other side had done already.
+        "[00:00:01] Maria Chen: Please make sure that is described in the DPA annex.\n"
+        "[00:00:05] Priya Raman: It's in annex one already, paragraph four.\n",
         # A purpose, an ability under a condition, a habit, something done on the call.
         "[00:00:01] Priya Raman: Send me the list, so I can build the quote properly.\n",
         "[00:00:01] Priya Raman: If you send me an export, I can check the format.\n",
@@ -198,6 +201,32 @@ def test_the_same_promise_said_twice_is_one_finding() -> None:
 )
 def test_what_is_not_a_promise_is_not_found(call: str) -> None:
     assert find_commitments(parse_transcript_text(call)) == []
+
+
+@pytest.mark.parametrize(
+    ("said", "title", "due_text"),
+    [
+        ("I'll ping you when it's ready.", "Ping you", ""),
+        ("I'll circle back with legal next week.", "Circle back with legal", "next week"),
+        ("I'm gonna send you the quote tomorrow.", "Send the quote", "tomorrow"),
+        ("Lemme get you the numbers by Thursday.", "Get the numbers", "by Thursday"),
+        ("I'll sort that out this afternoon.", "Sort that out", "this afternoon"),
+    ],
+)
+def test_promises_said_casually(said: str, title: str, due_text: str) -> None:
+    [found] = find_commitments(parse_transcript_text(f"[00:00:01] Maria Chen: {said}\n"))
+    assert (found.title, found.due_text) == (title, due_text)
+
+
+@pytest.mark.parametrize("answer", ["Leave it with me.", "Consider it done.", "On it."])
+def test_answers_that_take_a_request_on(answer: str) -> None:
+    [found] = find_commitments(
+        parse_transcript_text(
+            "[00:00:01] Maria Chen: Could you send me the signed NDA?\n"
+            f"[00:00:05] Tom Baker: {answer}\n"
+        )
+    )
+    assert (found.title, found.owner) == ("Send the signed NDA", "Tom Baker")
 
 
 def test_no_problem_takes_a_request_on() -> None:
