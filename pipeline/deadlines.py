@@ -184,7 +184,7 @@ _MONTH_NAMES = [
 # Words that say when on a day, not which day: "COB Friday" is Friday.
 _ON_THE_DAY = (
     r"today|tonight|eod|cob|eob|end of (the )?(day|business)|close of (business|play)|"
-    r"this (afternoon|evening|morning)|later today|by noon|by lunch|before lunch|"
+    r"this (afternoon|evening|morning)|later today|by noon|by lunch(time)?|before lunch(time)?|"
     r"right away|straight away|immediately|first thing|within the hour"
 )
 _NAMES_A_DAY = re.compile(
@@ -236,8 +236,8 @@ def _holiday(text: str, now: _Now) -> date | None:
         return _add_business_days(new_year, 1, now.country)
     if re.search(r"\bbefore the (holidays|holiday break|christmas break|break)\b", text):
         return _next_occurrence(now.today, 12, 23)
-    if re.search(r"\bafter\b", text):
-        return None  # "after Easter" names no day by which it is due
+    if re.search(r"\bafter\b|\bin the new year\b", text):
+        return None  # "after Easter", "in the new year" name no day by which it is due
     day = find_holiday(text, now.today, now.country)
     if day is None:
         return None
@@ -245,14 +245,17 @@ def _holiday(text: str, now: _Now) -> date | None:
 
 
 def _quarter_name(text: str, now: _Now) -> date | None:
-    """ "End of Q1", "by Q3": the last day of that quarter, this year's or the next one."""
+    """ "End of Q1", "by Q3": the last day of that quarter, this year's or the next one;
+    "end of H1" the end of June, "H2" of December."""
+    half = re.search(r"\b(?:end of )?h(?P<n>[12])\b", text)
+    if half is not None:
+        return _next_occurrence(now.today, 6 if half["n"] == "1" else 12, 31)
     match = re.search(r"\b(?:(?P<start>start of|beginning of|early) )?q(?P<n>[1-4])\b", text)
     if match is None:
         return None
     quarter = int(match["n"])
     if match["start"]:
-        first = _next_occurrence(now.today.replace(day=1), quarter * 3 - 2, 1)
-        return first
+        return _next_occurrence(now.today.replace(day=1), quarter * 3 - 2, 1)
     return _next_occurrence(now.today, quarter * 3, 31)
 
 
@@ -319,7 +322,7 @@ def _relative_day(text: str, now: _Now) -> date | None:
     today = now.today
     if "day after tomorrow" in text:
         return today + timedelta(days=2)
-    if re.search(r"\b(week from|a week) (tomorrow|tmrw)\b", text):
+    if re.search(r"\b(week from|a week) (tomorrow|tmrw)\b|\btomorrow week\b", text):
         return today + timedelta(days=8)
     if re.search(r"\btomorrow\b|\btmrw\b|\btmr\b", text):
         return today + timedelta(days=1)
@@ -367,9 +370,9 @@ def _week(text: str, now: _Now) -> date | None:
         _WEEKDAY_RE, text
     ):
         return monday + timedelta(days=18)
-    if re.search(r"\b(early|beginning of|start of) next week\b", text):
+    if re.search(r"\b(early|beginning of|start of)[\s-]next week\b", text):
         return monday + timedelta(days=7)
-    if re.search(r"\b(mid|middle of) next week\b", text):
+    if re.search(r"\b(mid|middle of)[\s-]next week\b", text):
         return monday + timedelta(days=9)
     if re.search(r"\b(end of |late )?next week\b", text) and not re.search(
         rf"\b({_WEEKDAY_RE})\b", text
@@ -377,7 +380,9 @@ def _week(text: str, now: _Now) -> date | None:
         return monday + timedelta(days=11)
     if re.search(r"\b(over|on|during) the weekend\b|\bthis weekend\b", text):
         return monday + timedelta(days=6)
-    if re.search(r"\b(end of (the |this )?week|eow|this week|by the weekend)\b", text):
+    if re.search(
+        r"\b(end of (the |this )?(working |work )?week|eow|this week|by the weekend)\b", text
+    ):
         friday = monday + timedelta(days=4)
         return friday if friday >= today else friday + timedelta(days=7)
     return None
