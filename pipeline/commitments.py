@@ -185,7 +185,8 @@ _ON_THE_CALL = re.compile(
     r"|\bhand (?:it )?over(?: to \w+)?\W*$|\blet me ask (?:you|about)\b"
     r"|\blet me (?:just |quickly |first )*(?:run|walk|go|take you) through (?:the|our|this)\b"
     r"|\blet me (?:give|do|start with) (?:you )?(?:a |the )?(?:quick |short )?"
-    r"(?:recap|summary|background|intro|overview)\b|\btake a (?:short |quick )?break\b",
+    r"(?:recap|summary|background|intro|overview)\b|\btake a (?:short |quick )?break\b"
+    r"|\bwhen (?:he|she|they) joins?\b",
     re.IGNORECASE,
 )
 _RECAP = re.compile(
@@ -309,6 +310,10 @@ _VAGUE_OBJECT = frozenset(
         "possible",
         "quickly",
         "first",
+        "out",
+        "care",
+        "of",
+        "back",
     ]
 )
 
@@ -323,7 +328,7 @@ def _names_the_thing(title: str) -> bool:
     """Whether a title from an answer says what is done to what ("Send the questionnaire"),
     not only "Send it over" or "Do it"."""
     words = normalised_words(title)
-    if words and words[0] in _CONTACT:
+    if words and (words[0] in _CONTACT or words[:2] == ["get", "back"]):
         return True
     return len(words) > 1 and not set(words[1:]) <= _VAGUE_OBJECT
 
@@ -419,7 +424,7 @@ def uncovered_commitments(transcript: Transcript, tasks: list[Task]) -> list[Com
 
 # Weaker than a promise: a need, an offer, a "let me", often said again about something
 # already taken on, or on the way to it.
-_WEAK = re.compile(r"^\W*(?:(?:i|we) (?:need to|have to|should|can)|let me)\b", re.IGNORECASE)
+_WEAK = re.compile(r"^\W*(?:(?:i|we) (?:need to|have to|should|can)|let me|lemme)\b", re.IGNORECASE)
 # Words two clauses share without being about the same thing.
 _GENERIC = frozenset(
     {"send", "get", "make", "sure", "need", "check", "take", "give", "back", "over", "up", "all"}

@@ -197,6 +197,9 @@ def test_the_same_promise_said_twice_is_one_finding() -> None:
         "[00:00:01] Maria Chen: We'll usually call you much earlier than that.\n",
         "[00:00:01] Maria Chen: Okay, let me share my screen.\n",
         "[00:00:01] Maria Chen: Quick intro first, and then I'll mostly hand over.\n",
+        "[00:00:01] Maria Chen: Okay, we'll ask him when he joins. Next thing, payments.\n",
+        "[00:00:01] Maria Chen: Is there any chance the PO is out this month?\n"
+        "[00:00:05] Priya Raman: I'll sort that out.\n",
     ],
 )
 def test_what_is_not_a_promise_is_not_found(call: str) -> None:
