@@ -255,9 +255,22 @@ _VERB_FAMILY = {
 _DUE_FILLER = frozenset({"by", "before", "on", "until", "no", "later", "than", "the", "at", "in"})
 
 
+# How a title may open before its verb: "Make sure to send…" is "Send…".
+_TITLE_LEAD = re.compile(
+    r"^\s*(?:please\s+|(?:make|be)\s+sure\s+(?:to\s+|that\s+)?|ensure\s+(?:that\s+)?|"
+    r"remember\s+to\s+|need\s+to\s+|go\s+ahead\s+and\s+|don't\s+forget\s+to\s+)+",
+    re.IGNORECASE,
+)
+
+
+def action_title(title: str) -> str:
+    """A title without what only leads to its verb ("Make sure to send X" is "send X")."""
+    return _TITLE_LEAD.sub("", title.replace("\u2019", "'"))
+
+
 def _action_words(task: Task) -> list[str]:
     """The title's content words, plurals and verb synonyms folded ("Email" is "send")."""
-    words = [w for w in normalised_words(task.title) if w not in _STOPWORDS]
+    words = [w for w in normalised_words(action_title(task.title)) if w not in _STOPWORDS]
     folded = [
         w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words
     ]
@@ -265,7 +278,8 @@ def _action_words(task: Task) -> list[str]:
 
 
 def _similar_titles(a: Task, b: Task) -> float:
-    words_a, words_b = normalised_words(a.title), normalised_words(b.title)
+    words_a = normalised_words(action_title(a.title))
+    words_b = normalised_words(action_title(b.title))
     return SequenceMatcher(None, words_a, words_b, autojunk=False).ratio()
 
 

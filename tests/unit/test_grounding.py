@@ -355,3 +355,14 @@ def test_two_commitments_in_one_cue_stay_two_tasks() -> None:
     assert len(merge_duplicates(undated)) == 2
     # The same thing said twice in one cue is one task.
     assert len(merge_duplicates([_cue("Send time slots"), _cue("Email a few time slots")])) == 1
+
+
+def test_a_title_that_only_leads_to_its_verb_is_the_same_task() -> None:
+    quote = "I will send you a revised quote with the annual pricing by Friday"
+    extracted = [
+        _extracted(title="Forward the revised quote", owner="Maria Chen", quote=quote),
+        _extracted(title="Make sure to forward the revised quote", owner="Maria", quote=quote),
+    ]
+    tasks = build_tasks(extracted, TRANSCRIPT, CONTEXT, "claude", recall_check=False)
+    assert [t.title for t in tasks] == ["Forward the revised quote"]
+    assert tasks[0].owner == "Maria Chen"
