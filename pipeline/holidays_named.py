@@ -62,10 +62,16 @@ def is_public_holiday(country: str | None, day: date) -> bool:
     """A day off where the rep works (the country's public holidays only)."""
     if not country:
         return False
+    return day in _public_days(country, day.year)
+
+
+@lru_cache(maxsize=64)
+def _public_days(country: str, year: int) -> frozenset[date]:
+    # Counting business days asks about every day in turn: the year's list is built once.
     try:
-        return day in holidays.country_holidays(country, years=day.year)
+        return frozenset(holidays.country_holidays(country, years=year))
     except (NotImplementedError, KeyError):
-        return False
+        return frozenset()
 
 
 def _key(name: str) -> tuple[str, ...]:

@@ -260,11 +260,13 @@ class MessagesServer:
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self.accepted: list[dict[str, Any]] = []
+        # The API key each accepted request carried, in order.
+        self.keys: list[str] = []
         self.refused: list[RequestRefusedError] = []
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         try:
-            check_headers(request.headers)
+            key = check_headers(request.headers)
             try:
                 body = json.loads(await request.read())
             except (json.JSONDecodeError, UnicodeDecodeError):
@@ -274,6 +276,7 @@ class MessagesServer:
             self.refused.append(refused)
             return web.json_response(refused.body(), status=refused.status)
         self.accepted.append(body)
+        self.keys.append(key)
         answer = await self._responder(body)
         if answer.raw is not None:
             return web.Response(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import SecretStr
 
@@ -16,6 +16,12 @@ from smartnotes.evaluation.messages_api import MessagesServer
 from smartnotes.evaluation.peer import GoldPeer
 from smartnotes.evaluation.scoring import CallScore, Totals, score_call
 from smartnotes.settings import Settings
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from pipeline.tasks import Task
+    from smartnotes.engine import Engine
 
 Extractor = Literal["auto", "local"]
 # The peer's key never leaves this machine: the peer listens on loopback only.
@@ -55,7 +61,7 @@ async def evaluate(
     return scores
 
 
-async def _one(engine: Any, call: LabelledCall, extractor: Extractor) -> CallScore:
+async def _one(engine: Engine, call: LabelledCall, extractor: Extractor) -> CallScore:
     transcript = await asyncio.to_thread(read_text_transcript, call.transcript_path)
     reason = "the local extractor was chosen for this evaluation" if extractor == "local" else None
     began = time.perf_counter()
@@ -122,10 +128,10 @@ def _figures(totals: Totals) -> dict[str, Any]:
     }
 
 
-def _task(task: Any) -> dict[str, Any]:
+def _task(task: Task) -> dict[str, Any]:
     quote = task.evidence[0].quote if task.evidence else ""
     return {"title": task.title, "owner": task.owner, "origin": task.origin, "quote": quote}
 
 
-def _day(value: Any) -> str | None:
+def _day(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None

@@ -9,7 +9,6 @@ Each commitment is matched at most once; a second task on a matched commitment i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 
 from pipeline.grounding import TranscriptIndex, model_timestamp
 from pipeline.sides import match_person, task_side
@@ -157,11 +156,7 @@ def _pair(call: LabelledCall, gold: GoldCommitment, task: Task) -> Pair:
     return Pair(
         gold=gold,
         task=task,
-        deadline_right=_same_day(task.due_date, gold.due_date),
+        deadline_right=task.due_date == gold.due_date,
         owner_right=owner == gold.owner,
         side_right=side == gold.side,
     )
-
-
-def _same_day(found: date | None, expected: date | None) -> bool:
-    return found == expected

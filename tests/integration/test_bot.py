@@ -686,20 +686,11 @@ async def test_a_card_shown_again_is_rendered_again_with_a_fresh_review_link(
 
 
 def _review_link(card: dict[str, Any]) -> str:
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.OpenUrl" and node.get("title") == "Open the review page":
-                found.append(str(node["url"]))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    [link] = found
+    [link] = [
+        str(a["url"])
+        for a in _all_of_type(card, "Action.OpenUrl")
+        if a.get("title") == "Open the review page"
+    ]
     return link
 
 
