@@ -47,7 +47,9 @@ class MediaError(Exception):
 
 @dataclass(frozen=True)
 class Audio:
-    data: bytes
+    """A transcript or recording: in memory, or (large audio) in a file the store moves."""
+
+    data: bytes | Path
     name: str
 
 
@@ -80,7 +82,8 @@ class Downloader:
         if (parts.hostname or "").lower() not in self.hosts:
             raise MediaError(422, "audio_url", f"host {parts.hostname!r} is not on the allow-list")
 
-    async def fetch(self, url: str) -> Audio:
+    async def fetch(self, url: str, into: Path) -> Audio:
+        """The audio at ``url``, written to a file in the directory ``into`` as it arrives."""
         self.check(url)
         context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         timeout = aiohttp.ClientTimeout(total=self.timeout)
@@ -94,17 +97,20 @@ class Downloader:
                 suffix = audio_suffix(response.headers.get("Content-Type", ""), "audio_url")
                 if (response.content_length or 0) > self.max_bytes:
                     raise MediaError(413, "audio_url", f"larger than {self.max_bytes} bytes")
-                chunks: list[bytes] = []
+                path = into / f"audio{suffix}"
                 size = 0
-                async for chunk in response.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise MediaError(413, "audio_url", f"larger than {self.max_bytes} bytes")
-                    chunks.append(chunk)
+                with path.open("wb") as file:
+                    async for chunk in response.content.iter_chunked(1 << 16):
+                        size += len(chunk)
+                        if size > self.max_bytes:
+                            raise MediaError(
+                                413, "audio_url", f"larger than {self.max_bytes} bytes"
+                            )
+                        file.write(chunk)
         except TimeoutError:
             raise MediaError(
                 502, "audio_url", f"the download took longer than {self.timeout:g} s"
             ) from None
         except aiohttp.ClientError as exc:
             raise MediaError(502, "audio_url", f"the download failed: {exc}") from None
-        return Audio(b"".join(chunks), f"audio{suffix}")
+        return Audio(path, path.name)

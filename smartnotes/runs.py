@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +42,8 @@ class CallEvent:
     owner_email: str
     source: RunSource
     call_id: str
-    transcript: bytes
+    # In memory, or a file (large audio) that becomes the run's own when the run is created.
+    transcript: bytes | Path
     transcript_name: str = "transcript.vtt"
     idempotency_key: str | None = None
     call_started_at: datetime | None = None
@@ -68,20 +71,57 @@ async def rep_timezone(session: AsyncSession, user: User, default: str) -> str:
     return (tenant.default_timezone if tenant is not None else None) or default
 
 
+INCOMING = "incoming"
+# A day: longer than any upload or download is allowed to take.
+STALE_INCOMING_SECONDS = 24 * 3600.0
+
+
 class TranscriptStore:
     """Transcripts and recordings on disk, one file per run, removable on demand."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def save(self, run_id: str, data: bytes, name: str) -> str:
+    def save(self, run_id: str, data: bytes | Path, name: str) -> str:
+        """Keep the run's transcript or recording; a file (from ``incoming``) is moved, not
+        copied, so hundreds of megabytes of audio are never read again to be kept."""
         self.root.mkdir(parents=True, exist_ok=True)
         suffix = Path(name).suffix.lower()[:8] or ".bin"
         path = self.root / f"{run_id}{suffix}"
+        if isinstance(data, Path):
+            data.replace(path)  # same file system: one rename, never a half-written file
+            return str(path)
         partial = path.with_suffix(path.suffix + ".part")
         partial.write_bytes(data)
         partial.replace(path)  # never a half-written transcript under the final name
         return str(path)
+
+    def incoming(self) -> Path:
+        """Where a request's large media waits, beside the runs' files (a rename moves it in)."""
+        folder = self.root / INCOMING
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def sweep_incoming(self, older_than: float = STALE_INCOMING_SECONDS) -> int:
+        """Remove what a killed process left in ``incoming``; a live upload is never that old.
+        Returns how many entries were removed."""
+        folder = self.root / INCOMING
+        if not folder.is_dir():
+            return 0
+        cutoff = time.time() - older_than
+        removed = 0
+        for entry in folder.iterdir():
+            try:
+                if entry.lstat().st_mtime >= cutoff:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                removed += 1
+            except FileNotFoundError:  # another process swept it first
+                continue
+        return removed
 
     def delete(self, ref: str | None) -> None:
         if ref:
@@ -135,8 +175,10 @@ async def submit_call(
         session.add(run)
         for email in sorted({p.email.strip().lower() for p in event.participants if p.email}):
             session.add(RunAttendee(run_id=run.id, email=email))
+        # A file is renamed into place: no bytes to write, nothing to hand to a thread.
+        size = len(event.transcript) if isinstance(event.transcript, bytes) else 0
         run.transcript_ref = await sized(
-            len(event.transcript), store.save, run.id, event.transcript, event.transcript_name
+            size, store.save, run.id, event.transcript, event.transcript_name
         )
         session.add(
             AuditEntry(

@@ -140,6 +140,9 @@ class Service:
             stack.push_async_callback(crm.aclose)
             live = LiveEvents()
             store = TranscriptStore(settings.data_dir / "transcripts")
+            swept = await asyncio.to_thread(store.sweep_incoming)
+            if swept:
+                log.info("removed %d upload(s) a stopped process left unfinished", swept)
             outbox = Outbox(sessions, crm, live=live)
             queue: JobQueue = Deferred()
             pool: WorkerPool | None = None

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import tempfile
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import IO, Any
 
 from aiohttp import web
 
@@ -21,8 +23,18 @@ MAX_DEPTH = 64
 
 
 async def read_signed(request: web.Request, limit: int, signature: BodySignature) -> bytes:
-    """The body once its signature matches. Until then it waits on disk past the first MiB,
-    so forged posts, however many and however large, cost the service no memory."""
+    """The body once its signature matches, in memory: for bodies that are small anyway."""
+    async with signed_body(request, limit, signature) as body:
+        return body.read()
+
+
+@asynccontextmanager
+async def signed_body(
+    request: web.Request, limit: int, signature: BodySignature
+) -> AsyncIterator[IO[bytes]]:
+    """The body once its signature matches, as a file to read from the start. Past the first
+    MiB it waits on disk, so posts, forged or signed, however many and however large, cost
+    the service no memory; the file is gone when the block ends."""
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
@@ -35,7 +47,7 @@ async def read_signed(request: web.Request, limit: int, signature: BodySignature
             spool.write(chunk)
         signature.check()
         spool.seek(0)
-        return spool.read()
+        yield spool
 
 
 def parse_json(raw: bytes, *, what: str = "the body") -> Any:

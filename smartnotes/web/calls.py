@@ -9,11 +9,11 @@ do not read, 422 naming the field for everything else that is wrong.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import IO, Any
 
 from aiohttp import web
 
@@ -21,7 +21,6 @@ from pipeline.errors import InputError
 from pipeline.formats import parse_transcript_bytes
 from smartnotes.auth import AuthError
 from smartnotes.media import Audio, Downloader, MediaError, audio_suffix
-from smartnotes.offload import sized
 from smartnotes.review import InvalidError
 from smartnotes.runs import CallEvent, Participant, find_run
 from smartnotes.service import Service
@@ -29,9 +28,10 @@ from smartnotes.settings import CallsSettings
 from smartnotes.signing import BodySignature, SignatureError, check_headers
 from smartnotes.storage.models import RunSource
 from smartnotes.web.api import skipped
-from smartnotes.web.body import parse_json, read_signed
+from smartnotes.web.body import parse_json, signed_body
 from smartnotes.web.errors import error_response
 from smartnotes.web.keys import SERVICE
+from smartnotes.web.multipart import Part, split
 from smartnotes.web.schemas import CallWebhookIn
 
 log = logging.getLogger(__name__)
@@ -61,14 +61,27 @@ async def calls_webhook(request: web.Request) -> web.Response:
         )
     try:
         check_headers(request.headers, tolerance=config.tolerance)
-        raw = await read_signed(request, limit, BodySignature(secrets, request.headers))
+        async with signed_body(request, limit, BodySignature(secrets, request.headers)) as body:
+            # Large media goes from the body to a file beside the runs' files, and from there
+            # into the run by a rename: never whole in memory.
+            with tempfile.TemporaryDirectory(dir=service.store.incoming()) as scratch:
+                return await _take(request, service, config, kind, body, Path(scratch))
     except SignatureError as exc:
         log.warning("calling-tool webhook refused from %s: %s", request.remote, exc)
         raise AuthError(str(exc)) from None
 
+
+async def _take(
+    request: web.Request,
+    service: Service,
+    config: CallsSettings,
+    kind: str,
+    body: IO[bytes],
+    scratch: Path,
+) -> web.Response:
     content_type = request.headers.get("Content-Type", "")
     try:
-        call, media = await sized(len(raw), _parse, kind, content_type, raw, config)
+        call, media = await asyncio.to_thread(_parse, kind, content_type, body, config, scratch)
     except MediaError as exc:
         return _media_error(exc)
     tenant = config.tenant
@@ -79,7 +92,7 @@ async def calls_webhook(request: web.Request) -> web.Response:
         if existing is not None:
             return _accepted(request, service, existing, created=False)
         try:
-            media = await _downloader(config).fetch(media)
+            media = await _downloader(config).fetch(media, scratch)
         except MediaError as exc:
             log.warning("audio for call %s not taken: %s", call.call_id, exc)
             return _media_error(exc)
@@ -119,21 +132,27 @@ def _accepted(
 
 
 def _parse(
-    kind: str, content_type: str, raw: bytes, config: CallsSettings
+    kind: str, content_type: str, body: IO[bytes], config: CallsSettings, scratch: Path
 ) -> tuple[CallWebhookIn, Audio | str]:
     """The call's fields, and its transcript or audio, or the URL to download it from."""
-    files: dict[str, tuple[str, bytes]] = {}
+    files: dict[str, Part] = {}
     if kind == "application/json":
-        data = parse_json(raw, what="the call")
+        data = parse_json(body.read(), what="the call")
     else:
-        parts = _multipart(content_type, raw)
-        if "call" not in parts:
+        files = split(
+            content_type,
+            body,
+            limits={
+                "call": ENVELOPE,
+                "transcript": config.max_transcript_bytes,
+                "audio": config.max_audio_bytes,
+            },
+            to_disk=frozenset({"audio"}),
+            directory=scratch,
+        )
+        if "call" not in files:
             raise InvalidError("call", "the multipart body needs a 'call' part with the JSON")
-        data = parse_json(parts.pop("call")[1], what="the 'call' part")
-        unknown = set(parts) - {"audio", "transcript"}
-        if unknown:
-            raise InvalidError(sorted(unknown)[0], "unknown part; send 'audio' or 'transcript'")
-        files = parts
+        data = parse_json(files.pop("call").read(), what="the 'call' part")
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(reason="the call must be a JSON object")
     call = CallWebhookIn.model_validate(data)
@@ -154,16 +173,14 @@ def _parse(
             + (f" (got {', '.join(sources)})" if sources else ""),
         )
     if "audio" in files:
-        media_type, data_bytes = files["audio"]
-        if len(data_bytes) > config.max_audio_bytes:
-            raise MediaError(413, "audio", f"larger than {config.max_audio_bytes} bytes")
-        if not data_bytes:
+        audio = files["audio"]
+        if not audio.size or audio.path is None:
             raise InvalidError("audio", "the file is empty")
-        return call, Audio(data_bytes, "audio" + audio_suffix(media_type, "audio"))
+        return call, Audio(audio.path, "audio" + audio_suffix(audio.content_type, "audio"))
     if call.audio_url is not None:
         _downloader(config).check(call.audio_url)
         return call, call.audio_url
-    text = call.transcript.encode() if call.transcript is not None else files["transcript"][1]
+    text = call.transcript.encode() if call.transcript is not None else files["transcript"].read()
     if len(text) > config.max_transcript_bytes:
         raise MediaError(413, "transcript", f"larger than {config.max_transcript_bytes} bytes")
     name = call.transcript_name or "transcript.txt"
@@ -172,28 +189,6 @@ def _parse(
     except InputError as exc:
         raise InvalidError("transcript", str(exc)) from None
     return call, Audio(text, name)
-
-
-def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str, bytes]]:
-    try:
-        header = content_type.encode("ascii")
-    except UnicodeEncodeError:
-        raise web.HTTPBadRequest(reason="malformed Content-Type") from None
-    message = BytesParser(policy=policy.HTTP).parsebytes(
-        b"Content-Type: " + header + b"\r\n\r\n" + raw
-    )
-    if not isinstance(message, EmailMessage) or not message.is_multipart():
-        raise web.HTTPBadRequest(reason="malformed multipart body")
-    parts: dict[str, tuple[str, bytes]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or not name:
-            raise web.HTTPBadRequest(reason="a multipart part has no name")
-        if name in parts:
-            raise InvalidError(name, "sent twice")
-        payload = part.get_payload(decode=True)
-        parts[name] = (part.get_content_type(), payload if isinstance(payload, bytes) else b"")
-    return parts
 
 
 def _downloader(config: CallsSettings) -> Downloader:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +28,7 @@ from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from smartnotes.runs import STALE_INCOMING_SECONDS, TranscriptStore
 from smartnotes.settings import CallsSettings, Settings
 from smartnotes.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_headers, signature
 from smartnotes.storage.models import AuditEntry, Run
@@ -256,7 +259,8 @@ async def test_opted_out_call_and_unknown_rep_store_nothing_but_the_decision(api
         query = select(AuditEntry.action).order_by(AuditEntry.id)
         actions = (await session.execute(query)).scalars().all()
     assert actions == ["seat_added", "call_skipped", "call_skipped"]
-    assert not any((api.service.settings.data_dir / "transcripts").glob("*"))
+    kept = (api.service.settings.data_dir / "transcripts").rglob("*")
+    assert not [path for path in kept if path.is_file()]
 
 
 async def test_an_unconfigured_webhook_refuses_everything(tmp_path: Path) -> None:
@@ -428,3 +432,111 @@ async def test_an_audio_url_is_fetched_from_an_allowed_https_host(
         status, refused = await post(api, encode(body))
         assert status == 502, "a host whose certificate we do not trust is not fetched"
         assert await count_runs(api) == 0
+
+
+def _signed_multipart(parts: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body of (name, content type, data) parts, and its Content-Type."""
+    boundary = "smartnotes-test-boundary-7d1f"
+    body = bytearray()
+    for name, kind, data in parts:
+        body += f"--{boundary}\r\n".encode()
+        body += f'Content-Disposition: form-data; name="{name}"; filename="{name}"\r\n'.encode()
+        body += f"Content-Type: {kind}\r\n\r\n".encode()
+        body += data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return bytes(body), f"multipart/form-data; boundary={boundary}"
+
+
+def _incoming(api: Api) -> list[Path]:
+    folder = api.service.settings.data_dir / "transcripts" / "incoming"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+async def test_signed_audio_goes_to_disk_as_it_arrives_not_into_memory(tmp_path: Path) -> None:
+    """24 MiB of signed audio: the service's own allocations while taking it stay a fraction
+    of the file (it used to hold the body, the parsed part and its copy: three times over)."""
+    audio = b"RIFF" + bytes(range(256)) * (24 * 4096)
+    call = json.dumps(call_body("call-big-audio", transcript=None)).encode()
+    payload, content_type = _signed_multipart(
+        [("call", "application/json", call), ("audio", "audio/wav", audio)]
+    )
+    headers = {"Content-Type": content_type, **sign_headers(NEW_SECRET, payload)}
+    view = memoryview(payload)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        # Slices of the body already in memory: the client adds no copy of its own.
+        for start in range(0, len(view), 1 << 16):
+            yield view[start : start + (1 << 16)]  # type: ignore[misc]
+
+    async with running_api(settings(tmp_path, max_audio_bytes=32 * 2**20), process=False) as api:
+        await seed_user(api.service.sessions, TENANT, REP)
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            async with api.http.post(
+                api.url("/webhooks/calls"), data=chunks(), headers=headers
+            ) as response:
+                answer = await response.json()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert response.status == 202, answer
+        assert await stored(api, answer["run_id"]) == audio
+        assert _incoming(api) == [], "the upload's scratch folder is gone once the run has it"
+    assert peak < len(audio) / 4, f"{peak / 2**20:.1f} MiB allocated for a 24 MiB upload"
+
+
+async def test_an_oversize_or_broken_multipart_body_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    async with running_api(settings(tmp_path, max_audio_bytes=64 * 1024), process=False) as api:
+        await seed_user(api.service.sessions, TENANT, REP)
+        call = json.dumps(call_body("call-parts", transcript=None)).encode()
+
+        payload, kind = _signed_multipart(
+            [("call", "application/json", call), ("audio", "audio/wav", b"x" * (80 * 1024))]
+        )
+        status, answer = await post(api, payload, content_type=kind)
+        assert status == 413, answer
+        assert answer["error"]["field"] == "audio"
+
+        payload, kind = _signed_multipart(
+            [("call", "application/json", call), ("audio", "audio/wav", b"RIFF" * 100)]
+        )
+        cut = payload[: len(payload) - 40]  # the closing boundary never comes
+        status, answer = await post(api, cut, content_type=kind)
+        assert status == 400, answer
+        assert "multipart" in answer["error"]["message"]
+
+        payload, kind = _signed_multipart(
+            [("call", "application/json", call), ("slides", "application/pdf", b"%PDF")]
+        )
+        status, answer = await post(api, payload, content_type=kind)
+        assert status == 422, answer
+        assert answer["error"]["field"] == "slides"
+
+        payload, kind = _signed_multipart(
+            [("call", "application/json", call), ("audio", "audio/wav", b"")]
+        )
+        status, answer = await post(api, payload, content_type=kind)
+        assert (status, answer["error"]["field"]) == (422, "audio")
+
+        status, answer = await post(api, payload, content_type="multipart/form-data")
+        assert status == 400, "no boundary"
+
+        assert await count_runs(api) == 0
+        assert _incoming(api) == []
+        assert not [p for p in (tmp_path / "transcripts").rglob("*") if p.is_file()]
+
+
+def test_what_a_killed_process_left_in_incoming_is_swept_at_start(tmp_path: Path) -> None:
+    store = TranscriptStore(tmp_path)
+    old = store.incoming() / "tmp-old"
+    old.mkdir()
+    (old / "audio").write_bytes(b"RIFF")
+    stale = time.time() - 2 * STALE_INCOMING_SECONDS
+    os.utime(old, (stale, stale))
+    fresh = store.incoming() / "tmp-live"
+    fresh.mkdir()
+    assert store.sweep_incoming() == 1
+    assert [p.name for p in store.incoming().iterdir()] == ["tmp-live"]
