@@ -45,6 +45,7 @@ def serve(
             _freeze_at_start(create_app(settings, process=process)),
             host=bind_host,
             port=bind_port,
+            backlog=settings.listen_backlog,
             shutdown_timeout=settings.shutdown_grace,
             print=lambda _: ERR.print(
                 f"Smart Notes is listening on http://{bind_host}:{bind_port}"

@@ -212,6 +212,9 @@ class Settings(BaseSettings):
     # The service (`smartnotes serve`).
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # Connections the kernel holds until the service accepts them. A burst larger than this
+    # (reps opening their pages after a deploy) is dropped and retried by TCP a second later.
+    listen_backlog: int = Field(default=2048, ge=16, le=65535)
     workers: int = Field(default=2, ge=1, le=64)
     # PostgreSQL connections per process (see docs/configuration.md, "Sizing the pool").
     db_pool_size: int = Field(default=20, ge=1, le=500)

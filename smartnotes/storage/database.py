@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import (
 
 from crm_adapters.embedded import CRMBase
 from smartnotes.storage.models import Base
-from smartnotes.storage.sqlite import make_sqlite_engine
+from smartnotes.storage.sqlite import LoopSession, make_sqlite_engine
 
 # Every table the service owns, its own and the embedded CRM's, for migrations and checks.
 METADATA: tuple[MetaData, ...] = (Base.metadata, CRMBase.metadata)
@@ -58,4 +58,6 @@ def make_engine(url: str, pool: Pool = DEFAULT_POOL) -> AsyncEngine:
 
 
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    if engine.dialect.name == "sqlite":
+        return async_sessionmaker(engine, class_=LoopSession, expire_on_commit=False)
     return async_sessionmaker(engine, expire_on_commit=False)

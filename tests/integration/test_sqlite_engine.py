@@ -14,7 +14,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from smartnotes.storage.database import make_engine
+from smartnotes.storage.database import make_engine, sessions
 from smartnotes.storage.sqlite import make_sqlite_engine
 from smartnotes.storage.sqlite_writes import WriteLockTimeoutError
 
@@ -136,3 +136,38 @@ async def test_a_failed_transaction_gives_the_lock_back(engine: AsyncEngine) -> 
 def test_sqlite_urls_with_options_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"file path only, not options \(mode\)"):
         make_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}?mode=ro")
+
+
+async def test_a_session_closes_in_place_without_a_turn_of_the_loop(engine: AsyncEngine) -> None:
+    """Leaving ``async with`` gives the connection back at once: no task, no wait behind the
+    other ready callbacks. Under load that wait held every pooled connection at the same time
+    and requests queued for seconds to get one."""
+    factory = sessions(engine)
+    loop = asyncio.get_running_loop()
+    turns: list[str] = []
+    pool = engine.sync_engine.pool
+
+    async with factory() as session:
+        await session.execute(select(counters.c.value))
+        loop.call_soon(turns.append, "session")
+    assert turns == [], "the close did not pass through the event loop"
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+    async with factory.begin() as session:
+        await session.execute(update(counters).values(value=counters.c.value + 1))
+        loop.call_soon(turns.append, "transaction")
+    assert turns == []
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await _value(engine) == 1, "the transaction was committed on the way out"
+
+    async def fail() -> None:
+        async with factory.begin() as session:
+            await session.execute(update(counters).values(value=99))
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await fail()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await _value(engine) == 1
+    await asyncio.sleep(0)
+    assert turns == ["session", "transaction"]
