@@ -9,7 +9,7 @@ do not read, 422 naming the field for everything else that is wrong.
 
 from __future__ import annotations
 
-import asyncio
+import io
 import logging
 import tempfile
 from pathlib import Path
@@ -21,6 +21,7 @@ from pipeline.errors import InputError
 from pipeline.formats import parse_transcript_bytes
 from smartnotes.auth import AuthError
 from smartnotes.media import Audio, Downloader, MediaError, audio_suffix
+from smartnotes.offload import sized
 from smartnotes.review import InvalidError
 from smartnotes.runs import CallEvent, Participant, find_run
 from smartnotes.service import Service
@@ -80,8 +81,11 @@ async def _take(
     scratch: Path,
 ) -> web.Response:
     content_type = request.headers.get("Content-Type", "")
+    size = body.seek(0, io.SEEK_END)
+    body.seek(0)
     try:
-        call, media = await asyncio.to_thread(_parse, kind, content_type, body, config, scratch)
+        # A typical call is parsed in place; a long transcript or an audio file in a thread.
+        call, media = await sized(size, _parse, kind, content_type, body, config, scratch)
     except MediaError as exc:
         return _media_error(exc)
     tenant = config.tenant
