@@ -22,12 +22,6 @@ from smartnotes.signing import BodySignature
 MAX_DEPTH = 64
 
 
-async def read_signed(request: web.Request, limit: int, signature: BodySignature) -> bytes:
-    """The body once its signature matches, in memory: for bodies that are small anyway."""
-    async with signed_body(request, limit, signature) as body:
-        return body.read()
-
-
 @asynccontextmanager
 async def signed_body(
     request: web.Request, limit: int, signature: BodySignature

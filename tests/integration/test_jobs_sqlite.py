@@ -17,7 +17,7 @@ import procrastinate
 import pytest
 import pytest_asyncio
 from procrastinate import exceptions
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smartnotes.jobs.sqlite_connector import SQLiteConnector
@@ -162,16 +162,23 @@ async def test_a_job_deferred_in_a_transaction_exists_only_if_it_commits(
 async def test_a_running_worker_is_told_of_a_committed_job_at_once(engine: AsyncEngine) -> None:
     app = await _app(engine)
     done = asyncio.Event()
+    fetched = asyncio.Event()
 
     @app.task(name="ping")
     async def ping() -> None:
         done.set()
 
-    # Polling every minute: only the notification can wake the worker in time.
+    def seen(_: Any, __: Any, statement: str, *rest: Any) -> None:
+        if "SET status = 'doing'" in statement:  # a worker asked for a job
+            fetched.set()
+
+    event.listen(engine.sync_engine, "after_cursor_execute", seen)
+    # Polling every minute: once its first fetch has found nothing, only the notification
+    # can wake the worker in time.
     worker = asyncio.create_task(
         app.run_worker_async(install_signal_handlers=False, fetch_job_polling_interval=60)
     )
-    await asyncio.sleep(0.2)  # the worker has made its first, empty fetch and waits
+    await asyncio.wait_for(fetched.wait(), timeout=30)
     async with sessions(engine)() as session:
         await ping.configure(connection=session).defer_async()
         await session.commit()
