@@ -23,7 +23,6 @@ from pipeline.events import PipelineEvent, Step
 from pipeline.extraction import CallContext
 from pipeline.process import ExtractorInfo, Pipeline, PipelineResult
 from pipeline.tasks import Task
-from smartnotes.jobs import JobQueue
 from smartnotes.live import LiveEvents
 from smartnotes.notify import Kind, notify
 from smartnotes.runs import TranscriptStore
@@ -61,8 +60,8 @@ class RunProcessor:
         self.store = store
         self.live = live
 
-    async def recover(self, queue: JobQueue) -> list[str]:
-        """Enqueue every run a previous process left queued or running."""
+    async def unfinished(self) -> list[str]:
+        """The runs left queued or running, oldest first."""
         async with self.sessions() as session:
             ids = list(
                 (
@@ -73,8 +72,6 @@ class RunProcessor:
                     )
                 ).scalars()
             )
-        for run_id in ids:
-            await queue.enqueue(run_id)
         return ids
 
     async def process(self, run_id: str) -> None:

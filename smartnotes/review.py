@@ -10,7 +10,7 @@ user's run leaks. Edits carry the version they were made against; a stale one is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -453,7 +453,7 @@ class Review:
         return view
 
     async def stop(
-        self, viewer: Viewer, run_id: str, cancel: Callable[[str], bool]
+        self, viewer: Viewer, run_id: str, cancel: Callable[[str], Awaitable[bool]]
     ) -> dict[str, Any]:
         """ "Don't process this call": only the owner may; the transcript is deleted."""
         async with self.sessions() as session:
@@ -463,7 +463,7 @@ class Review:
             if run.status in (RunStatus.SAVING, RunStatus.SAVED):
                 raise ConflictError("the notes are already saved to the CRM", run.version)
         await stop_processing(self.sessions, self.store, run_id, by=viewer.email)
-        cancel(run_id)
+        await cancel(run_id)
         await self._forget_output(run_id)
         await self.live.changed(run_id)
         return await self.get(viewer, run_id)

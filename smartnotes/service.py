@@ -19,7 +19,7 @@ from smartnotes.autosave import AutoSaver
 from smartnotes.crm import build_crm
 from smartnotes.engine import Engine
 from smartnotes.graph_runtime import GraphRuntime, open_graph
-from smartnotes.jobs import JobQueue, WorkerPool
+from smartnotes.jobs.engine import RunJobs, job_app, register, work
 from smartnotes.live import LiveEvents
 from smartnotes.outbox import Outbox
 from smartnotes.processor import RunProcessor
@@ -41,14 +41,6 @@ def load_review_secret(settings: Settings) -> bytes:
         settings.data_dir,
         name="review-token.key",
     )
-
-
-class Deferred:
-    """The queue of a service that does not process runs: they stay queued in the database
-    and the next service that processes runs picks them up when it starts."""
-
-    async def enqueue(self, run_id: str) -> None:
-        return None
 
 
 class ViewerCache:
@@ -82,11 +74,10 @@ class Service:
     live: LiveEvents
     outbox: Outbox
     review: Review
-    queue: JobQueue
+    jobs: RunJobs
     authenticators: list[Authenticator]
     token_secret: bytes
     review_secret: bytes
-    pool: WorkerPool | None = None
     processor: RunProcessor | None = None
     teams: Teams | None = None
     graph: GraphRuntime | None = None
@@ -99,7 +90,7 @@ class Service:
             self.sessions, self.store, event, self.settings.default_timezone
         )
         if submitted.created and submitted.run_id is not None:
-            await self.queue.enqueue(submitted.run_id)
+            await self.jobs.enqueue(submitted.run_id)
         return submitted
 
     def meeting_ended(self) -> None:
@@ -107,8 +98,8 @@ class Service:
         if self.graph is not None:
             self.graph.notify()
 
-    def cancel(self, run_id: str) -> bool:
-        return self.pool.cancel(run_id) if self.pool is not None else False
+    async def cancel(self, run_id: str) -> bool:
+        return await self.jobs.cancel(run_id)
 
     async def ready(self) -> bool:
         if self.stopping:
@@ -144,8 +135,10 @@ class Service:
             if swept:
                 log.info("removed %d upload(s) a stopped process left unfinished", swept)
             outbox = Outbox(sessions, crm, live=live)
-            queue: JobQueue = Deferred()
-            pool: WorkerPool | None = None
+            jobs_app = job_app(db, workers=settings.workers if process else 0)
+            await jobs_app.open_async()
+            stack.push_async_callback(jobs_app.close_async)
+            jobs = RunJobs(jobs_app)
             processor: RunProcessor | None = None
             if process:
                 models = await asyncio.to_thread(Engine, settings)
@@ -154,12 +147,7 @@ class Service:
                 processor = RunProcessor(
                     sessions, models.pipeline, models.transcriber, crm, store, live=live
                 )
-                pool = WorkerPool(
-                    processor.process,
-                    concurrency=settings.workers,
-                    time_limit=settings.run_time_limit,
-                )
-                queue = pool
+                register(jobs_app, processor.process, time_limit=settings.run_time_limit)
             service = cls(
                 settings=settings,
                 db=db,
@@ -168,12 +156,11 @@ class Service:
                 store=store,
                 live=live,
                 outbox=outbox,
-                review=Review(sessions, store, outbox, queue, live),
-                queue=queue,
+                review=Review(sessions, store, outbox, jobs, live),
+                jobs=jobs,
                 authenticators=[ReviewTokenAuth(review_secret), ApiTokenAuth(secret)],
                 token_secret=secret,
                 review_secret=review_secret,
-                pool=pool,
                 processor=processor,
             )
             outbox.start()
@@ -183,12 +170,16 @@ class Service:
                 auto_saver = AutoSaver(sessions, service.review, settings.review)
                 auto_saver.start()
                 stack.push_async_callback(auto_saver.stop)
-            if pool is not None and processor is not None:
-                pool.start()
-                stack.push_async_callback(pool.stop, settings.shutdown_grace)
-                resumed = await processor.recover(pool)
-                if resumed:
-                    log.info("resuming %d unfinished run(s)", len(resumed))
+            if processor is not None:
+                unfinished = await processor.unfinished()
+                await jobs.recover(unfinished, embedded=db.dialect.name == "sqlite")
+                if unfinished:
+                    log.info("resuming %d unfinished run(s)", len(unfinished))
+                worker = asyncio.create_task(
+                    work(jobs_app, concurrency=settings.workers, grace=settings.shutdown_grace),
+                    name="smartnotes-worker",
+                )
+                stack.push_async_callback(_stop, worker)
             stack.callback(live.close)
             service.teams = await stack.enter_async_context(
                 open_teams(
@@ -206,3 +197,11 @@ class Service:
             )
             yield service
             service.stopping = True
+
+
+async def _stop(worker: asyncio.Task[None]) -> None:
+    """The worker stops taking jobs; running ones get the shutdown grace, then resume at the
+    next start."""
+    worker.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -73,7 +73,7 @@ class TeamsBackendImpl:
         review: Review,
         *,
         tenant_id: str,
-        cancel: Callable[[str], bool],
+        cancel: Callable[[str], Awaitable[bool]],
         review_url_for: Callable[[Viewer, str], str | None],
         meeting_ended_hook: Callable[[], None] | None = None,
         answering: Callable[[str], AbstractAsyncContextManager[None]] | None = None,

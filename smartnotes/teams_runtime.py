@@ -4,7 +4,7 @@ checks both ways, and the card kept in step with each run. Absent when no bot is
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -59,7 +59,7 @@ async def open_teams(
     review: Review,
     live: LiveEvents,
     *,
-    cancel: Callable[[str], bool],
+    cancel: Callable[[str], Awaitable[bool]],
     review_secret: bytes,
     meeting_ended: Callable[[], None] | None = None,
 ) -> AsyncIterator[Teams | None]:

@@ -1,5 +1,14 @@
-"""Background work: the queue the service sees, and the engines that run jobs."""
+"""Background work: the queue the service sees, and the job engine behind it."""
 
-from smartnotes.jobs.pool import Handler, JobQueue, WorkerPool
+from __future__ import annotations
 
-__all__ = ["Handler", "JobQueue", "WorkerPool"]
+from typing import Protocol
+
+
+class JobQueue(Protocol):
+    """Where runs go to be processed (``smartnotes.jobs.engine.RunJobs``)."""
+
+    async def enqueue(self, run_id: str) -> None: ...
+
+
+__all__ = ["JobQueue"]

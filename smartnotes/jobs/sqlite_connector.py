@@ -24,7 +24,7 @@ from typing import Any
 
 from procrastinate import connector, exceptions, manager, schema, sql, types
 from sqlalchemy import event, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 Row = dict[str, Any]
@@ -39,6 +39,14 @@ ANY_QUEUE = "procrastinate_any_queue_v1"
 # The queries that create jobs: workers are told of those after the transaction commits.
 DEFERS = frozenset({"defer_jobs", "defer_periodic_job"})
 
+JOB_TABLE_PREFIX = "procrastinate_"
+# In the order they are created; dropped the other way round.
+JOB_TABLES = (
+    "procrastinate_jobs",
+    "procrastinate_events",
+    "procrastinate_workers",
+    "procrastinate_periodic_defers",
+)
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS procrastinate_jobs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -163,6 +171,19 @@ class SQLiteConnector(connector.BaseAsyncConnector):
         if name is None:
             raise exceptions.ConnectorException(f"a query this connector does not know: {query}")
         method = getattr(self, f"_{name}_{suffix}", None) or getattr(self, f"_{name}")
+        try:
+            return await self._dispatch(method, name, connection, arguments)
+        except IntegrityError as exc:
+            # A unique index said no: procrastinate's own error, as its connectors raise it.
+            lock_index = manager.QUEUEING_LOCK_CONSTRAINT
+            raise exceptions.UniqueViolation(
+                constraint_name=lock_index if "queueing_lock" in str(exc.orig) else None,
+                queueing_lock=None,
+            ) from None
+        except SQLAlchemyError as exc:
+            raise exceptions.ConnectorException(str(exc)) from exc
+
+    async def _dispatch(self, method: Any, name: str, connection: Any, arguments: Any) -> Any:
         deferred: list[str] = []
         if name in DEFERS:
             arguments = {**arguments, "_queues": deferred}

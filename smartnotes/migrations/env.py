@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from smartnotes.storage.database import METADATA, make_engine
+from smartnotes.storage.migrate import modelled
 
 config = context.config
 TARGET = list(METADATA)
@@ -18,6 +19,7 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=TARGET,
+        include_name=modelled,
         compare_type=True,
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",

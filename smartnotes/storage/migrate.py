@@ -11,7 +11,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smartnotes.jobs.sqlite_connector import JOB_TABLE_PREFIX
+
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+
+def modelled(name: str | None, kind: str, _: object) -> bool:
+    """Whether a table is one of our models: the job engine's tables are procrastinate's
+    schema (migration 0009), left out when the models are compared with the database."""
+    return not (kind == "table" and (name or "").startswith(JOB_TABLE_PREFIX))
 
 
 def alembic_config(url: str = "") -> Config:

@@ -20,6 +20,7 @@ from procrastinate import exceptions
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smartnotes.jobs.engine import retry_stalled
 from smartnotes.jobs.sqlite_connector import SQLiteConnector
 from smartnotes.storage.database import make_engine, sessions
 
@@ -274,4 +275,36 @@ async def test_cancel_a_waiting_job_and_abort_a_running_one(engine: AsyncEngine)
     assert stopped == ["aborted"]
     worker.cancel()
     await asyncio.gather(worker, return_exceptions=True)
+    await app.close_async()
+
+
+async def test_a_dead_workers_job_gives_way_to_the_same_run_deferred_again(
+    engine: AsyncEngine,
+) -> None:
+    """A restart defers every unfinished run again while the killed worker's job still holds
+    the run's lock; the stalled job then ends instead of waiting beside the new one."""
+    app = await _app(engine)
+    ran: list[str] = []
+
+    @app.task(name="process_run")
+    async def process_run(run_id: str) -> None:
+        ran.append(run_id)
+
+    locked = process_run.configure(lock="run:1", queueing_lock="run:1")
+    await locked.defer_async(run_id="1")
+    dead = await app.job_manager.register_worker()
+    taken = await app.job_manager.fetch_job(queues=None, worker_id=dead)
+    assert taken is not None
+    await process_run.configure(lock="run:1", queueing_lock="run:1").defer_async(run_id="1")
+    await _drain(app)
+    assert ran == [], "the new job waits: the dead worker's job holds the lock"
+
+    await asyncio.sleep(0.05)
+    assert await retry_stalled(app, 0.01) == 1
+    await _drain(app)
+    assert ran == ["1"], "processed once, by the job deferred again"
+    assert sorted(await _statuses(app)) == [
+        ("process_run", "failed", 1),
+        ("process_run", "succeeded", 1),
+    ]
     await app.close_async()

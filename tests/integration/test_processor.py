@@ -1,4 +1,4 @@
-"""Runs processed by the worker pool with the real demo model and the embedded CRM."""
+"""Runs processed as jobs by procrastinate's worker, with the demo model and the embedded CRM."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pipeline.asr import Transcriber
 from pipeline.local_llm import LocalModel
 from pipeline.prompting import Prompts
 from smartnotes import directory
-from smartnotes.jobs import WorkerPool
+from smartnotes.jobs.engine import RunJobs, job_app, register
 from smartnotes.live import LiveEvents
 from smartnotes.outbox import Outbox
 from smartnotes.processor import RunProcessor
@@ -57,7 +57,19 @@ class World:
     sessions: async_sessionmaker[AsyncSession]
     store: TranscriptStore
     processor: RunProcessor
-    pool: WorkerPool
+    jobs: RunJobs
+
+    async def recover(self) -> list[str]:
+        """What the service does at start: the unfinished runs, deferred as jobs again."""
+        unfinished = await self.processor.unfinished()
+        await self.jobs.recover(unfinished, embedded=True)
+        return unfinished
+
+    async def run_until_idle(self) -> None:
+        """procrastinate's worker, until nothing is left to do."""
+        await self.jobs.app.run_worker_async(
+            wait=False, concurrency=2, install_signal_handlers=False
+        )
 
     async def run(self, run_id: str) -> Run:
         async with self.sessions() as session:
@@ -104,9 +116,11 @@ async def world(
         crm,
         TranscriptStore(tmp_path / "transcripts"),
     )
-    pool = WorkerPool(processor.process, concurrency=2)
-    yield World(factory, processor.store, processor, pool)
-    await pool.stop(grace=60)
+    app = job_app(engine)
+    await app.open_async()
+    register(app, processor.process, time_limit=3600)
+    yield World(factory, processor.store, processor, RunJobs(app))
+    await app.close_async()
     await engine.dispose()
 
 
@@ -118,8 +132,8 @@ async def _submit(world: World, event: CallEvent = EVENT) -> str:
 
 async def test_a_call_becomes_a_run_ready_for_review(world: World) -> None:
     run_id = await _submit(world)
-    assert await world.processor.recover(world.pool) == [run_id]
-    await world.pool.run_until_idle()
+    assert await world.recover() == [run_id]
+    await world.run_until_idle()
     run = await world.run(run_id)
     assert run.status == RunStatus.NEEDS_REVIEW
     assert (run.customer_name, run.extractor) == ("Contoso Logistics", "local")
@@ -149,8 +163,8 @@ async def test_an_interrupted_run_resumes_from_its_last_completed_step(world: Wo
         run.summary_generated = "Summary written before the crash."
         # What the killed process had started and never finished.
         session.add(RunStep(run_id=run_id, step="analyzing", status="running"))
-    await world.processor.recover(world.pool)
-    await world.pool.run_until_idle()
+    await world.recover()
+    await world.run_until_idle()
     run = await world.run(run_id)
     assert run.status == RunStatus.NEEDS_REVIEW
     assert run.step is None
@@ -176,8 +190,8 @@ async def test_confidential_runs_stay_local_and_drop_the_transcript(
     run_id = await _submit(world, replace(EVENT, confidential=True))
     transcript_ref = (await world.run(run_id)).transcript_ref
     assert transcript_ref is not None
-    await world.processor.recover(world.pool)
-    await world.pool.run_until_idle()
+    await world.recover()
+    await world.run_until_idle()
     run = await world.run(run_id)
     assert run.status == RunStatus.NEEDS_REVIEW
     assert fake_claude.requests == []  # nothing went to the outside provider
@@ -191,8 +205,8 @@ async def test_a_failed_run_says_why_and_can_be_retried(world: World) -> None:
     run_id = await _submit(world)
     path = Path((await world.run(run_id)).transcript_ref or "")
     await asyncio.to_thread(path.write_bytes, b"just some prose, nothing else")
-    await world.processor.recover(world.pool)
-    await world.pool.run_until_idle()
+    await world.recover()
+    await world.run_until_idle()
     run = await world.run(run_id)
     assert run.status == RunStatus.FAILED
     assert run.failed_step == "loading"
@@ -203,12 +217,12 @@ async def test_a_failed_run_says_why_and_can_be_retried(world: World) -> None:
         world.sessions,
         world.store,
         Outbox(world.sessions, world.processor.crm),
-        world.pool,
+        world.jobs,
         LiveEvents(),
     )
     viewer = Viewer(TENANT, run.owner_id, REP)
     assert (await review.retry(viewer, run_id))["status"] == RunStatus.QUEUED
-    await world.pool.run_until_idle()
+    await world.run_until_idle()
     assert (await world.run(run_id)).status == RunStatus.NEEDS_REVIEW
     with pytest.raises(ConflictError):  # nothing to retry
         await review.retry(viewer, run_id)
@@ -228,8 +242,8 @@ async def test_a_failed_run_says_why_and_can_be_retried(world: World) -> None:
 async def test_a_cancelled_run_is_not_processed(world: World) -> None:
     run_id = await _submit(world)
     await stop_processing(world.sessions, world.store, run_id, by=REP)
-    await world.pool.enqueue(run_id)
-    await world.pool.run_until_idle()
+    await world.jobs.enqueue(run_id)
+    await world.run_until_idle()
     run = await world.run(run_id)
     assert run.status == RunStatus.CANCELLED
     assert await world.tasks(run_id) == []

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from crm_adapters.embedded import EmbeddedCRM
 from smartnotes import directory
 from smartnotes.gate import Skip
+from smartnotes.jobs.engine import RunJobs, job_app
 from smartnotes.live import LiveEvents
 from smartnotes.outbox import Outbox
 from smartnotes.review import NotFoundError, Review, Viewer
 from smartnotes.runs import CallEvent, Participant, TranscriptStore, stop_processing, submit_call
-from smartnotes.service import Deferred
 from smartnotes.storage.database import sessions
 from smartnotes.storage.models import AuditEntry, Run, RunSource, RunStatus, User
 from tests.seed import seed_run, seed_user
@@ -185,7 +185,11 @@ async def test_who_sees_which_run_on_both_databases(migrated: AsyncEngine, tmp_p
     )  # fmt: skip
     store = TranscriptStore(tmp_path)
     review = Review(
-        factory, store, Outbox(factory, EmbeddedCRM(migrated)), Deferred(), LiveEvents()
+        factory,
+        store,
+        Outbox(factory, EmbeddedCRM(migrated)),
+        RunJobs(job_app(migrated)),
+        LiveEvents(),
     )
 
     def viewer(tenant: str, email: str) -> Viewer:

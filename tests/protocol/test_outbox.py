@@ -13,12 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_adapters.registry import AdapterResources, default_registry
+from smartnotes.jobs.engine import RunJobs, job_app
 from smartnotes.live import LiveEvents
 from smartnotes.notify import Kind
 from smartnotes.outbox import Outbox
 from smartnotes.review import Review, Viewer
 from smartnotes.runs import TranscriptStore
-from smartnotes.service import Deferred
 from smartnotes.storage.database import sessions as make_sessions
 from smartnotes.storage.models import (
     AuditEntry,
@@ -81,7 +81,9 @@ async def test_outbox_delivers_everything_once_after_an_outage(
     customer = crm.add_customer("Contoso", ["daniel@contoso.test"])
     outbox = Outbox(sessions, adapter, base_delay=0.05, max_delay=0.2)
     _close_later(adapter)
-    review = Review(sessions, TranscriptStore(tmp_path), outbox, Deferred(), LiveEvents())
+    review = Review(
+        sessions, TranscriptStore(tmp_path), outbox, RunJobs(job_app(migrated)), LiveEvents()
+    )
     owner = await seed_user(sessions, TENANT, REP)
     run_id = await seed_run(sessions, TENANT, owner, call_id="c1", customer=(customer, "Contoso"))
     viewer = Viewer(TENANT, owner, REP)
@@ -158,7 +160,9 @@ async def test_every_run_whose_writes_landed_is_saved_whatever_their_order(
     _close_later(adapter)
     customer = crm.add_customer("Contoso", ["daniel@contoso.test"])
     outbox = Outbox(sessions, adapter, batch=40)
-    review = Review(sessions, TranscriptStore(tmp_path), outbox, Deferred(), LiveEvents())
+    review = Review(
+        sessions, TranscriptStore(tmp_path), outbox, RunJobs(job_app(migrated)), LiveEvents()
+    )
     owner = await seed_user(sessions, TENANT, REP)
     viewer = Viewer(TENANT, owner, REP)
     tasks = [{**TASKS[0], "title": f"Task {n}"} for n in range(3)]
@@ -224,7 +228,9 @@ async def test_a_slow_send_keeps_its_claim_and_a_dead_workers_claim_lapses(
     owner = await seed_user(sessions, TENANT, REP)
     first = Outbox(sessions, adapter, lease=0.6)
     second = Outbox(sessions, adapter, lease=0.6)
-    review = Review(sessions, TranscriptStore(tmp_path), first, Deferred(), LiveEvents())
+    review = Review(
+        sessions, TranscriptStore(tmp_path), first, RunJobs(job_app(migrated)), LiveEvents()
+    )
     run_id = await seed_run(
         sessions, TENANT, owner, call_id="slow", customer=(customer, "Contoso"), tasks=[]
     )
