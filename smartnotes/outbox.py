@@ -1,21 +1,20 @@
-"""The CRM outbox: saving a run queues its writes; a worker delivers them until they land.
+"""The CRM outbox: saving a run queues its writes; a job delivers them until they land.
 
 A save is one transaction that turns the rep's reviewed note and accepted tasks into rows of
-``crm_writes``, each with an idempotency key derived from the run and the task. The worker
-claims a due write with a lease (so two workers never send the same write at the same time),
-sends it, and records the CRM's id. The lease is short and renewed while the send is on its
-way, so the claim of a worker that died lapses within seconds, not minutes. A failed write
-stays queued with a backoff (the CRM's Retry-After when it gave one) and is retried until it
-lands; because the key goes with every attempt, a write whose answer was lost (a crash, a
-timeout) lands once. When the last write of a run lands, the run is saved.
+``crm_writes``, each with an idempotency key derived from the run and the task, and defers the
+run's delivery job on the same connection (``smartnotes.jobs``): the writes and the job that
+sends them commit together. The job engine runs one delivery of a run at a time and gives the
+job of a worker that died to another; the job sends every pending write and records the CRM's
+id. A failed write stays queued with a backoff (the CRM's Retry-After when it gave one) and the
+job is retried until every write lands; because the key goes with every attempt, a write whose
+answer was lost (a crash, a timeout) lands once. When the last write of a run lands, the run is
+saved.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_adapters.contract import CRMAdapter, NoteWrite, TaskWrite, WriteResult
 from crm_adapters.errors import AdapterConfigError, CRMAuthError, CRMError, CRMNotFoundError
 from smartnotes.crm_sync import SYNC_KINDS, record_sync, send_sync
+from smartnotes.jobs.engine import Jobs
 from smartnotes.live import LiveEvents
 from smartnotes.notify import Kind, notify
 from smartnotes.storage.models import (
@@ -49,60 +49,51 @@ class Outbox:
         sessions: async_sessionmaker[AsyncSession],
         crm: CRMAdapter,
         *,
+        jobs: Jobs,
         live: LiveEvents | None = None,
         base_delay: float = 2.0,
         max_delay: float = 600.0,
-        lease: float = 30.0,
-        poll: float = 10.0,
-        batch: int = 20,
     ) -> None:
         self.sessions = sessions
         self.crm = crm
+        self.jobs = jobs
         self.live = live
         self.base_delay = base_delay
         self.max_delay = max_delay
-        self.lease = lease
-        self.poll = poll
-        self.batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def wake(self) -> None:
-        """New writes were queued: deliver now rather than at the next poll."""
-        self._wake.set()
+    async def dispatch(self, session: AsyncSession, run_id: str) -> None:
+        """The run's pending writes are to go out: its delivery commits with ``session``."""
+        await self.jobs.deliver_crm(run_id, session)
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="smartnotes-outbox")
+    async def deliver(self, run_id: str) -> float | None:
+        """Send the run's pending writes. ``None`` when none is left, else the seconds until
+        the soonest failed one is due again."""
+        async with self.sessions() as session:
+            pending = list(
+                (
+                    await session.execute(
+                        select(CrmWrite.id)
+                        .where(CrmWrite.run_id == run_id, CrmWrite.status == PENDING)
+                        .order_by(CrmWrite.id)
+                    )
+                ).scalars()
+            )
+        # Concurrently: a remote CRM answers each in its own time. The note and the tasks
+        # are independent rows; the run is saved by whichever lands last (``_maybe_saved``).
+        results = await asyncio.gather(*(self._deliver(write_id) for write_id in pending))
+        delays = [delay for delay in results if delay is not None]
+        return min(delays) if delays else None
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def deliver_due(self) -> int:
-        """Send every write that is due now; returns how many landed."""
-        landed = 0
-        while True:
-            async with self.sessions() as session:
-                due = list(
-                    (
-                        await session.execute(
-                            select(CrmWrite.id)
-                            .where(CrmWrite.status == PENDING, CrmWrite.next_attempt_at <= utcnow())
-                            .order_by(CrmWrite.id)
-                            .limit(self.batch)
-                        )
-                    ).scalars()
-                )
-            if not due:
-                return landed
-            results = await asyncio.gather(*(self._deliver(write_id) for write_id in due))
-            landed += sum(results)
-            if not any(results) and len(due) < self.batch:
-                return landed
+    async def delivering(self) -> list[str]:
+        """The runs with writes still to send."""
+        async with self.sessions() as session:
+            return list(
+                (
+                    await session.execute(
+                        select(CrmWrite.run_id).where(CrmWrite.status == PENDING).distinct()
+                    )
+                ).scalars()
+            )
 
     async def finish_saved_runs(self) -> list[str]:
         """Mark saved every run still ``saving`` whose writes have all landed (a run left so by
@@ -130,118 +121,59 @@ class Outbox:
                 query = query.where(CrmWrite.run_id == run_id)
             return int((await session.execute(query)).scalar_one())
 
-    async def _loop(self) -> None:
-        while True:
-            # Cleared before the round, not after: a save that commits while the round runs
-            # sets it again, and the wait below returns at once instead of sleeping a poll.
-            self._wake.clear()
-            try:
-                await self.finish_saved_runs()
-                await self.deliver_due()
-            except Exception:
-                # A database hiccup must not end delivery; the next round tries again.
-                log.exception("CRM outbox round failed")
-            timeout = await self._next_wait()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-
-    async def _next_wait(self) -> float:
-        async with self.sessions() as session:
-            soonest = (
-                await session.execute(
-                    select(func.min(CrmWrite.next_attempt_at)).where(CrmWrite.status == PENDING)
-                )
-            ).scalar_one_or_none()
-        if soonest is None:
-            return self.poll
-        return max(0.05, min(self.poll, (soonest - utcnow()).total_seconds()))
-
-    async def _deliver(self, write_id: int) -> bool:
-        write = await self._claim(write_id)
+    async def _deliver(self, write_id: int) -> float | None:
+        """Send one write; the seconds until it is tried again, or ``None`` once it landed."""
+        write = await self._attempt(write_id)
         if write is None:
-            return False  # another worker has it, or it landed meanwhile
-        async with self._held(write):
-            if write.kind in SYNC_KINDS:
-                return await self._deliver_sync(write)
-            return await self._deliver_claimed(write)
+            return None  # it landed meanwhile
+        if write.kind in SYNC_KINDS:
+            return await self._deliver_sync(write)
+        return await self._deliver_claimed(write)
 
-    @contextlib.asynccontextmanager
-    async def _held(self, write: CrmWrite) -> AsyncIterator[None]:
-        """Keep the claim alive while its write is on its way. The lease is short and renewed
-        while the worker lives, so the claim of a worker that died (a crash between sending
-        and recording) lapses within a lease, and another delivery picks the write up; its
-        idempotency key makes the resend land once."""
-
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(self.lease / 3)
-                async with self.sessions() as session, session.begin():
-                    await session.execute(
-                        update(CrmWrite)
-                        .where(CrmWrite.id == write.id, CrmWrite.status == PENDING)
-                        .values(next_attempt_at=utcnow() + timedelta(seconds=self.lease))
-                    )
-
-        renewal = asyncio.create_task(renew(), name=f"smartnotes-outbox-lease-{write.id}")
-        try:
-            yield
-        finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
-
-    async def _deliver_claimed(self, write: CrmWrite) -> bool:
+    async def _deliver_claimed(self, write: CrmWrite) -> float | None:
         try:
             result = await self._send(write)
         except CRMError as exc:
-            await self._failed(write, exc)
-            return False
+            return await self._failed(write, exc)
         except Exception as exc:
             log.exception("CRM write %s: unexpected error", write.idempotency_key)
-            await self._failed(write, exc)
-            return False
+            return await self._failed(write, exc)
         await self._landed(write, result)
-        return True
+        return None
 
-    async def _deliver_sync(self, write: CrmWrite) -> bool:
+    async def _deliver_sync(self, write: CrmWrite) -> float | None:
         """A change after the save: what it sends is read now (``smartnotes.crm_sync``)."""
         try:
             synced = await send_sync(self.sessions, self.crm, write)
         except Exception as exc:
             if not isinstance(exc, CRMError):
                 log.exception("CRM write %s: unexpected error", write.idempotency_key)
-            await self._failed(write, exc)
-            return False
+            return await self._failed(write, exc)
+        again = False
         async with self.sessions() as session, session.begin():
             row = await session.get(CrmWrite, write.id, with_for_update=True)
             if row is None:
-                return False
+                return None
             if await record_sync(session, row, synced):
                 row.status, row.last_error = DONE, None
             else:
-                row.next_attempt_at = utcnow()  # it changed again meanwhile: send it again
+                again = True  # it changed again meanwhile: send it again
             await session.flush()
             await self._maybe_saved(session, row.run_id)
         if self.live is not None:
             await self.live.changed(write.run_id)
-        return True
+        return 0.0 if again else None
 
-    async def _claim(self, write_id: int) -> CrmWrite | None:
-        now = utcnow()
+    async def _attempt(self, write_id: int) -> CrmWrite | None:
+        """The write, its attempt counted, if it is still to be sent. The job engine runs one
+        delivery of a run at a time, so nobody else sends it meanwhile."""
         async with self.sessions() as session, session.begin():
-            claimed = await session.execute(
+            counted = await session.execute(
                 update(CrmWrite)
-                .where(
-                    CrmWrite.id == write_id,
-                    CrmWrite.status == PENDING,
-                    CrmWrite.next_attempt_at <= now,
-                )
-                .values(
-                    next_attempt_at=now + timedelta(seconds=self.lease),
-                    attempts=CrmWrite.attempts + 1,
-                )
+                .where(CrmWrite.id == write_id, CrmWrite.status == PENDING)
+                .values(attempts=CrmWrite.attempts + 1)
             )
-            if getattr(claimed, "rowcount", 0) != 1:
+            if getattr(counted, "rowcount", 0) != 1:
                 return None
             return await session.get(CrmWrite, write_id)
 
@@ -292,7 +224,7 @@ class Outbox:
         if run.notify_when_done:
             notify(session, run.owner_id, run_id, Kind.SAVED, "Your call notes are in the CRM.")
 
-    async def _failed(self, write: CrmWrite, exc: Exception) -> None:
+    async def _failed(self, write: CrmWrite, exc: Exception) -> float:
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(exc, CRMAuthError | CRMNotFoundError | AdapterConfigError):
             # Retrying soon cannot help; an admin has to act. It stays queued all the same.
@@ -312,7 +244,7 @@ class Outbox:
         async with self.sessions() as session, session.begin():
             row = await session.get(CrmWrite, write.id, with_for_update=True)
             if row is None or row.status != PENDING:
-                return
+                return delay
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
             row.last_error = message[:2000]
             if row.attempts == NOTIFY_AFTER or (row.attempts == 1 and delay >= self.max_delay):
@@ -322,3 +254,4 @@ class Outbox:
                     notify(session, run.owner_id, run.id, Kind.CRM_DELAYED, run.error)
         if self.live is not None:
             await self.live.changed(write.run_id)
+        return delay

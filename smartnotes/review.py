@@ -250,9 +250,9 @@ class Review:
         queue_sync(session, run, pending, target)
         run.status = RunStatus.SAVING
         _audit(session, viewer, run, "changed_after_save", {"target": target or "summary"})
+        await self.outbox.dispatch(session, run.id)
 
     async def _changed_after_save(self, run_id: str) -> None:
-        self.outbox.wake()
         await self.live.changed(run_id)
 
     async def retrigger_tasks(
@@ -336,11 +336,8 @@ class Review:
         async with self.sessions() as session, session.begin():
             run = await self._for_change(session, viewer, run_id)
             if run.status == RunStatus.SAVING:
-                await session.execute(
-                    update(CrmWrite)
-                    .where(CrmWrite.run_id == run_id, CrmWrite.status == PENDING)
-                    .values(next_attempt_at=utcnow())
-                )
+                # Saving again retries the pending writes now, not when their backoff ends.
+                await self.outbox.dispatch(session, run_id)
             elif run.status != RunStatus.SAVED:
                 if version is not None and run.version != version:
                     raise ConflictError("the run changed since you loaded it", run.version)
@@ -351,8 +348,8 @@ class Review:
                         run.version,
                     )
                 await self._queue_writes(session, viewer, run, customer_id, accept_proposed)
+                await self.outbox.dispatch(session, run_id)
             view = await self._view(session, viewer, run)
-        self.outbox.wake()
         await self.live.changed(run_id)
         return view
 
@@ -382,6 +379,7 @@ class Review:
             await self._queue_writes(
                 session, viewer, run, None, accept_proposed=True, auto_after=waited_hours
             )
+            await self.outbox.dispatch(session, run_id)
             run.auto_saved_at = utcnow()
             notify(
                 session,
@@ -390,7 +388,6 @@ class Review:
                 Kind.AUTO_SAVED,
                 "Your call notes were saved to the CRM automatically; you can still change them.",
             )
-        self.outbox.wake()
         await self.live.changed(run_id)
         return None
 

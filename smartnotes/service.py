@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -19,7 +19,8 @@ from smartnotes.autosave import AutoSaver
 from smartnotes.crm import build_crm
 from smartnotes.engine import Engine
 from smartnotes.graph_runtime import GraphRuntime, open_graph
-from smartnotes.jobs.engine import RunJobs, job_app, register, work
+from smartnotes.jobs.engine import CRM, IO_CONCURRENCY, QUEUES, RUNS, Jobs, job_app, work
+from smartnotes.jobs.tasks import register_crm, register_runs
 from smartnotes.live import LiveEvents
 from smartnotes.outbox import Outbox
 from smartnotes.processor import RunProcessor
@@ -74,7 +75,7 @@ class Service:
     live: LiveEvents
     outbox: Outbox
     review: Review
-    jobs: RunJobs
+    jobs: Jobs
     authenticators: list[Authenticator]
     token_secret: bytes
     review_secret: bytes
@@ -114,9 +115,19 @@ class Service:
 
     @classmethod
     @asynccontextmanager
-    async def running(cls, settings: Settings, *, process: bool = True) -> AsyncIterator[Service]:
-        """Open the database, the CRM and (with ``process``) the models and the worker pool;
-        resume runs a previous process left unfinished; stop everything gracefully."""
+    async def running(
+        cls,
+        settings: Settings,
+        *,
+        process: bool = True,
+        queues: Sequence[str] | None = None,
+    ) -> AsyncIterator[Service]:
+        """Open the database and the CRM, and work the job ``queues`` (all of them with
+        ``process``, none without: the web role): the models when runs are among them; jobs
+        that dead workers or a previous process left are taken up again. Stops gracefully."""
+        if queues is None:
+            queues = QUEUES if process else ()
+        process = RUNS in queues
         secret_value = settings.api_token_secret
         secret = load_secret(
             secret_value.get_secret_value() if secret_value else None, settings.data_dir
@@ -134,11 +145,13 @@ class Service:
             swept = await asyncio.to_thread(store.sweep_incoming)
             if swept:
                 log.info("removed %d upload(s) a stopped process left unfinished", swept)
-            outbox = Outbox(sessions, crm, live=live)
-            jobs_app = job_app(db, workers=settings.workers if process else 0)
+            jobs_app = job_app(
+                db, workers=(settings.workers if process else 0) + (IO_CONCURRENCY if queues else 0)
+            )
             await jobs_app.open_async()
             stack.push_async_callback(jobs_app.close_async)
-            jobs = RunJobs(jobs_app)
+            jobs = Jobs(jobs_app)
+            outbox = Outbox(sessions, crm, jobs=jobs, live=live)
             processor: RunProcessor | None = None
             if process:
                 models = await asyncio.to_thread(Engine, settings)
@@ -147,7 +160,8 @@ class Service:
                 processor = RunProcessor(
                     sessions, models.pipeline, models.transcriber, crm, store, live=live
                 )
-                register(jobs_app, processor.process, time_limit=settings.run_time_limit)
+                register_runs(jobs_app, processor.process, time_limit=settings.run_time_limit)
+            register_crm(jobs_app, jobs, outbox.deliver)
             service = cls(
                 settings=settings,
                 db=db,
@@ -163,20 +177,29 @@ class Service:
                 review_secret=review_secret,
                 processor=processor,
             )
-            outbox.start()
-            stack.push_async_callback(outbox.stop)
             if process:
                 # Background work belongs to the processing role, like the worker pool.
                 auto_saver = AutoSaver(sessions, service.review, settings.review)
                 auto_saver.start()
                 stack.push_async_callback(auto_saver.stop)
-            if processor is not None:
-                unfinished = await processor.unfinished()
-                await jobs.recover(unfinished, embedded=db.dialect.name == "sqlite")
+            if queues:
+                unfinished = await processor.unfinished() if processor is not None else []
+                delivering: list[str] = []
+                if CRM in queues:
+                    await outbox.finish_saved_runs()
+                    delivering = await outbox.delivering()
+                await jobs.recover(
+                    unfinished, embedded=db.dialect.name == "sqlite", delivering=delivering
+                )
                 if unfinished:
                     log.info("resuming %d unfinished run(s)", len(unfinished))
                 worker = asyncio.create_task(
-                    work(jobs_app, concurrency=settings.workers, grace=settings.shutdown_grace),
+                    work(
+                        jobs_app,
+                        queues=queues,
+                        concurrency=settings.workers,
+                        grace=settings.shutdown_grace,
+                    ),
                     name="smartnotes-worker",
                 )
                 stack.push_async_callback(_stop, worker)

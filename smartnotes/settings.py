@@ -198,7 +198,7 @@ class Settings(BaseSettings):
     local_extractor_max_tasks: int = Field(default=8, ge=1, le=32)
 
     # Storage: a SQLite file in the data directory unless a database URL is given
-    # (postgresql+asyncpg://user:password@host/db in production).
+    # (postgresql://user:password@host/db in production).
     data_dir: Path = Field(default_factory=lambda: _default_data_dir())
     database_url: SecretStr | None = None
 

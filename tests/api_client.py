@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from smartnotes.auth import issue_token
+from smartnotes.jobs.engine import QUEUES, RUNS
 from smartnotes.service import Service
 from smartnotes.settings import Settings
 from smartnotes.web.app import create_app
@@ -79,11 +80,20 @@ class Api:
 
 @asynccontextmanager
 async def running_api(
-    settings: Settings, *, process: bool = True, port: int | None = None
+    settings: Settings,
+    *,
+    process: bool = True,
+    port: int | None = None,
+    queues: Sequence[str] | None = None,
 ) -> AsyncIterator[Api]:
     """The service on 127.0.0.1; ``port`` when its address must be known before it starts
-    (Graph's notification URL)."""
-    server = TestServer(create_app(settings, process=process), host="127.0.0.1", port=port)
+    (Graph's notification URL). Without ``process`` it works every queue but the runs' (the
+    models stay unloaded; the CRM and Graph work is done), unless ``queues`` says otherwise."""
+    if queues is None and not process:
+        queues = tuple(queue for queue in QUEUES if queue != RUNS)
+    server = TestServer(
+        create_app(settings, process=process, queues=queues), host="127.0.0.1", port=port
+    )
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as http:

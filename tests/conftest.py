@@ -83,7 +83,7 @@ def make_pipeline(
     )
 
 
-POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @asynccontextmanager
@@ -93,9 +93,8 @@ async def postgres_schema() -> AsyncIterator[AsyncEngine]:
     admin = create_async_engine(POSTGRES_URL)
     async with admin.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_async_engine(
-        POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}
-    )
+    # In the URL, not in connect_args: the job engine opens its own connections from it.
+    engine = create_async_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
     try:
         yield engine
     finally:

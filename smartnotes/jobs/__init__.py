@@ -6,7 +6,7 @@ from typing import Protocol
 
 
 class JobQueue(Protocol):
-    """Where runs go to be processed (``smartnotes.jobs.engine.RunJobs``)."""
+    """Where runs go to be processed (``smartnotes.jobs.engine.Jobs``)."""
 
     async def enqueue(self, run_id: str) -> None: ...
 

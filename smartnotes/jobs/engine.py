@@ -1,9 +1,13 @@
-"""Runs as procrastinate jobs: the queue every role defers to, and the worker that runs them.
+"""Background work as procrastinate jobs: the queue every role defers to, and the worker.
 
-One job per run, ``process_run``, under the lock ``run:<id>`` (one worker at a time processes
-a run, on any number of machines) and the queueing lock of the same name (one waiting job per
-run: a repeated enqueue is a no-op). Deferring is a row in the database, so a web-only process
-queues runs for workers elsewhere, and a queued run outlives any process.
+Deferring is a row in the database, so a web-only process queues work for workers elsewhere,
+and queued work outlives any process. Where a job concerns a row written in a transaction (the
+CRM writes of a save), it is deferred on that transaction's connection: both commit or
+neither does (``in_transaction``).
+
+Runs: one job per run, ``process_run``, under the lock ``run:<id>`` (one worker at a time
+processes a run, on any number of machines) and the queueing lock of the same name (one waiting
+job per run: a repeated enqueue is a no-op).
 
 Recovery needs no leases of our own: a worker that dies stops its heartbeat; its jobs are
 found by procrastinate's stalled-job query and retried, at start and then every few seconds by
@@ -17,18 +21,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
+from typing import Any
 
 import procrastinate
 from procrastinate import exceptions
 from procrastinate.jobs import Status
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from smartnotes.jobs.sqlite_connector import SQLiteConnector
 
 log = logging.getLogger(__name__)
 
 PROCESS_RUN = "process_run"
+DELIVER_CRM = "deliver_crm_writes"
+# Queues, so that a worker can be given only some of the work (``smartnotes worker --queues``):
+# runs need the models; the rest is I/O.
+RUNS, CRM = "runs", "crm"
+QUEUES = (RUNS, CRM)
+# Jobs at once on the queues other than runs: they wait on the network, not on a model.
+IO_CONCURRENCY = 8
 # A worker's heartbeat period, and how long without one before its jobs count as stalled.
 HEARTBEAT_SECONDS = 2.0
 STALLED_AFTER_SECONDS = 15.0
@@ -36,8 +48,9 @@ STALLED_AFTER_SECONDS = 15.0
 
 def job_app(engine: AsyncEngine, *, workers: int = 1) -> procrastinate.App:
     """procrastinate on the service's database: its own connector on PostgreSQL, ours on the
-    embedded SQLite file. On PostgreSQL it keeps a pool of its own: one connection listening,
-    one for heartbeats and fetches, one per job that records its outcome (``workers``)."""
+    embedded SQLite file. On PostgreSQL it keeps a pool of its own: a few connections for
+    heartbeats and fetches, one per job at once that records its outcome (``workers``); each
+    worker listens on a connection of its own besides."""
     if engine.dialect.name == "sqlite":
         return procrastinate.App(connector=SQLiteConnector(engine))
     conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -49,16 +62,54 @@ def _lock(run_id: str) -> str:
     return f"run:{run_id}"
 
 
-class RunJobs:
-    """The queue of runs, as every role sees it."""
+def crm_lock(run_id: str) -> str:
+    return f"crm:{run_id}"
+
+
+async def in_transaction(session: AsyncSession) -> Any:
+    """The connection a job is deferred on so that it commits with the session's transaction:
+    the session itself for the embedded connector, psycopg's own connection on PostgreSQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        return session
+    connection = await (await session.connection()).get_raw_connection()
+    return connection.driver_connection
+
+
+class Jobs:
+    """The job queue, as every role sees it."""
 
     def __init__(self, app: procrastinate.App) -> None:
         self.app = app
 
     async def enqueue(self, run_id: str) -> None:
-        task = self.app.configure_task(PROCESS_RUN, lock=_lock(run_id), queueing_lock=_lock(run_id))
+        task = self.app.configure_task(
+            PROCESS_RUN, queue=RUNS, lock=_lock(run_id), queueing_lock=_lock(run_id)
+        )
         with contextlib.suppress(exceptions.AlreadyEnqueued):  # already waiting: once is enough
             await task.defer_async(run_id=run_id)
+
+    async def deliver_crm(self, run_id: str, session: AsyncSession | None = None) -> None:
+        """Deliver the run's pending CRM writes; with ``session``, only if its transaction
+        commits. No queueing lock: a delivery waiting for its retry must not stop one asked
+        for now (the rep pressed save again); the lock keeps them one at a time, and one that
+        finds nothing left to send ends at once."""
+        connection = await in_transaction(session) if session is not None else None
+        task = self.app.configure_task(
+            DELIVER_CRM, queue=CRM, lock=crm_lock(run_id), connection=connection
+        )
+        await task.defer_async(run_id=run_id)
+
+    async def waiting(self, lock: str, *, besides: int | None = None) -> bool:
+        """Whether a job under ``lock`` other than ``besides`` waits to start."""
+        jobs = await self.app.job_manager.list_jobs_async(lock=lock, status="todo")
+        return any(job.id != besides for job in jobs)
+
+    async def unfinished(self, lock: str) -> bool:
+        """Whether a job under ``lock`` waits or runs."""
+        for status in ("todo", "doing"):
+            if await self.app.job_manager.list_jobs_async(lock=lock, status=status):
+                return True
+        return False
 
     async def running(self, run_id: str) -> bool:
         """Whether a worker is processing the run now."""
@@ -76,16 +127,22 @@ class RunJobs:
                     found |= await self.app.job_manager.cancel_job_by_id_async(job.id, abort=True)
         return found
 
-    async def recover(self, unfinished: list[str], *, embedded: bool) -> None:
-        """Before this process's worker starts: retry the jobs of dead workers and defer every
-        unfinished run again. On the embedded database this process is the only worker, so
-        every worker still registered is dead."""
+    async def recover(
+        self, unfinished: Sequence[str], *, embedded: bool, delivering: Sequence[str] = ()
+    ) -> None:
+        """Before this process's worker starts: retry the jobs of dead workers, defer every
+        unfinished run again, and a delivery for every run with CRM writes but no job to send
+        them (written by a version before the job engine). On the embedded database this
+        process is the only worker, so every worker still registered is dead."""
         manager = self.app.job_manager
         stalled_after = 0.0 if embedded else STALLED_AFTER_SECONDS
         await manager.prune_stalled_workers(seconds_since_heartbeat=stalled_after)
         await retry_stalled(self.app, stalled_after)
         for run_id in unfinished:
             await self.enqueue(run_id)
+        for run_id in delivering:
+            if not await self.unfinished(crm_lock(run_id)):
+                await self.deliver_crm(run_id)
 
 
 async def retry_stalled(app: procrastinate.App, seconds_since_heartbeat: float) -> int:
@@ -106,25 +163,27 @@ async def retry_stalled(app: procrastinate.App, seconds_since_heartbeat: float) 
     return len(stalled)
 
 
-def register(
-    app: procrastinate.App, process: Callable[[str], Awaitable[None]], *, time_limit: float
+async def work(
+    app: procrastinate.App,
+    *,
+    concurrency: int,
+    grace: float,
+    queues: Sequence[str] = QUEUES,
+    io_concurrency: int = IO_CONCURRENCY,
 ) -> None:
-    """The jobs a worker runs. A run records its own failures; an exception here is a bug."""
-
-    @app.task(name=PROCESS_RUN)
-    async def process_run(run_id: str) -> None:
-        try:
-            await asyncio.wait_for(process(run_id), timeout=time_limit)
-        except TimeoutError:
-            log.error("run %s exceeded its time limit of %.0f s", run_id, time_limit)
-
-
-async def work(app: procrastinate.App, *, concurrency: int, grace: float) -> None:
-    """This process's worker, until cancelled; then running jobs get ``grace`` seconds. Beside
-    it, a watch for other workers that died (their heartbeat stopped)."""
+    """This process's workers, until cancelled; then running jobs get ``grace`` seconds. Runs
+    (model work, minutes each) have a worker of their own, so that a save or a notification
+    never waits behind them; the other queues share one with more slots, since their jobs
+    mostly wait on the network. Beside them, a watch for other workers that died."""
+    workers = []
+    if RUNS in queues:
+        workers.append(_worker(app, [RUNS], concurrency=concurrency, grace=grace))
+    others = [queue for queue in queues if queue != RUNS]
+    if others:
+        workers.append(_worker(app, others, concurrency=io_concurrency, grace=grace))
     watch = asyncio.create_task(_watch_stalled(app), name="smartnotes-stalled-jobs")
     try:
-        await _worker(app, concurrency=concurrency, grace=grace)
+        await asyncio.gather(*workers)
     finally:
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -140,8 +199,11 @@ async def _watch_stalled(app: procrastinate.App) -> None:
             log.exception("looking for the jobs of dead workers failed; trying again")
 
 
-async def _worker(app: procrastinate.App, *, concurrency: int, grace: float) -> None:
+async def _worker(
+    app: procrastinate.App, queues: list[str], *, concurrency: int, grace: float
+) -> None:
     await app.run_worker_async(
+        queues=queues,
         concurrency=concurrency,
         install_signal_handlers=False,
         # Notifications wake it at once; polling only catches what they miss.
@@ -150,5 +212,5 @@ async def _worker(app: procrastinate.App, *, concurrency: int, grace: float) -> 
         update_heartbeat_interval=HEARTBEAT_SECONDS,
         stalled_worker_timeout=STALLED_AFTER_SECONDS,
         shutdown_graceful_timeout=grace,
-        name="smartnotes",
+        name="smartnotes-" + "-".join(queues),
     )

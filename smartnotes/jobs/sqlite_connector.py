@@ -256,36 +256,39 @@ class SQLiteConnector(connector.BaseAsyncConnector):
     ) -> list[Row]:
         now = time.time()
         rows: list[Row] = []
-        async with db.begin_nested():
-            for job in jobs:
-                try:
-                    inserted = await self._execute(
-                        db,
-                        "INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock, "
-                        "queueing_lock, args, scheduled_at) VALUES (:queue, :task, :priority, "
-                        ":lock, :queueing_lock, :args, :scheduled_at) RETURNING id",
-                        queue=job.queue_name,
-                        task=job.task_name,
-                        priority=job.priority,
-                        lock=job.lock,
+        # No savepoint around the batch: the whole transaction is rolled back when an insert
+        # fails (ours, or the caller's). A SAVEPOINT as the first statement of a caller's
+        # transaction would even open a transaction of its own in sqlite3, which its RELEASE
+        # commits, so the job would outlive a caller that rolls back.
+        for job in jobs:
+            try:
+                inserted = await self._execute(
+                    db,
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock, "
+                    "queueing_lock, args, scheduled_at) VALUES (:queue, :task, :priority, "
+                    ":lock, :queueing_lock, :args, :scheduled_at) RETURNING id",
+                    queue=job.queue_name,
+                    task=job.task_name,
+                    priority=job.priority,
+                    lock=job.lock,
+                    queueing_lock=job.queueing_lock,
+                    args=json.dumps(job.args),
+                    scheduled_at=_epoch(job.scheduled_at),
+                )
+            except IntegrityError as exc:
+                if manager.QUEUEING_LOCK_CONSTRAINT in str(exc.orig) or (
+                    "queueing_lock" in str(exc.orig)
+                ):
+                    raise exceptions.UniqueViolation(
+                        constraint_name=manager.QUEUEING_LOCK_CONSTRAINT,
                         queueing_lock=job.queueing_lock,
-                        args=json.dumps(job.args),
-                        scheduled_at=_epoch(job.scheduled_at),
-                    )
-                except IntegrityError as exc:
-                    if manager.QUEUEING_LOCK_CONSTRAINT in str(exc.orig) or (
-                        "queueing_lock" in str(exc.orig)
-                    ):
-                        raise exceptions.UniqueViolation(
-                            constraint_name=manager.QUEUEING_LOCK_CONSTRAINT,
-                            queueing_lock=job.queueing_lock,
-                        ) from None
-                    raise exceptions.ConnectorException(str(exc.orig)) from None
-                job_id = inserted[0]["id"]
-                if job.scheduled_at is not None:
-                    await self._event(db, job_id, "scheduled", _epoch(job.scheduled_at))
-                await self._event(db, job_id, "deferred", now)
-                rows.append({"id": job_id})
+                    ) from None
+                raise exceptions.ConnectorException(str(exc.orig)) from None
+            job_id = inserted[0]["id"]
+            if job.scheduled_at is not None:
+                await self._event(db, job_id, "scheduled", _epoch(job.scheduled_at))
+            await self._event(db, job_id, "deferred", now)
+            rows.append({"id": job_id})
         if _queues is not None:
             _queues.extend(job.queue_name for job in jobs)
         return rows

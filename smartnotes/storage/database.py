@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -45,11 +46,21 @@ class Pool:
 DEFAULT_POOL = Pool()
 
 
+def postgres_url(url: str) -> str:
+    """A PostgreSQL URL on psycopg 3, whichever driver it names: the job engine defers a job
+    on the connection of the transaction that writes its row (``smartnotes.jobs``), and that
+    needs both on the same driver. Other databases are left as they are."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return url
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
 def make_engine(url: str, pool: Pool = DEFAULT_POOL) -> AsyncEngine:
     if url.startswith("sqlite"):
         return make_sqlite_engine(url, busy_timeout=SQLITE_BUSY_TIMEOUT)
     return create_async_engine(
-        url,
+        postgres_url(url),
         pool_size=pool.size,
         max_overflow=pool.overflow,
         pool_timeout=pool.timeout,

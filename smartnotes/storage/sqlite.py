@@ -11,7 +11,7 @@ That is safe because nothing in the process waits for SQLite's locks: WAL lets r
 while one connection writes, and ``sqlite_writes`` queues writers in the event loop, so a
 statement never sleeps in SQLite's busy handler. The one wait left is another process writing
 the same file (an admin command); SQLite's busy timeout bounds it, and those writes are short.
-PostgreSQL (asyncpg) is the database for deployments that outgrow this.
+PostgreSQL is the database for deployments that outgrow this.
 """
 
 from __future__ import annotations

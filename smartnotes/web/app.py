@@ -7,7 +7,7 @@ when the server starts and closes, gracefully, when it stops. Nothing is built a
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
@@ -24,13 +24,15 @@ log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024 * 1024
 
 
-def create_app(settings: Settings, *, process: bool = True) -> web.Application:
-    """The whole service. ``process=False`` serves the API without loading models: runs it
-    creates wait in the queue for a service that processes them."""
+def create_app(
+    settings: Settings, *, process: bool = True, queues: Sequence[str] | None = None
+) -> web.Application:
+    """The whole service. ``process=False`` is the web role: it serves the API and queues
+    work for workers elsewhere; ``queues`` names the job queues it works itself instead."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
 
     async def service(app: web.Application) -> AsyncIterator[None]:
-        async with Service.running(settings, process=process) as running:
+        async with Service.running(settings, process=process, queues=queues) as running:
             app[SERVICE] = running
             log.info("Smart Notes is ready")
             yield

@@ -18,7 +18,8 @@ from pipeline.asr import Transcriber
 from pipeline.local_llm import LocalModel
 from pipeline.prompting import Prompts
 from smartnotes import directory
-from smartnotes.jobs.engine import RunJobs, job_app, register
+from smartnotes.jobs.engine import Jobs, job_app
+from smartnotes.jobs.tasks import register_runs
 from smartnotes.live import LiveEvents
 from smartnotes.outbox import Outbox
 from smartnotes.processor import RunProcessor
@@ -57,7 +58,7 @@ class World:
     sessions: async_sessionmaker[AsyncSession]
     store: TranscriptStore
     processor: RunProcessor
-    jobs: RunJobs
+    jobs: Jobs
 
     async def recover(self) -> list[str]:
         """What the service does at start: the unfinished runs, deferred as jobs again."""
@@ -118,8 +119,8 @@ async def world(
     )
     app = job_app(engine)
     await app.open_async()
-    register(app, processor.process, time_limit=3600)
-    yield World(factory, processor.store, processor, RunJobs(app))
+    register_runs(app, processor.process, time_limit=3600)
+    yield World(factory, processor.store, processor, Jobs(app))
     await app.close_async()
     await engine.dispose()
 
@@ -216,7 +217,7 @@ async def test_a_failed_run_says_why_and_can_be_retried(world: World) -> None:
     review = Review(
         world.sessions,
         world.store,
-        Outbox(world.sessions, world.processor.crm),
+        Outbox(world.sessions, world.processor.crm, jobs=world.jobs),
         world.jobs,
         LiveEvents(),
     )

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from crm_adapters.embedded import EmbeddedCRM
 from smartnotes import directory
 from smartnotes.gate import Skip
-from smartnotes.jobs.engine import RunJobs, job_app
+from smartnotes.jobs.engine import Jobs, job_app
 from smartnotes.live import LiveEvents
 from smartnotes.outbox import Outbox
 from smartnotes.review import NotFoundError, Review, Viewer
@@ -184,12 +184,9 @@ async def test_who_sees_which_run_on_both_databases(migrated: AsyncEngine, tmp_p
         confidential=True,
     )  # fmt: skip
     store = TranscriptStore(tmp_path)
+    jobs = Jobs(job_app(migrated))
     review = Review(
-        factory,
-        store,
-        Outbox(factory, EmbeddedCRM(migrated)),
-        RunJobs(job_app(migrated)),
-        LiveEvents(),
+        factory, store, Outbox(factory, EmbeddedCRM(migrated), jobs=jobs), jobs, LiveEvents()
     )
 
     def viewer(tenant: str, email: str) -> Viewer:
