@@ -4,13 +4,12 @@ A tenant (or one rep) chooses ``auto`` instead of ``review``: the rep stays the 
 of decision without being asked every time. The window counts from when the notes were first
 ready; a rep who acts before it ends (saves, discards, edits) is simply not auto-saved, since
 only runs still waiting for review are picked. A run without a customer cannot be saved; its
-rep is told once and it waits for them.
+rep is told once and it waits for them. A periodic job looks once a minute
+(``smartnotes.jobs.tasks.register_upkeep``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -31,15 +30,12 @@ class AutoSaver:
         review: Review,
         settings: ReviewSettings,
         *,
-        poll: float = 60.0,
         batch: int = 100,
     ) -> None:
         self.sessions = sessions
         self.review = review
         self.settings = settings
-        self.poll = poll
         self.batch = batch
-        self._task: asyncio.Task[None] | None = None
 
     async def save_due(self, now: datetime | None = None) -> list[str]:
         """Auto-save every run whose window has ended; returns the ids saved."""
@@ -80,22 +76,3 @@ class AutoSaver:
             if ready_at is not None and ready_at + timedelta(hours=hours) <= now:
                 due.append((run_id, hours))
         return due
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="smartnotes-auto-save")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.save_due()
-            except Exception:
-                log.exception("auto-save round failed")
-            await asyncio.sleep(self.poll)

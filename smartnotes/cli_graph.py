@@ -20,7 +20,13 @@ from graph.types import GraphError
 from smartnotes.runs import CallEvent, Submitted
 from smartnotes.settings import Settings
 from smartnotes.storage.database import sessions as make_sessions
-from smartnotes.storage.models import GraphSubscription, MeetingEnd, MeetingMedia, User
+from smartnotes.storage.models import (
+    GraphInbox,
+    GraphSubscription,
+    MeetingEnd,
+    MeetingMedia,
+    User,
+)
 from smartnotes.storage.open import SchemaError, open_database
 
 T = TypeVar("T")
@@ -79,7 +85,7 @@ def subscribe(
             resource = TENANT_WIDE
             if user is not None:
                 resource = user_resource(await _object_id(sessions, settings, user))
-            async with open_graph(settings, sessions, _no_submit, background=False) as graph:
+            async with open_graph(settings, sessions, _no_submit) as graph:
                 if graph is None:  # enabled was checked above
                     raise GraphSetupError("Graph is not configured")
                 return await graph.subscriptions.subscribe(resource, replace=replace)
@@ -160,6 +166,11 @@ def retry() -> None:
                 .where(MeetingEnd.status == "failed")
                 .values(status="pending", polls=0, next_poll_at=None)
             )
+            await s.execute(  # notifications parked after their last attempt
+                update(GraphInbox)
+                .where(GraphInbox.status == "failed")
+                .values(status="pending", attempts=0, next_attempt_at=None)
+            )
             await s.commit()
             return int(getattr(result, "rowcount", 0) or 0)
 
@@ -177,7 +188,7 @@ def catch_up() -> None:
 
         async with (
             open_database(settings.database()) as engine,
-            open_graph(settings, make_sessions(engine), _no_submit, background=False) as graph,
+            open_graph(settings, make_sessions(engine), _no_submit) as graph,
         ):
             if graph is None:
                 raise GraphSetupError("Graph is not configured")

@@ -134,18 +134,24 @@ class InboxWorker:
                 worked += 1
 
     async def _one(self, item: GraphInbox) -> None:
+        """Work one notification. Whatever goes wrong is this notification's failure, never
+        the inbox's: it is tried again with a backoff, parked as ``failed`` with its error
+        after ``MAX_ATTEMPTS`` (``smartnotes graph status`` shows it), and the others go on."""
         try:
             status, error = await self._handle(item)
-        except GraphError as exc:
+        except Exception as exc:
+            if not isinstance(exc, GraphError):
+                log.exception("Graph notification %d: unexpected error", item.id)
             attempts = item.attempts + 1
+            reason = f"{type(exc).__name__}: {exc}"
             if attempts >= MAX_ATTEMPTS:
-                status, error = "failed", f"gave up after {attempts} attempts: {exc}"
+                status, error = "failed", f"gave up after {attempts} attempts: {reason}"
                 log.error("Graph notification %d: %s", item.id, error)
             else:
                 await self._update(
                     item.id,
                     attempts=attempts,
-                    error=str(exc),
+                    error=reason[:2000],
                     next_attempt_at=self.clock() + timedelta(seconds=30 * 2**attempts),
                 )
                 return

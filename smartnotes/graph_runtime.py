@@ -1,6 +1,6 @@
 """The Graph side of the service, built from settings: the client, the notification checks,
-and the background work (inbox, downloads, meeting-end polls, renewals, catch-up). Absent
-when no Graph app is configured."""
+and the work that jobs do (inbox, downloads, meeting-end polls, renewals, catch-up: see
+``smartnotes.jobs.tasks.register_graph``). Absent when no Graph app is configured."""
 
 from __future__ import annotations
 
@@ -27,14 +27,13 @@ from graph.notifications import LifecycleEvent
 from graph.validation_tokens import PublicKeys, ValidationTokenChecker, keys_from_jwks
 from smartnotes.graph_inbox import InboxWorker, InboxWriter
 from smartnotes.graph_sync import CatchUp, MeetingEndPolls, Subscriptions
+from smartnotes.jobs.engine import Jobs
 from smartnotes.meeting_media import MediaFetcher
 from smartnotes.runs import CallEvent, Submitted
 from smartnotes.settings import GraphSettings, Settings
 
 log = logging.getLogger(__name__)
 
-# How often the background loop looks for due work when nothing wakes it.
-TICK = 5.0
 JWKS_REFRESH = 3600.0
 # The least time between two fetches of the signing keys that a refused token asks for.
 KEY_REFETCH = 300.0
@@ -158,7 +157,8 @@ class GraphRuntime:
     rich: RichKeys | None
     http: aiohttp.ClientSession
     writer: InboxWriter
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    jobs: Jobs | None = None
+    _telling: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def client_state(self) -> str:
@@ -166,7 +166,19 @@ class GraphRuntime:
         return secret.get_secret_value() if secret else ""
 
     def notify(self) -> None:
-        self.wake.set()
+        """Something arrived (notifications, a meeting's end): work it now rather than at the
+        next tick. The tick still finds it if this is lost."""
+        if self.jobs is None:
+            return
+        told = asyncio.create_task(self._work_now(self.jobs), name="graph-work-now")
+        self._telling.add(told)
+        told.add_done_callback(self._telling.discard)
+
+    async def _work_now(self, jobs: Jobs) -> None:
+        try:
+            await jobs.graph_work_now()
+        except Exception:
+            log.exception("queueing the Graph work failed; the next tick does it")
 
     async def work_once(self) -> None:
         """Everything due now: notifications, downloads to retry, meeting-end polls."""
@@ -175,9 +187,22 @@ class GraphRuntime:
             await self.fetcher.work(row_id)
         await self.polls.run_due()
 
+    async def work_alone(self) -> None:
+        """The Graph job's work, which runs alone in the cluster: rows a dead worker left
+        claimed are taken back first, then everything due is worked."""
+        reclaimed = await self.fetcher.reclaim()
+        if reclaimed:
+            log.warning("%d download(s) left unfinished by a stopped worker: again", reclaimed)
+        await self.work_once()
+
     async def catch_up(self) -> int:
         organizers = await self.catchup.run()
         await self.work_once()
+        return organizers
+
+    async def catch_up_alone(self) -> int:
+        organizers = await self.catchup.run()
+        await self.work_alone()
         return organizers
 
     async def on_lifecycle(self, subscription_id: str, event: LifecycleEvent) -> None:
@@ -195,8 +220,10 @@ async def open_graph(
     sessions: async_sessionmaker[AsyncSession],
     submit: Callable[[CallEvent], Awaitable[Submitted]],
     *,
-    background: bool,
+    jobs: Jobs | None = None,
 ) -> AsyncIterator[GraphRuntime | None]:
+    """The Graph runtime; ``jobs`` is where its work is queued (none for a command that works
+    it itself)."""
     config = settings.graph
     if not config.enabled:
         yield None
@@ -239,11 +266,12 @@ async def open_graph(
             rich=rich,
             http=http,
             writer=InboxWriter(sessions),
+            jobs=jobs,
         )
         tasks: list[asyncio.Task[None]] = []
-        if background:
-            tasks.append(asyncio.create_task(_work_loop(runtime), name="graph-work"))
-            tasks.append(asyncio.create_task(_upkeep_loop(runtime), name="graph-upkeep"))
+        if rich is not None and jobs is not None:
+            # Every process that takes notifications checks their tokens with these keys.
+            tasks.append(asyncio.create_task(_keys_loop(runtime), name="graph-keys"))
         try:
             yield runtime
         finally:
@@ -254,35 +282,12 @@ async def open_graph(
                     await task
 
 
-async def _work_loop(runtime: GraphRuntime) -> None:
-    tick = min(TICK, runtime.config.poll_first_seconds)
+async def _keys_loop(runtime: GraphRuntime) -> None:
+    """Microsoft's keys for the validation tokens of rich notifications, once an hour (and when
+    a token names a key not seen yet, in ``smartnotes.web.graph``)."""
     while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(runtime.wake.wait(), timeout=tick)
-        runtime.wake.clear()
         try:
-            await runtime.work_once()
+            await runtime.refresh_keys()
         except Exception:
-            # The loop is the only thing working the inbox: it must outlive any one failure.
-            log.exception("Graph background work failed; trying again shortly")
-
-
-async def _upkeep_loop(runtime: GraphRuntime) -> None:
-    """Renewals every minute, validation keys every hour, a catch-up pass every
-    ``catchup_minutes``, the first right after start (notifications sent while the service
-    was down are lost)."""
-    next_catchup = 0.0
-    next_keys = 0.0
-    while True:
-        now = time.monotonic()
-        try:
-            if runtime.rich is not None and now >= next_keys:
-                await runtime.refresh_keys()
-                next_keys = now + JWKS_REFRESH
-            await runtime.subscriptions.renew_due()
-            if now >= next_catchup:
-                await runtime.catch_up()
-                next_catchup = now + runtime.config.catchup_minutes * 60
-        except Exception:
-            log.exception("Graph upkeep failed; trying again in a minute")
-        await asyncio.sleep(60.0)
+            log.exception("fetching Graph's validation token keys failed; trying again later")
+        await asyncio.sleep(JWKS_REFRESH)

@@ -3,7 +3,9 @@ download, one run.
 
 However a transcript is found (a change notification, twice and out of order; the catch-up;
 the poll after the bot saw the meeting end), it is one ``meeting_media`` row. Working a row is
-claimed with a conditional update, so two finders racing do one download; the content is
+claimed with a conditional update, so two finders racing do one download (the job engine runs
+Graph's work one job at a time anyway); a row a dead worker left claimed is put back by the
+next job (``reclaim``); the content is
 written to disk before the run is submitted, so a crash in between costs no second (billed)
 download; the run's idempotency key is the transcript id, so a resubmission is one run.
 """
@@ -51,8 +53,6 @@ log = logging.getLogger(__name__)
 TRANSCRIPT = "transcript"
 RECORDING = "recording"
 
-# A claimed row whose worker vanished (a crash, a kill) is taken over after this long.
-LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 8
 BILLING_HELP = (
     "Microsoft Graph refused the download with 402 Payment Required: it wants a billing setup "
@@ -147,8 +147,21 @@ class MediaFetcher:
         self.max_recording_bytes = max_recording_bytes
         self.clock = clock
 
+    async def reclaim(self) -> int:
+        """Put back rows left claimed by a worker that died. Only for a caller that knows no
+        one else works rows now: the Graph job, which runs alone in the cluster."""
+        async with self.sessions() as session:
+            result = await session.execute(
+                update(MeetingMedia)
+                .where(MeetingMedia.tenant_id == self.tenant_id, MeetingMedia.status == "working")
+                .values(status="pending", next_attempt_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def due(self, limit: int = 50) -> list[int]:
-        """Rows to work now: pending and due, or claimed by a worker that is gone."""
+        """Rows to work now: pending and due."""
         now = self.clock()
         async with self.sessions() as session:
             rows = await session.execute(
@@ -179,6 +192,11 @@ class MediaFetcher:
         except GraphError as exc:
             log.warning("%s %s: %s", row.kind, row.item_id, exc)
             return await self._later(row, _reason(exc), None, known)
+        except Exception as exc:
+            # A reply we cannot read, or a bug: this row's failure, tried again with the same
+            # backoff and given up on after MAX_ATTEMPTS, never a stop for the other rows.
+            log.exception("%s %s: unexpected error", row.kind, row.item_id)
+            return await self._later(row, f"{type(exc).__name__}: {exc}", None, known)
 
     async def _claim(self, row_id: int) -> MeetingMedia | None:
         now = self.clock()
@@ -189,11 +207,7 @@ class MediaFetcher:
                     MeetingMedia.id == row_id,
                     _due(now),
                 )
-                .values(
-                    status="working",
-                    next_attempt_at=now + LEASE,
-                    attempts=MeetingMedia.attempts + 1,
-                )
+                .values(status="working", attempts=MeetingMedia.attempts + 1)
                 .execution_options(synchronize_session=False)
             )
             await session.commit()
@@ -434,13 +448,9 @@ async def licensed_people(
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
-    """Pending and due, or claimed by a worker whose lease ran out (a crash, a kill)."""
-    return or_(
-        and_(
-            MeetingMedia.status == "pending",
-            or_(MeetingMedia.next_attempt_at.is_(None), MeetingMedia.next_attempt_at <= now),
-        ),
-        and_(MeetingMedia.status == "working", MeetingMedia.next_attempt_at <= now),
+    return and_(
+        MeetingMedia.status == "pending",
+        or_(MeetingMedia.next_attempt_at.is_(None), MeetingMedia.next_attempt_at <= now),
     )
 
 

@@ -19,8 +19,18 @@ from smartnotes.autosave import AutoSaver
 from smartnotes.crm import build_crm
 from smartnotes.engine import Engine
 from smartnotes.graph_runtime import GraphRuntime, open_graph
-from smartnotes.jobs.engine import CRM, IO_CONCURRENCY, QUEUES, RUNS, Jobs, job_app, work
-from smartnotes.jobs.tasks import register_crm, register_runs
+from smartnotes.jobs.engine import (
+    CRM,
+    GRAPH,
+    IO_CONCURRENCY,
+    QUEUES,
+    RUNS,
+    UPKEEP,
+    Jobs,
+    job_app,
+    work,
+)
+from smartnotes.jobs.tasks import register_crm, register_graph, register_runs, register_upkeep
 from smartnotes.live import LiveEvents
 from smartnotes.outbox import Outbox
 from smartnotes.processor import RunProcessor
@@ -161,7 +171,6 @@ class Service:
                     sessions, models.pipeline, models.transcriber, crm, store, live=live
                 )
                 register_runs(jobs_app, processor.process, time_limit=settings.run_time_limit)
-            register_crm(jobs_app, jobs, outbox.deliver)
             service = cls(
                 settings=settings,
                 db=db,
@@ -177,32 +186,6 @@ class Service:
                 review_secret=review_secret,
                 processor=processor,
             )
-            if process:
-                # Background work belongs to the processing role, like the worker pool.
-                auto_saver = AutoSaver(sessions, service.review, settings.review)
-                auto_saver.start()
-                stack.push_async_callback(auto_saver.stop)
-            if queues:
-                unfinished = await processor.unfinished() if processor is not None else []
-                delivering: list[str] = []
-                if CRM in queues:
-                    await outbox.finish_saved_runs()
-                    delivering = await outbox.delivering()
-                await jobs.recover(
-                    unfinished, embedded=db.dialect.name == "sqlite", delivering=delivering
-                )
-                if unfinished:
-                    log.info("resuming %d unfinished run(s)", len(unfinished))
-                worker = asyncio.create_task(
-                    work(
-                        jobs_app,
-                        queues=queues,
-                        concurrency=settings.workers,
-                        grace=settings.shutdown_grace,
-                    ),
-                    name="smartnotes-worker",
-                )
-                stack.push_async_callback(_stop, worker)
             stack.callback(live.close)
             service.teams = await stack.enter_async_context(
                 open_teams(
@@ -216,10 +199,50 @@ class Service:
                 )
             )
             service.graph = await stack.enter_async_context(
-                open_graph(settings, sessions, service.submit, background=process)
+                open_graph(settings, sessions, service.submit, jobs=jobs)
             )
+            if queues:
+                await _start_worker(service, stack, queues)
             yield service
             service.stopping = True
+
+
+async def _start_worker(
+    service: Service, stack: contextlib.AsyncExitStack, queues: Sequence[str]
+) -> None:
+    """This process works ``queues``: the jobs are registered, what dead workers and a
+    previous process left is taken up, and the worker starts."""
+    settings, jobs, outbox = service.settings, service.jobs, service.outbox
+    register_crm(jobs.app, jobs, outbox.deliver)
+    if UPKEEP in queues:
+        saver = AutoSaver(service.sessions, service.review, settings.review)
+        register_upkeep(jobs.app, auto_save=saver.save_due, keep_hours=settings.jobs_keep_hours)
+    graph = service.graph
+    if graph is not None and GRAPH in queues:
+        register_graph(
+            jobs.app,
+            work=graph.work_alone,
+            renew=graph.subscriptions.renew_due,
+            catch_up=graph.catch_up_alone,
+            catch_up_minutes=graph.config.catchup_minutes,
+        )
+        # Notifications sent while no worker was up are lost: look for what they announced.
+        await jobs.catch_up_now()
+    unfinished = await service.processor.unfinished() if service.processor is not None else []
+    delivering: list[str] = []
+    if CRM in queues:
+        await outbox.finish_saved_runs()
+        delivering = await outbox.delivering()
+    await jobs.recover(
+        unfinished, embedded=service.db.dialect.name == "sqlite", delivering=delivering
+    )
+    if unfinished:
+        log.info("resuming %d unfinished run(s)", len(unfinished))
+    worker = asyncio.create_task(
+        work(jobs.app, queues=queues, concurrency=settings.workers, grace=settings.shutdown_grace),
+        name="smartnotes-worker",
+    )
+    stack.push_async_callback(_stop, worker)
 
 
 async def _stop(worker: asyncio.Task[None]) -> None:

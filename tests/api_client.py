@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from smartnotes.auth import issue_token
-from smartnotes.jobs.engine import QUEUES, RUNS
+from smartnotes.jobs.engine import CRM, UPKEEP
 from smartnotes.service import Service
 from smartnotes.settings import Settings
 from smartnotes.web.app import create_app
@@ -87,10 +87,11 @@ async def running_api(
     queues: Sequence[str] | None = None,
 ) -> AsyncIterator[Api]:
     """The service on 127.0.0.1; ``port`` when its address must be known before it starts
-    (Graph's notification URL). Without ``process`` it works every queue but the runs' (the
-    models stay unloaded; the CRM and Graph work is done), unless ``queues`` says otherwise."""
+    (Graph's notification URL). Without ``process`` it delivers to the CRM and does the upkeep
+    but neither processes runs (the models stay unloaded) nor works Graph's side, which the
+    Graph tests drive step by step; ``queues`` says otherwise."""
     if queues is None and not process:
-        queues = tuple(queue for queue in QUEUES if queue != RUNS)
+        queues = (CRM, UPKEEP)
     server = TestServer(
         create_app(settings, process=process, queues=queues), host="127.0.0.1", port=port
     )

@@ -35,10 +35,18 @@ log = logging.getLogger(__name__)
 
 PROCESS_RUN = "process_run"
 DELIVER_CRM = "deliver_crm_writes"
+GRAPH_WORK = "graph_work"
+GRAPH_RENEW = "graph_renew_subscriptions"
+GRAPH_CATCH_UP = "graph_catch_up"
+AUTO_SAVE = "auto_save"
+PURGE_JOBS = "purge_finished_jobs"
 # Queues, so that a worker can be given only some of the work (``smartnotes worker --queues``):
 # runs need the models; the rest is I/O.
-RUNS, CRM = "runs", "crm"
-QUEUES = (RUNS, CRM)
+RUNS, CRM, GRAPH, UPKEEP = "runs", "crm", "graph", "upkeep"
+QUEUES = (RUNS, CRM, GRAPH, UPKEEP)
+# Work on Graph's side runs one job at a time in the whole cluster: the inbox, downloads and
+# polls are worked in order, and two replicas never work the same rows.
+GRAPH_LOCK = "graph"
 # Jobs at once on the queues other than runs: they wait on the network, not on a model.
 IO_CONCURRENCY = 8
 # A worker's heartbeat period, and how long without one before its jobs count as stalled.
@@ -98,6 +106,23 @@ class Jobs:
             DELIVER_CRM, queue=CRM, lock=crm_lock(run_id), connection=connection
         )
         await task.defer_async(run_id=run_id)
+
+    async def graph_work_now(self) -> None:
+        """Work Graph's inbox, downloads and polls now; once is enough while one waits."""
+        task = self.app.configure_task(
+            GRAPH_WORK, queue=GRAPH, lock=GRAPH_LOCK, queueing_lock=GRAPH_WORK
+        )
+        with contextlib.suppress(exceptions.AlreadyEnqueued):
+            await task.defer_async()
+
+    async def catch_up_now(self) -> None:
+        """Look for meetings Graph did not tell us about (at a worker's start: notifications
+        sent while no worker was up are lost)."""
+        task = self.app.configure_task(
+            GRAPH_CATCH_UP, queue=GRAPH, lock=GRAPH_LOCK, queueing_lock=GRAPH_CATCH_UP
+        )
+        with contextlib.suppress(exceptions.AlreadyEnqueued):
+            await task.defer_async()
 
     async def waiting(self, lock: str, *, besides: int | None = None) -> bool:
         """Whether a job under ``lock`` other than ``besides`` waits to start."""

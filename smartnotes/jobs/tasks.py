@@ -12,10 +12,27 @@ from procrastinate import JobContext
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
-from smartnotes.jobs.engine import CRM, DELIVER_CRM, PROCESS_RUN, RUNS, Jobs, crm_lock
+from smartnotes.jobs.engine import (
+    AUTO_SAVE,
+    CRM,
+    DELIVER_CRM,
+    GRAPH,
+    GRAPH_CATCH_UP,
+    GRAPH_LOCK,
+    GRAPH_RENEW,
+    GRAPH_WORK,
+    PROCESS_RUN,
+    PURGE_JOBS,
+    RUNS,
+    UPKEEP,
+    Jobs,
+    crm_lock,
+)
 
 log = logging.getLogger(__name__)
 
+# Every five seconds (croniter's sixth field is the second).
+GRAPH_WORK_CRON = "* * * * * */5"
 # A job that failed in a way nobody planned for (a bug, the database gone for a moment) is
 # tried again after this long, without end: what it concerns must not be lost.
 UNPLANNED_RETRY_SECONDS = 60.0
@@ -67,3 +84,60 @@ def register_crm(
         if await jobs.waiting(crm_lock(run_id), besides=context.job.id):
             return  # a delivery deferred meanwhile sends what is left; one retry is enough
         raise RetryLaterError(delay, f"CRM writes of run {run_id} are not all delivered")
+
+
+def catch_up_cron(minutes: float) -> str:
+    """A cron line for "every ``minutes``", rounded to what cron can say: whole minutes that
+    divide an hour, else whole hours."""
+    whole = max(1, round(minutes))
+    if whole < 60:
+        every = next(step for step in range(whole, 61) if 60 % step == 0)
+        return f"*/{every} * * * *"
+    hours = max(1, round(whole / 60))
+    return f"0 */{hours} * * *" if hours < 24 else "0 0 * * *"
+
+
+def register_graph(
+    app: procrastinate.App,
+    *,
+    work: Callable[[], Awaitable[None]],
+    renew: Callable[[], Awaitable[int]],
+    catch_up: Callable[[], Awaitable[int]],
+    catch_up_minutes: float,
+) -> None:
+    """Graph's side, periodic and deferred once per cluster per period (whichever worker's
+    deferrer gets there first), under one lock: notifications, downloads and meeting-end polls
+    every few seconds (and at once when something arrives), subscription renewals every
+    minute, a catch-up pass for meetings Graph did not tell us about."""
+
+    @app.periodic(cron=GRAPH_WORK_CRON, periodic_id=GRAPH_WORK)
+    @app.task(name=GRAPH_WORK, queue=GRAPH, lock=GRAPH_LOCK, queueing_lock=GRAPH_WORK)
+    async def graph_work(timestamp: int | None = None) -> None:
+        await work()
+
+    @app.periodic(cron="* * * * *", periodic_id=GRAPH_RENEW)
+    @app.task(name=GRAPH_RENEW, queue=GRAPH, lock=GRAPH_LOCK, queueing_lock=GRAPH_RENEW)
+    async def graph_renew_subscriptions(timestamp: int | None = None) -> None:
+        await renew()
+
+    @app.periodic(cron=catch_up_cron(catch_up_minutes), periodic_id=GRAPH_CATCH_UP)
+    @app.task(name=GRAPH_CATCH_UP, queue=GRAPH, lock=GRAPH_LOCK, queueing_lock=GRAPH_CATCH_UP)
+    async def graph_catch_up(timestamp: int | None = None) -> None:
+        await catch_up()
+
+
+def register_upkeep(
+    app: procrastinate.App, *, auto_save: Callable[[], Awaitable[object]], keep_hours: int
+) -> None:
+    """Once a minute, the notes due for an auto-save; once an hour, finished jobs older than
+    ``keep_hours`` leave the job table (failed and cancelled ones stay for an operator)."""
+
+    @app.periodic(cron="* * * * *", periodic_id=AUTO_SAVE)
+    @app.task(name=AUTO_SAVE, queue=UPKEEP, lock=AUTO_SAVE, queueing_lock=AUTO_SAVE)
+    async def auto_save_due(timestamp: int | None = None) -> None:
+        await auto_save()
+
+    @app.periodic(cron="17 * * * *", periodic_id=PURGE_JOBS)
+    @app.task(name=PURGE_JOBS, queue=UPKEEP, lock=PURGE_JOBS, queueing_lock=PURGE_JOBS)
+    async def purge_finished_jobs(timestamp: int | None = None) -> None:
+        await app.job_manager.delete_old_jobs(nb_hours=keep_hours)

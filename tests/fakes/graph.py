@@ -149,6 +149,7 @@ class FakeGraph:
         self.tokens_issued = 0
         self._access_tokens: dict[str, float] = {}
         self._failures: list[InjectedFailure] = []
+        self._garbled: list[str] = []
         self._meetings: dict[str, MeetingRecord] = {}
         # A user's mailbox time zone, as Exchange names it ("Pacific Standard Time").
         self.mailbox_zones: dict[str, str] = {}
@@ -377,6 +378,12 @@ class FakeGraph:
         )
         self._failures.append(failure)
 
+    def garble_next(self, path_contains: str) -> None:
+        """The next Graph call whose path contains ``path_contains`` answers 200 with JSON that
+        is not what Graph sends (a broken proxy, a changed API): a reader's bug, not an error
+        Graph reported."""
+        self._garbled.append(path_contains)
+
     def expire_tokens(self) -> None:
         """Every token issued so far stops working: the next Graph call with one gets 401."""
         for token in self._access_tokens:
@@ -541,6 +548,9 @@ class FakeGraph:
                 response = await handler(request)
             elif (refused := self._refuse_token(entry.authorization)) is not None:
                 response = graph_error(401, "InvalidAuthenticationToken", refused)
+            elif any(part in request.path for part in self._garbled):
+                self._garbled.remove(next(p for p in self._garbled if p in request.path))
+                response = web.json_response({"id": 42, "startDateTime": {"no": "date"}})
             elif (failure := self._take_failure(request.path)) is not None:
                 headers = {}
                 if failure.retry_after is not None:

@@ -26,6 +26,7 @@ from graph.types import MeetingRef
 from smartnotes import directory
 from smartnotes.graph_runtime import GraphRuntime
 from smartnotes.graph_sync import TENANT_WIDE
+from smartnotes.meeting_media import MAX_ATTEMPTS
 from smartnotes.settings import GraphSettings, Settings
 from smartnotes.storage.models import (
     AuditEntry,
@@ -186,6 +187,49 @@ async def test_wrong_or_missing_client_state_is_refused_and_nothing_is_kept(
         assert await session.scalar(select(func.count()).select_from(GraphInbox)) == 0
     await setup.graph.work_once()
     assert setup.fake.calls(contains="/onlineMeetings") == []
+
+
+async def test_a_poison_notification_is_retried_then_parked_and_the_others_flow(
+    setup: Setup,
+) -> None:
+    """Graph answers one meeting with something we cannot read: that transcript is tried
+    again with a backoff and parked with its error after the last attempt; another meeting's
+    transcript notified at the same time makes its run all the same."""
+    await setup.rep("maria@northwind.example", "Maria Chen")
+    poison_ref, good_ref = setup.meeting(), setup.meeting(subject="Renewal")
+    poison = setup.fake.add_transcript(poison_ref, VTT)
+    good = setup.fake.add_transcript(good_ref, VTT)
+    setup.fake.garble_next(f"/onlineMeetings/{poison_ref.meeting_id}")
+    for transcript in (poison, good):
+        payload = setup.fake.change_notification(transcript, "sub-1", CLIENT_STATE)
+        assert (await setup.fake.send(setup.webhook, payload))[0] == 202
+    await setup.graph.work_once()
+
+    runs = await setup.runs()
+    assert [run.call_id for run in runs] == [good_ref.meeting_id], "the good one flowed"
+    rows = {row.item_id: row for row in await setup.media()}
+    parked = rows[poison]
+    assert parked.status == "pending"
+    assert parked.error is not None
+    assert parked.next_attempt_at is not None
+    assert parked.next_attempt_at > datetime.now(UTC), "backed off, not hammered"
+    async with setup.api.service.sessions() as session:
+        inbox = (await session.execute(select(GraphInbox.status))).scalars().all()
+    assert sorted(inbox) == ["done", "done"], "the inbox is not held up by it"
+
+    for _ in range(MAX_ATTEMPTS - 1):  # time passes; every later attempt finds it garbled
+        setup.fake.garble_next(f"/onlineMeetings/{poison_ref.meeting_id}")
+        async with setup.api.service.sessions() as session:
+            await session.execute(update(MeetingMedia).values(next_attempt_at=None))
+            await session.commit()
+        await setup.graph.work_alone()
+    rows = {row.item_id: row for row in await setup.media()}
+    parked = rows[poison]
+    assert parked.status == "failed", "parked after its last attempt"
+    assert parked.error is not None
+    assert f"gave up after {MAX_ATTEMPTS} attempts" in parked.error
+    assert setup.fake.downloads[poison] == 0
+    assert setup.fake.downloads[good] == 1
 
 
 async def test_notifications_twice_and_out_of_order_make_one_download_and_one_run(
@@ -565,7 +609,7 @@ async def test_after_a_crash_between_download_and_run_the_kept_copy_is_used(
     await setup.graph.work_once()
     [run] = await setup.runs()
     # The state a kill -9 right after the download leaves: the row claimed by a worker that
-    # is gone (its lease over), the content on disk, no run committed.
+    # is gone, the content on disk, no run committed. The next Graph job takes it back.
     async with setup.api.service.sessions() as session:
         await session.delete(await session.get(Run, run.id))
         await session.execute(
@@ -577,6 +621,8 @@ async def test_after_a_crash_between_download_and_run_the_kept_copy_is_used(
         )
         await session.commit()
     await setup.graph.work_once()
+    assert [row.status for row in await setup.media()] == ["working"], "another worker's"
+    await setup.graph.work_alone()
     assert setup.fake.downloads[transcript] == 1, "billed once: the kept copy was used"
     [again] = await setup.runs()
     [row] = await setup.media()
