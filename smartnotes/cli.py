@@ -43,10 +43,13 @@ def _register_subcommands() -> None:
     from smartnotes.cli_db import db_app
     from smartnotes.cli_eval import evaluate_command
     from smartnotes.cli_graph import graph_app
+    from smartnotes.cli_jobs import jobs_app
     from smartnotes.cli_manifest import manifest_app
     from smartnotes.cli_serve import serve
+    from smartnotes.cli_worker import worker
 
     app.command("serve")(serve)
+    app.command("worker")(worker)
     app.command("eval")(evaluate_command)
 
     app.add_typer(db_app, name="db")
@@ -54,6 +57,7 @@ def _register_subcommands() -> None:
     app.add_typer(crm_app, name="crm")
     app.add_typer(manifest_app, name="manifest")
     app.add_typer(graph_app, name="graph")
+    app.add_typer(jobs_app, name="jobs")
 
 
 class Exit(IntEnum):
