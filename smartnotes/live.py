@@ -1,9 +1,11 @@
 """Live run events for whoever is watching: the review page, the card, the event stream.
 
-In-process fan-out: the pipeline's events (steps, streamed summary tokens) and "the run record
-changed" go to every subscriber of that run. A subscriber that connects mid-summary gets the
-text streamed so far, so a late page shows the summary growing from where it is, not from
-nothing. Nothing here is durable: the run record is, and a subscriber always starts from it.
+Fan-out: the pipeline's events (steps, streamed summary tokens) and "the run record changed" go
+to every subscriber of that run, in this process and, on PostgreSQL, in the others
+(``smartnotes.live_bridge``: a worker processes the run, the web process streams it). A
+subscriber that connects mid-summary gets the text streamed so far, so a late page shows the
+summary growing from where it is, not from nothing. Nothing here is durable: the run record
+is, and a subscriber always starts from it.
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ class LiveEvents:
         self._subscribers: dict[str, set[asyncio.Queue[LiveItem]]] = defaultdict(set)
         self._partial: dict[str, list[str]] = {}
         self._closing = False
-        # Called with the run id of every item, for whoever follows all runs (the Teams card).
+        # Called with the run id of every item of this process, for whoever follows all runs
+        # (the Teams card: the process where a change happens updates it, once).
         self.listeners: list[Callable[[str], None]] = []
+        # Told every item of this process, to pass on to the others (the bridge).
+        self.publish: Callable[[str, PipelineEvent | Changed], None] | None = None
 
     def partial_summary(self, run_id: str) -> str | None:
         """The summary streamed so far for a run being summarized now, if any."""
@@ -53,6 +58,17 @@ class LiveEvents:
         return "".join(parts) if parts is not None else None
 
     async def pipeline_event(self, run_id: str, event: PipelineEvent) -> None:
+        self._track(run_id, event)
+        self._send(run_id, event)
+
+    def from_elsewhere(self, run_id: str, item: PipelineEvent | Changed) -> None:
+        """An item another process sent: to this process's subscribers only (its listeners
+        follow this process's own changes)."""
+        if isinstance(item, PipelineEvent):
+            self._track(run_id, item)
+        self._deliver(run_id, item)
+
+    def _track(self, run_id: str, event: PipelineEvent) -> None:
         if event.kind == "step_started" and event.step == Step.SUMMARIZING:
             self._partial[run_id] = []
         elif event.kind == "token" and run_id in self._partial:
@@ -61,7 +77,6 @@ class LiveEvents:
             event.kind in ("step_finished", "step_failed") and event.step == Step.SUMMARIZING
         ):
             self._partial.pop(run_id, None)
-        self._send(run_id, event)
 
     async def changed(self, run_id: str) -> None:
         self._send(run_id, Changed(run_id))
@@ -87,9 +102,14 @@ class LiveEvents:
             for queue in watchers:
                 _offer(queue, Closing())
 
-    def _send(self, run_id: str, item: LiveItem) -> None:
+    def _send(self, run_id: str, item: PipelineEvent | Changed) -> None:
         for listener in self.listeners:
             listener(run_id)
+        if self.publish is not None:
+            self.publish(run_id, item)
+        self._deliver(run_id, item)
+
+    def _deliver(self, run_id: str, item: LiveItem) -> None:
         for queue in list(self._subscribers.get(run_id, ())):
             if not _offer(queue, item):
                 log.warning("a watcher of run %s fell behind; its stream is closed", run_id)

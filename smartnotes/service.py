@@ -32,11 +32,13 @@ from smartnotes.jobs.engine import (
 )
 from smartnotes.jobs.tasks import register_crm, register_graph, register_runs, register_upkeep
 from smartnotes.live import LiveEvents
+from smartnotes.live_bridge import LiveBridge
 from smartnotes.outbox import Outbox
 from smartnotes.processor import RunProcessor
 from smartnotes.review import Review, Viewer
 from smartnotes.runs import CallEvent, Submitted, TranscriptStore, submit_call
 from smartnotes.settings import Settings
+from smartnotes.storage.database import libpq_conninfo
 from smartnotes.storage.database import sessions as make_sessions
 from smartnotes.storage.open import open_database
 from smartnotes.teams_runtime import Teams, open_teams
@@ -151,6 +153,10 @@ class Service:
             crm = build_crm(settings, db)
             stack.push_async_callback(crm.aclose)
             live = LiveEvents()
+            if db.dialect.name == "postgresql":
+                bridge = LiveBridge(libpq_conninfo(db), live)
+                await bridge.start()
+                stack.push_async_callback(bridge.stop)
             store = TranscriptStore(settings.data_dir / "transcripts")
             swept = await asyncio.to_thread(store.sweep_incoming)
             if swept:

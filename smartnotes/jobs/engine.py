@@ -30,6 +30,7 @@ from procrastinate.jobs import Status
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from smartnotes.jobs.sqlite_connector import SQLiteConnector
+from smartnotes.storage.database import libpq_conninfo
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,9 @@ def job_app(engine: AsyncEngine, *, workers: int = 1) -> procrastinate.App:
     worker listens on a connection of its own besides."""
     if engine.dialect.name == "sqlite":
         return procrastinate.App(connector=SQLiteConnector(engine))
-    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    connector = procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=workers + 3)
+    connector = procrastinate.PsycopgConnector(
+        conninfo=libpq_conninfo(engine), min_size=1, max_size=workers + 3
+    )
     return procrastinate.App(connector=connector)
 
 

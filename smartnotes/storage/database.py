@@ -56,6 +56,12 @@ def postgres_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
+def libpq_conninfo(engine: AsyncEngine) -> str:
+    """The engine's PostgreSQL database as a libpq URL, for what connects on its own (the job
+    engine's pool, the live event channel)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def make_engine(url: str, pool: Pool = DEFAULT_POOL) -> AsyncEngine:
     if url.startswith("sqlite"):
         return make_sqlite_engine(url, busy_timeout=SQLITE_BUSY_TIMEOUT)

@@ -7,6 +7,7 @@ while running. On the embedded SQLite file and on PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 from smartnotes.service import Service
 from smartnotes.settings import Settings
 from smartnotes.storage.models import RunStep
-from tests.api_client import running_api
+from tests.api_client import read_events, running_api
 from tests.conftest import postgres_database
 from tests.seed import seed_user
 
@@ -79,3 +80,49 @@ async def test_a_web_only_service_queues_a_run_a_processing_service_takes(
                 )
             assert summarized == 1, "processed once"
             assert not await worker.jobs.running(run_id)
+
+
+async def test_the_web_role_streams_a_run_that_a_worker_elsewhere_processes(
+    tmp_path: Path,
+) -> None:
+    """The rep's page is served by a web process while a worker process summarizes: the steps
+    and the summary as it grows reach the page over PostgreSQL's LISTEN/NOTIFY."""
+    async with postgres_database() as url:
+        settings = Settings(
+            data_dir=tmp_path,
+            workers=1,
+            summary_max_tokens=32,
+            summarizer_context=4096,
+            database_url=SecretStr(url),
+        )
+        async with running_api(settings, process=False, queues=()) as web:
+            await seed_user(web.service.sessions, *REP, name="Maria Chen")
+            status, created = await web.call(
+                "POST",
+                "/api/runs",
+                as_user=REP,
+                json_body={"call_id": "roles-stream", "transcript": VTT},
+            )
+            assert status == 202, created
+            run_id = created["run_id"]
+            async with web.http.get(
+                web.url(f"/api/runs/{run_id}/events"), headers=web.headers(*REP)
+            ) as stream:
+                watching = asyncio.create_task(
+                    read_events(
+                        stream,
+                        lambda name, data: (
+                            name == "run" and data["status"] in ("needs_review", "failed")
+                        ),
+                    )
+                )
+                async with Service.running(settings, queues=("runs",)):
+                    events = await watching
+    view = events[-1][1]
+    assert view["status"] == "needs_review", view["error"]
+    steps = [(d["step"], d["status"]) for n, d in events if n == "step"]
+    assert ("summarizing", "running") in steps
+    assert ("summarizing", "done") in steps
+    streamed = "".join(d["text"] for n, d in events if n == "token")
+    assert streamed.strip(), "the summary streamed to the page from the other process"
+    assert next(d["status"] for n, d in events if n == "run") == "queued"
