@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from rich.console import Console  # noqa: E402
 
-from smartnotes.cli_eval import show  # noqa: E402
+from smartnotes.cli.eval import show  # noqa: E402
 from smartnotes.evaluation.gold import load_set  # noqa: E402
 from smartnotes.evaluation.run import evaluate, report  # noqa: E402
 from smartnotes.settings import Settings  # noqa: E402

@@ -34,10 +34,10 @@ from sqlalchemy import func, select  # noqa: E402
 
 from benchmarks.common import Errors, Timings, free_port, report, wait_ready  # noqa: E402
 from smartnotes import directory  # noqa: E402
-from smartnotes.signing import sign_headers  # noqa: E402
 from smartnotes.storage.database import database_url, sessions  # noqa: E402
 from smartnotes.storage.models import Run  # noqa: E402
 from smartnotes.storage.open import open_database  # noqa: E402
+from smartnotes.web.signing import sign_headers  # noqa: E402
 
 TENANT = "bench-tenant"
 SECRET = "benchmark-calling-tool-secret-0123456789"  # noqa: S105 - a throwaway local key

@@ -9,11 +9,16 @@ call answers with the first one's id and ``created=False``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 SECTION = "Smart Notes"
 
@@ -138,3 +143,11 @@ def normalise_emails(emails: Sequence[str]) -> list[str]:
         if cleaned and "@" in cleaned:
             seen.setdefault(cleaned, None)
     return list(seen)
+
+
+@dataclass(frozen=True)
+class AdapterResources:
+    """What the service lends an adapter: its database (for adapters that store there)."""
+
+    engine: AsyncEngine | None = None
+    data_dir: Path | None = None

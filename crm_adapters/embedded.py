@@ -29,6 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from crm_adapters.contract import (
     SECTION,
     AdapterOptions,
+    AdapterResources,
     Capability,
     Customer,
     CustomerDirectory,
@@ -38,19 +39,10 @@ from crm_adapters.contract import (
     normalise_emails,
 )
 from crm_adapters.errors import AdapterConfigError, CRMConflictError, CRMNotFoundError
-from crm_adapters.registry import AdapterResources
-from crm_adapters.sqltypes import UTCDateTime
+from crm_adapters.sqltypes import NAMING, UTCDateTime
 
 # What LIKE treats as wildcards (and its escape character), escaped in a rep's search text.
 _LIKE_SPECIAL = re.compile(r"[\\%_]")
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 
 def _now() -> datetime:

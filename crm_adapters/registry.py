@@ -9,25 +9,14 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_adapters.contract import AdapterOptions, Capability, CRMAdapter
+from crm_adapters.contract import AdapterOptions, AdapterResources, Capability, CRMAdapter
 from crm_adapters.errors import AdapterConfigError
 
 ENTRY_POINT_GROUP = "smartnotes.crm_adapters"
-
-
-@dataclass(frozen=True)
-class AdapterResources:
-    """What the service lends an adapter: its database (for adapters that store there)."""
-
-    engine: AsyncEngine | None = None
-    data_dir: Path | None = None
 
 
 class AdapterFactory(Protocol):

@@ -36,6 +36,7 @@ from pydantic import Field, SecretStr, field_validator
 from crm_adapters.contract import (
     SECTION,
     AdapterOptions,
+    AdapterResources,
     Capability,
     Customer,
     NoteWrite,
@@ -51,7 +52,6 @@ from crm_adapters.errors import (
     CRMRateLimitedError,
     CRMUnavailableError,
 )
-from crm_adapters.registry import AdapterResources
 
 _RETRYABLE = frozenset({429, 500, 502, 503, 504})
 

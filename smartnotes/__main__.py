@@ -1,3 +1,3 @@
-from smartnotes.cli import main
+from smartnotes.cli.main import main
 
 main()

@@ -15,10 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_adapters.contract import CRMAdapter
 from smartnotes.auth import ApiTokenAuth, Authenticator, ReviewTokenAuth, load_secret
-from smartnotes.autosave import AutoSaver
-from smartnotes.crm import build_crm
+from smartnotes.crm.build import build_crm
+from smartnotes.crm.outbox import Outbox
 from smartnotes.engine import Engine
-from smartnotes.graph_runtime import GraphRuntime, open_graph
 from smartnotes.jobs.engine import (
     CRM,
     GRAPH,
@@ -31,17 +30,18 @@ from smartnotes.jobs.engine import (
     work,
 )
 from smartnotes.jobs.tasks import register_crm, register_graph, register_runs, register_upkeep
-from smartnotes.live import LiveEvents
-from smartnotes.live_bridge import LiveBridge
-from smartnotes.outbox import Outbox
-from smartnotes.processor import RunProcessor
-from smartnotes.review import Review, Viewer
-from smartnotes.runs import CallEvent, Submitted, TranscriptStore, submit_call
+from smartnotes.meetings.runtime import GraphRuntime, open_graph
+from smartnotes.runs.autosave import AutoSaver
+from smartnotes.runs.intake import CallEvent, Submitted, TranscriptStore, submit_call
+from smartnotes.runs.live import LiveEvents
+from smartnotes.runs.live_bridge import LiveBridge
+from smartnotes.runs.processor import RunProcessor
+from smartnotes.runs.review import Review, Viewer
 from smartnotes.settings import Settings
 from smartnotes.storage.database import libpq_conninfo
 from smartnotes.storage.database import sessions as make_sessions
 from smartnotes.storage.open import open_database
-from smartnotes.teams_runtime import Teams, open_teams
+from smartnotes.teams.runtime import Teams, open_teams
 
 log = logging.getLogger(__name__)
 

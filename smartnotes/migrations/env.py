@@ -8,7 +8,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from smartnotes.storage.database import METADATA, make_engine
+from smartnotes.crm.tables import METADATA
+from smartnotes.storage.database import make_engine
 from smartnotes.storage.migrate import modelled
 
 config = context.config

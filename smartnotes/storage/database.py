@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -14,12 +13,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from crm_adapters.embedded import CRMBase
-from smartnotes.storage.models import Base
 from smartnotes.storage.sqlite import LoopSession, make_sqlite_engine
-
-# Every table the service owns, its own and the embedded CRM's, for migrations and checks.
-METADATA: tuple[MetaData, ...] = (Base.metadata, CRMBase.metadata)
 
 # Seconds a SQLite statement waits for another process's write before giving up.
 SQLITE_BUSY_TIMEOUT = 30.0

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,12 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from crm_adapters.embedded import NAMING
-from crm_adapters.sqltypes import UTCDateTime
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from crm_adapters.sqltypes import NAMING, UTCDateTime
+from pipeline.events import utcnow
 
 
 def new_id() -> str:

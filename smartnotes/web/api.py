@@ -15,9 +15,9 @@ from pipeline.errors import InputError
 from pipeline.formats import parse_transcript_bytes
 from smartnotes import directory
 from smartnotes.auth import AuthError, Identity
-from smartnotes.offload import sized
-from smartnotes.review import InvalidError, NotFoundError, Viewer
-from smartnotes.runs import CallEvent, Participant, Submitted
+from smartnotes.runs.intake import CallEvent, Participant, Submitted
+from smartnotes.runs.offload import sized
+from smartnotes.runs.review import InvalidError, NotFoundError, Viewer
 from smartnotes.service import Service
 from smartnotes.storage.models import RunSource
 from smartnotes.web.body import parse_json

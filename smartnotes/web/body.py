@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
-from smartnotes.signing import BodySignature
+from smartnotes.web.signing import BodySignature
 
 # Deeper than any activity, notification or call we accept; far below Python's recursion limit.
 MAX_DEPTH = 64

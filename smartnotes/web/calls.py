@@ -1,6 +1,6 @@
 """``POST /webhooks/calls``: the internal calling tool reports a finished call.
 
-The body is verified (HMAC over timestamp and body, see ``smartnotes.signing``) before any of
+The body is verified (HMAC over timestamp and body, see ``smartnotes.web.signing``) before any of
 it is parsed; then the call becomes a run and the tool gets 202 with the run id and the review
 page's address before any processing starts. The same call id again (a retry or a replay) is
 200 with the run it already created. Limits: 413 for oversize bodies, 415 for media types we
@@ -20,13 +20,12 @@ from aiohttp import web
 from pipeline.errors import InputError
 from pipeline.formats import parse_transcript_bytes
 from smartnotes.auth import AuthError
-from smartnotes.media import Audio, Downloader, MediaError, audio_suffix
-from smartnotes.offload import sized
-from smartnotes.review import InvalidError
-from smartnotes.runs import CallEvent, Participant, find_run
+from smartnotes.runs.intake import CallEvent, Participant, find_run
+from smartnotes.runs.media import Audio, Downloader, MediaError, audio_suffix
+from smartnotes.runs.offload import sized
+from smartnotes.runs.review import InvalidError
 from smartnotes.service import Service
 from smartnotes.settings import CallsSettings
-from smartnotes.signing import BodySignature, SignatureError, check_headers
 from smartnotes.storage.models import RunSource
 from smartnotes.web.api import skipped
 from smartnotes.web.body import parse_json, signed_body
@@ -34,6 +33,7 @@ from smartnotes.web.errors import error_response
 from smartnotes.web.keys import SERVICE
 from smartnotes.web.multipart import Part, split
 from smartnotes.web.schemas import CallWebhookIn
+from smartnotes.web.signing import BodySignature, SignatureError, check_headers
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

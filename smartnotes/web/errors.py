@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from smartnotes.auth import AuthError
-from smartnotes.review import (
+from smartnotes.runs.review import (
     ConflictError,
     ForbiddenError,
     InvalidError,

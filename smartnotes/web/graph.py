@@ -31,7 +31,7 @@ from graph.notifications import (
     validation_response_token,
 )
 from graph.rich_notifications import decrypt_content
-from smartnotes.graph_runtime import GraphRuntime, KeyFetchError
+from smartnotes.meetings.runtime import GraphRuntime, KeyFetchError
 from smartnotes.service import Service
 from smartnotes.web.body import parse_json
 from smartnotes.web.errors import error_response

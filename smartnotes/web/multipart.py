@@ -16,8 +16,8 @@ from aiohttp import web
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from smartnotes.media import MediaError
-from smartnotes.review import InvalidError
+from smartnotes.runs.media import MediaError
+from smartnotes.runs.review import InvalidError
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

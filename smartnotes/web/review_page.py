@@ -23,7 +23,7 @@ from aiohttp import web
 
 from smartnotes import directory
 from smartnotes.auth import AuthError, verify_review_token
-from smartnotes.review import NotFoundError, Viewer
+from smartnotes.runs.review import NotFoundError, Viewer
 from smartnotes.service import Service
 from smartnotes.web.keys import SERVICE
 

@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from pipeline.events import PipelineEvent
-from smartnotes.live import Changed, Closing, LiveItem
-from smartnotes.review import NotFoundError, Viewer
+from smartnotes.runs.live import Changed, Closing, LiveItem
+from smartnotes.runs.review import NotFoundError, Viewer
 from smartnotes.service import Service
 
 KEEPALIVE = 15.0

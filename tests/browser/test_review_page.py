@@ -27,8 +27,8 @@ from pydantic import SecretStr
 from crm_adapters.embedded import EmbeddedCRM
 from smartnotes.auth import issue_review_token
 from smartnotes.settings import CallsSettings, ReviewSettings, Settings
-from smartnotes.signing import sign_headers
 from smartnotes.storage.models import Run
+from smartnotes.web.signing import sign_headers
 from tests.api_client import Api, running_api
 from tests.conftest import TEST_KEY
 from tests.fakes.anthropic_server import FakeAnthropic, tasks_reply

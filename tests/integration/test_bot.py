@@ -22,7 +22,7 @@ from yarl import URL
 
 from cards import Verb
 from crm_adapters.embedded import EmbeddedCRM
-from smartnotes.runs import CallEvent
+from smartnotes.runs.intake import CallEvent
 from smartnotes.settings import BotSettings, Settings
 from smartnotes.storage.models import (
     MeetingEnd,

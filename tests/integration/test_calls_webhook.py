@@ -28,11 +28,11 @@ from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from smartnotes.runs import STALE_INCOMING_SECONDS, TranscriptStore
+from smartnotes.runs.intake import STALE_INCOMING_SECONDS, TranscriptStore
 from smartnotes.settings import CallsSettings, Settings
-from smartnotes.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_headers, signature
 from smartnotes.storage.models import AuditEntry, Run
 from smartnotes.web.schemas import CallWebhookIn
+from smartnotes.web.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_headers, signature
 from tests.api_client import Api, running_api
 from tests.seed import seed_user
 

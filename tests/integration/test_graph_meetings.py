@@ -24,9 +24,9 @@ from sqlalchemy import func, select, update
 
 from graph.types import MeetingRef
 from smartnotes import directory
-from smartnotes.graph_runtime import GraphRuntime
-from smartnotes.graph_sync import TENANT_WIDE
-from smartnotes.meeting_media import MAX_ATTEMPTS
+from smartnotes.meetings.media import MAX_ATTEMPTS
+from smartnotes.meetings.runtime import GraphRuntime
+from smartnotes.meetings.sync import TENANT_WIDE
 from smartnotes.settings import GraphSettings, Settings
 from smartnotes.storage.models import (
     AuditEntry,

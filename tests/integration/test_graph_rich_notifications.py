@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
 from graph.types import NewSubscription
-from smartnotes.graph_sync import TENANT_WIDE
+from smartnotes.meetings.sync import TENANT_WIDE
 from smartnotes.settings import Settings
 from smartnotes.storage.models import GraphInbox, GraphSubscription
 from tests.api_client import running_api

@@ -14,8 +14,9 @@ from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smartnotes.crm.tables import METADATA
 from smartnotes.jobs.sqlite_connector import JOB_TABLES
-from smartnotes.storage.database import METADATA, make_engine
+from smartnotes.storage.database import make_engine
 from smartnotes.storage.migrate import (
     alembic_config,
     current_revision,

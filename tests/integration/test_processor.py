@@ -18,13 +18,19 @@ from pipeline.asr import Transcriber
 from pipeline.local_llm import LocalModel
 from pipeline.prompting import Prompts
 from smartnotes import directory
+from smartnotes.crm.outbox import Outbox
 from smartnotes.jobs.engine import Jobs, job_app
 from smartnotes.jobs.tasks import register_runs
-from smartnotes.live import LiveEvents
-from smartnotes.outbox import Outbox
-from smartnotes.processor import RunProcessor
-from smartnotes.review import ConflictError, Review, Viewer
-from smartnotes.runs import CallEvent, Participant, TranscriptStore, stop_processing, submit_call
+from smartnotes.runs.intake import (
+    CallEvent,
+    Participant,
+    TranscriptStore,
+    stop_processing,
+    submit_call,
+)
+from smartnotes.runs.live import LiveEvents
+from smartnotes.runs.processor import RunProcessor
+from smartnotes.runs.review import ConflictError, Review, Viewer
 from smartnotes.storage.database import make_engine, sessions
 from smartnotes.storage.migrate import upgrade
 from smartnotes.storage.models import AuditEntry, Run, RunSource, RunStatus, RunStep, RunTask

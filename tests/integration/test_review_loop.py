@@ -17,7 +17,7 @@ from sqlalchemy import update
 from crm_adapters.embedded import EmbeddedCRM
 from smartnotes import directory
 from smartnotes.auth import ReviewTokenAuth, issue_review_token
-from smartnotes.autosave import AutoSaver
+from smartnotes.runs.autosave import AutoSaver
 from smartnotes.settings import Settings
 from smartnotes.storage.models import Run
 from tests.api_client import Api, running_api

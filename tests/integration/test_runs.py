@@ -13,12 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_adapters.embedded import EmbeddedCRM
 from smartnotes import directory
-from smartnotes.gate import Skip
+from smartnotes.crm.outbox import Outbox
 from smartnotes.jobs.engine import Jobs, job_app
-from smartnotes.live import LiveEvents
-from smartnotes.outbox import Outbox
-from smartnotes.review import NotFoundError, Review, Viewer
-from smartnotes.runs import CallEvent, Participant, TranscriptStore, stop_processing, submit_call
+from smartnotes.runs.gate import Skip
+from smartnotes.runs.intake import (
+    CallEvent,
+    Participant,
+    TranscriptStore,
+    stop_processing,
+    submit_call,
+)
+from smartnotes.runs.live import LiveEvents
+from smartnotes.runs.review import NotFoundError, Review, Viewer
 from smartnotes.storage.database import sessions
 from smartnotes.storage.models import AuditEntry, Run, RunSource, RunStatus, User
 from tests.seed import seed_run, seed_user

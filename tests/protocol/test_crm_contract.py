@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm_adapters.contract import (
     SECTION,
+    AdapterResources,
     Capability,
     CRMAdapter,
     CustomerDirectory,
@@ -24,7 +25,7 @@ from crm_adapters.contract import (
 )
 from crm_adapters.embedded import CRMBase, EmbeddedCRM
 from crm_adapters.errors import CRMNotFoundError
-from crm_adapters.registry import AdapterResources, default_registry
+from crm_adapters.registry import default_registry
 from tests.conftest import postgres_schema
 from tests.fakes.crm_server import TOKEN, FakeCRM
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from crm_adapters.contract import TaskWrite
+from crm_adapters.contract import AdapterResources, TaskWrite
 from crm_adapters.errors import CRMAuthError, CRMRateLimitedError, CRMUnavailableError
-from crm_adapters.registry import AdapterResources, default_registry
+from crm_adapters.registry import default_registry
 from crm_adapters.rest import RestCRM
 from tests.fakes.crm_server import TOKEN, FakeCRM, Misbehave
 

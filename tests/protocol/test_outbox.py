@@ -15,14 +15,15 @@ import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_adapters.registry import AdapterResources, default_registry
+from crm_adapters.contract import AdapterResources
+from crm_adapters.registry import default_registry
+from smartnotes.crm.outbox import Outbox
 from smartnotes.jobs.engine import CRM, IO_CONCURRENCY, Jobs, crm_lock, job_app, work
 from smartnotes.jobs.tasks import register_crm
-from smartnotes.live import LiveEvents
-from smartnotes.notify import Kind
-from smartnotes.outbox import Outbox
-from smartnotes.review import Review, Viewer
-from smartnotes.runs import TranscriptStore
+from smartnotes.runs.intake import TranscriptStore
+from smartnotes.runs.live import LiveEvents
+from smartnotes.runs.notify import Kind
+from smartnotes.runs.review import Review, Viewer
 from smartnotes.storage.database import sessions as make_sessions
 from smartnotes.storage.models import (
     AuditEntry,

@@ -16,8 +16,8 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from smartnotes.settings import CallsSettings
-from smartnotes.signing import sign_headers
 from smartnotes.storage.models import Run, TeamsConversation
+from smartnotes.web.signing import sign_headers
 from tests.api_client import Api, running_api
 from tests.conftest import postgres_database
 from tests.fakes.bot_framework import FakeBotFramework

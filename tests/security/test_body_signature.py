@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from smartnotes.signing import BodySignature, SignatureError, sign_headers
+from smartnotes.web.signing import BodySignature, SignatureError, sign_headers
 
 SECRET = "calling-tool-secret-0123456789abcdef"  # noqa: S105 - a test-only key
 OLD = "calling-tool-secret-previous-987654321"

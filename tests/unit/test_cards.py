@@ -53,7 +53,7 @@ SUMMARY = (
 Card = dict[str, Any]
 
 
-# --- Run views, shaped like smartnotes.views.run_view --------------------------------------
+# --- Run views, shaped like smartnotes.runs.views.run_view --------------------------------------
 
 
 def make_task(index: int, **changes: Any) -> dict[str, Any]:

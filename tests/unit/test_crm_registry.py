@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from crm_adapters.contract import AdapterResources
 from crm_adapters.errors import AdapterConfigError
-from crm_adapters.registry import AdapterRegistry, AdapterResources, default_registry
+from crm_adapters.registry import AdapterRegistry, default_registry
 from crm_adapters.rest import RestCRM
 
 

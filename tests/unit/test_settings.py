@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm_adapters.errors import AdapterConfigError
 from crm_adapters.rest import RestCRM
-from smartnotes.crm import build_crm
+from smartnotes.crm.build import build_crm
 from smartnotes.settings import Settings
 
 

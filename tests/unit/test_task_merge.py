@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from smartnotes.runs.task_merge import new_tasks, touched
 from smartnotes.storage.models import RunTask, TaskStatus
-from smartnotes.task_merge import new_tasks, touched
 
 
 def _task(title: str, quote: str, at: float) -> dict[str, Any]:

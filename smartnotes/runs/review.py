@@ -23,15 +23,25 @@ from sqlalchemy.sql.elements import ColumnElement
 from crm_adapters.contract import Capability, Customer, CustomerDirectory
 from crm_adapters.errors import CRMConflictError, CRMError
 from pipeline.errors import InputError
+from pipeline.events import utcnow
 from pipeline.formats import is_audio, parse_transcript_bytes
-from smartnotes.crm_sync import SYNC_KINDS, queue_sync
+from smartnotes.crm.outbox import PENDING, Outbox
+from smartnotes.crm.save_plan import Reviewer, plan_writes
+from smartnotes.crm.sync import SYNC_KINDS, queue_sync
 from smartnotes.jobs import JobQueue
-from smartnotes.live import LiveEvents
-from smartnotes.notify import Kind, notify
-from smartnotes.offload import sized
-from smartnotes.outbox import PENDING, Outbox
-from smartnotes.runs import TranscriptStore, stop_processing
-from smartnotes.save_plan import Reviewer, plan_writes
+from smartnotes.runs.intake import TranscriptStore, stop_processing
+from smartnotes.runs.live import LiveEvents
+from smartnotes.runs.notify import Kind, notify
+from smartnotes.runs.offload import sized
+from smartnotes.runs.task_merge import touched
+from smartnotes.runs.views import (
+    EDITABLE_TASK_FIELDS,
+    CallSides,
+    group,
+    run_summary_view,
+    run_view,
+    will_save,
+)
 from smartnotes.storage.models import (
     AuditEntry,
     CrmWrite,
@@ -44,16 +54,6 @@ from smartnotes.storage.models import (
     RunTask,
     TaskStatus,
     User,
-    utcnow,
-)
-from smartnotes.task_merge import touched
-from smartnotes.views import (
-    EDITABLE_TASK_FIELDS,
-    CallSides,
-    group,
-    run_summary_view,
-    run_view,
-    will_save,
 )
 
 EDITABLE = (RunStatus.NEEDS_REVIEW, RunStatus.FAILED)
@@ -232,7 +232,7 @@ class Review:
     async def _sync_after_save(
         self, session: AsyncSession, viewer: Viewer, run: Run, target: str | None
     ) -> None:
-        """A change to saved notes goes to the CRM too (``smartnotes.crm_sync``); the run is
+        """A change to saved notes goes to the CRM too (``smartnotes.crm.sync``); the run is
         saving again until it has landed."""
         if run.status != RunStatus.SAVED:
             return

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from smartnotes.cli.common import Exit, fail
+
 manifest_app = typer.Typer(help="The Teams app package (manifest and icons).", no_args_is_help=True)
 
 
@@ -30,16 +32,15 @@ def build(
     """Write the Teams app package (manifest.json, color.png, outline.png) for a deployment."""
     # Imported when the command runs: the other commands need not load, or find, this package.
     from manifest import ManifestError, build_manifest, write_package
-    from smartnotes.cli import Exit, _fail
 
     err = Console(stderr=True, highlight=False)
     try:
         manifest = build_manifest(app_id, domain, version=version)
         write_package(manifest, output)
     except ManifestError as exc:
-        raise _fail(err, str(exc), Exit.BAD_INPUT) from None
+        raise fail(err, str(exc), Exit.BAD_INPUT) from None
     except OSError as exc:
-        raise _fail(err, f"cannot write {output}: {exc.strerror or exc}", Exit.BAD_INPUT) from None
+        raise fail(err, f"cannot write {output}: {exc.strerror or exc}", Exit.BAD_INPUT) from None
     err.print(
         f"Wrote {escape(str(output))}: Smart Notes {manifest['version']} for app "
         f"{manifest['id']} at {escape(manifest['validDomains'][0])}.",

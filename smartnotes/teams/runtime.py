@@ -21,11 +21,11 @@ from bot.agent import SmartNotesBot
 from bot.auth import BotConnections, ChannelTokenValidator, ClientCredentialsTokens
 from bot.publisher import CardPublisher
 from smartnotes.auth import REVIEW_MAX_LIFETIME, issue_review_token
-from smartnotes.live import LiveEvents
-from smartnotes.review import Review, Viewer
+from smartnotes.runs.live import LiveEvents
+from smartnotes.runs.review import Review, Viewer
 from smartnotes.settings import Settings
-from smartnotes.teams import TeamsBackendImpl
-from smartnotes.teams_cards import CardSync
+from smartnotes.teams.backend import TeamsBackendImpl
+from smartnotes.teams.cards import CardSync
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_adapters.contract import CRMAdapter
-from crm_adapters.registry import AdapterResources, default_registry
+from crm_adapters.contract import AdapterResources, CRMAdapter
+from crm_adapters.registry import default_registry
 from smartnotes.settings import Settings
 
 

@@ -25,11 +25,11 @@ from graph.client import GraphClient
 from graph.credentials import make_credential
 from graph.notifications import LifecycleEvent
 from graph.validation_tokens import PublicKeys, ValidationTokenChecker, keys_from_jwks
-from smartnotes.graph_inbox import InboxWorker, InboxWriter
-from smartnotes.graph_sync import CatchUp, MeetingEndPolls, Subscriptions
 from smartnotes.jobs.engine import Jobs
-from smartnotes.meeting_media import MediaFetcher
-from smartnotes.runs import CallEvent, Submitted
+from smartnotes.meetings.inbox import InboxWorker, InboxWriter
+from smartnotes.meetings.media import MediaFetcher
+from smartnotes.meetings.sync import CatchUp, MeetingEndPolls, Subscriptions
+from smartnotes.runs.intake import CallEvent, Submitted
 from smartnotes.settings import GraphSettings, Settings
 
 log = logging.getLogger(__name__)

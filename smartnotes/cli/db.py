@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
+from smartnotes.cli.common import Exit, fail, load_settings
 from smartnotes.storage.database import make_engine
 from smartnotes.storage.migrate import current_revision, head_revision, upgrade
 
@@ -17,10 +18,9 @@ db_app = typer.Typer(help="The service's database: migrations.", no_args_is_help
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Create or migrate the database to the current schema."""
-    from smartnotes.cli import Exit, _fail, _settings
 
     err = Console(stderr=True, highlight=False)
-    settings = _settings(err)
+    settings = load_settings(err)
     url = settings.database()
 
     async def run() -> tuple[str | None, str | None]:
@@ -35,7 +35,7 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     try:
         before, after = asyncio.run(run())
     except (SQLAlchemyError, OSError) as exc:
-        raise _fail(
+        raise fail(
             err, f"database upgrade failed: {str(exc).splitlines()[0]}", Exit.BAD_SETUP
         ) from None
     if before == after:

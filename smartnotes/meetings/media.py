@@ -35,18 +35,10 @@ from graph.types import (
     MeetingRef,
     Person,
 )
-from smartnotes.notify import Kind, notify
-from smartnotes.runs import CallEvent, Participant, Submitted
-from smartnotes.storage.models import (
-    AuditEntry,
-    MeetingMedia,
-    Run,
-    RunSource,
-    Seat,
-    Tenant,
-    User,
-    utcnow,
-)
+from pipeline.events import utcnow
+from smartnotes.runs.intake import CallEvent, Participant, Submitted
+from smartnotes.runs.notify import Kind, notify
+from smartnotes.storage.models import AuditEntry, MeetingMedia, Run, RunSource, Seat, Tenant, User
 
 log = logging.getLogger(__name__)
 

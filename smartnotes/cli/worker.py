@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from smartnotes.cli.common import Exit, fail, load_settings
 from smartnotes.jobs.engine import QUEUES
 from smartnotes.settings import Settings
 
@@ -31,20 +32,20 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Work the job queues beside web-only processes (`serve --no-process`): runs, CRM
-    deliveries, Graph's side and the upkeep. SIGTERM lets running jobs finish within
+    """Work the job queues beside web-only processes (serve --no-process).
+
+    Runs, CRM deliveries, Graph's side and the upkeep. SIGTERM lets running jobs finish within
     SMARTNOTES_SHUTDOWN_GRACE; what is left resumes on another worker."""
-    from smartnotes.cli import Exit, _fail, _settings
     from smartnotes.storage.open import SchemaError
 
-    settings = _settings(ERR)
+    settings = load_settings(ERR)
     chosen = _queues(queues)
     if chosen is None:
-        raise _fail(ERR, f"--queues takes names of {', '.join(QUEUES)}", Exit.BAD_INPUT)
+        raise fail(ERR, f"--queues takes names of {', '.join(QUEUES)}", Exit.BAD_INPUT)
     if settings.database().startswith("sqlite"):
         # The embedded file is one process's: at start it takes every registered worker for
         # dead. Workers beside web processes share a PostgreSQL database.
-        raise _fail(
+        raise fail(
             ERR,
             "smartnotes worker needs PostgreSQL (SMARTNOTES_DATABASE_URL); with the embedded "
             "database, smartnotes serve works the job queues itself",
@@ -58,7 +59,7 @@ def worker(
     try:
         asyncio.run(_work(settings, chosen))
     except SchemaError as exc:
-        raise _fail(ERR, str(exc), Exit.BAD_SETUP) from None
+        raise fail(ERR, str(exc), Exit.BAD_SETUP) from None
 
 
 def _queues(value: str | None) -> tuple[str, ...] | None:

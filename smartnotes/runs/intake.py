@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smartnotes.gate import Skip, decide
-from smartnotes.offload import sized
+from pipeline.events import utcnow
+from smartnotes.runs.gate import Skip, decide
+from smartnotes.runs.offload import sized
 from smartnotes.storage.models import (
     AuditEntry,
     Run,
@@ -24,7 +25,6 @@ from smartnotes.storage.models import (
     Tenant,
     User,
     new_id,
-    utcnow,
 )
 
 

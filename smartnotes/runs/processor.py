@@ -19,24 +19,15 @@ from crm_adapters.contract import CRMAdapter
 from crm_adapters.errors import CRMError
 from pipeline.asr import Transcriber
 from pipeline.errors import PipelineError
-from pipeline.events import PipelineEvent, Step
+from pipeline.events import PipelineEvent, Step, utcnow
 from pipeline.extraction import CallContext
 from pipeline.process import ExtractorInfo, Pipeline, PipelineResult
 from pipeline.tasks import Task
-from smartnotes.live import LiveEvents
-from smartnotes.notify import Kind, notify
-from smartnotes.runs import TranscriptStore
-from smartnotes.storage.models import (
-    AuditEntry,
-    Run,
-    RunStatus,
-    RunStep,
-    RunTask,
-    TaskStatus,
-    User,
-    utcnow,
-)
-from smartnotes.task_merge import new_tasks, touched
+from smartnotes.runs.intake import TranscriptStore
+from smartnotes.runs.live import LiveEvents
+from smartnotes.runs.notify import Kind, notify
+from smartnotes.runs.task_merge import new_tasks, touched
+from smartnotes.storage.models import AuditEntry, Run, RunStatus, RunStep, RunTask, TaskStatus, User
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +157,7 @@ class RunProcessor:
         summary: str | None,
     ) -> None:
         """The extraction's tasks, merged into the ones the rep already acted on (a
-        re-creation keeps them; see ``smartnotes.task_merge``)."""
+        re-creation keeps them; see ``smartnotes.runs.task_merge``)."""
         async with self.sessions() as session, session.begin():
             run = await session.get(Run, run_id, with_for_update=True)
             if run is None or run.status != RunStatus.RUNNING:

@@ -23,15 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.publisher import BlockedError, CardPublisher, DeliveryError, MessageGoneError
 from cards import build_failure_card, build_run_card
-from smartnotes.review import NotFoundError, Review, Viewer
-from smartnotes.storage.models import (
-    Run,
-    RunCard,
-    RunStatus,
-    TeamsConversation,
-    User,
-    utcnow,
-)
+from pipeline.events import utcnow
+from smartnotes.runs.review import NotFoundError, Review, Viewer
+from smartnotes.storage.models import Run, RunCard, RunStatus, TeamsConversation, User
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smartnotes.review import Review
+from pipeline.events import utcnow
+from smartnotes.runs.review import Review
 from smartnotes.settings import ReviewSettings
-from smartnotes.storage.models import Run, RunStatus, Tenant, User, utcnow
+from smartnotes.storage.models import Run, RunStatus, Tenant, User
 
 log = logging.getLogger(__name__)
 

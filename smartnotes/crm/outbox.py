@@ -22,19 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_adapters.contract import CRMAdapter, NoteWrite, TaskWrite, WriteResult
 from crm_adapters.errors import AdapterConfigError, CRMAuthError, CRMError, CRMNotFoundError
-from smartnotes.crm_sync import SYNC_KINDS, record_sync, send_sync
+from pipeline.events import utcnow
+from smartnotes.crm.sync import SYNC_KINDS, record_sync, send_sync
 from smartnotes.jobs.engine import Jobs
-from smartnotes.live import LiveEvents
-from smartnotes.notify import Kind, notify
-from smartnotes.storage.models import (
-    AuditEntry,
-    CrmWrite,
-    Run,
-    RunStatus,
-    RunTask,
-    TaskStatus,
-    utcnow,
-)
+from smartnotes.runs.live import LiveEvents
+from smartnotes.runs.notify import Kind, notify
+from smartnotes.storage.models import AuditEntry, CrmWrite, Run, RunStatus, RunTask, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +135,7 @@ class Outbox:
         return None
 
     async def _deliver_sync(self, write: CrmWrite) -> float | None:
-        """A change after the save: what it sends is read now (``smartnotes.crm_sync``)."""
+        """A change after the save: what it sends is read now (``smartnotes.crm.sync``)."""
         try:
             synced = await send_sync(self.sessions, self.crm, write)
         except Exception as exc:

@@ -6,13 +6,11 @@ import asyncio
 import json
 import sys
 from datetime import datetime
-from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -21,7 +19,8 @@ from pipeline.events import utcnow
 from pipeline.extraction import CallContext
 from pipeline.process import PipelineResult
 from pipeline.transcript import Transcript
-from smartnotes.console import LiveView, header, show_result, transcript_line
+from smartnotes.cli.common import Exit, fail, load_settings
+from smartnotes.cli.console import LiveView, header, show_result, transcript_line
 from smartnotes.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,14 +38,14 @@ SAMPLES = Path(__file__).parent / "samples"
 
 
 def _register_subcommands() -> None:
-    from smartnotes.cli_admin import admin_app, crm_app
-    from smartnotes.cli_db import db_app
-    from smartnotes.cli_eval import evaluate_command
-    from smartnotes.cli_graph import graph_app
-    from smartnotes.cli_jobs import jobs_app
-    from smartnotes.cli_manifest import manifest_app
-    from smartnotes.cli_serve import serve
-    from smartnotes.cli_worker import worker
+    from smartnotes.cli.admin import admin_app, crm_app
+    from smartnotes.cli.db import db_app
+    from smartnotes.cli.eval import evaluate_command
+    from smartnotes.cli.graph import graph_app
+    from smartnotes.cli.jobs import jobs_app
+    from smartnotes.cli.manifest import manifest_app
+    from smartnotes.cli.serve import serve
+    from smartnotes.cli.worker import worker
 
     app.command("serve")(serve)
     app.command("worker")(worker)
@@ -60,29 +59,8 @@ def _register_subcommands() -> None:
     app.add_typer(jobs_app, name="jobs")
 
 
-class Exit(IntEnum):
-    OK = 0
-    INCOMPLETE = 1
-    BAD_INPUT = 2
-    BAD_SETUP = 3
-
-
 def main() -> None:
     app()
-
-
-def _fail(err: Console, message: str, code: Exit) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(int(code))
-
-
-def _settings(err: Console) -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        name = "SMARTNOTES_" + "__".join(str(p) for p in problem["loc"]).upper()
-        raise _fail(err, f"configuration: {name}: {problem['msg']}", Exit.BAD_SETUP) from None
 
 
 def _context(
@@ -92,7 +70,7 @@ def _context(
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(err, f"unknown time zone: {zone_name}", Exit.BAD_INPUT) from None
+        raise fail(err, f"unknown time zone: {zone_name}", Exit.BAD_INPUT) from None
     if started_at is None:
         return CallContext(
             started_at=utcnow(), timezone=zone_name, rep=rep, started_at_assumed=True
@@ -100,7 +78,7 @@ def _context(
     try:
         moment = datetime.fromisoformat(started_at)
     except ValueError:
-        raise _fail(
+        raise fail(
             err, f"--started-at is not an ISO date-time: {started_at}", Exit.BAD_INPUT
         ) from None
     if moment.tzinfo is None:
@@ -120,7 +98,7 @@ def _run(
     try:
         engine = Engine(settings)
     except ModelError as exc:
-        raise _fail(err, str(exc), Exit.BAD_SETUP) from None
+        raise fail(err, str(exc), Exit.BAD_SETUP) from None
     try:
         return asyncio.run(_process_all(engine, files, as_json, out, err))
     finally:
@@ -146,11 +124,11 @@ async def _process_all(
                     path, context, engine.transcriber, view
                 )
             except InputError as exc:
-                raise _fail(err, f"{path.name}: {exc}", Exit.BAD_INPUT) from None
+                raise fail(err, f"{path.name}: {exc}", Exit.BAD_INPUT) from None
             except ModelError as exc:
-                raise _fail(err, str(exc), Exit.BAD_SETUP) from None
+                raise fail(err, str(exc), Exit.BAD_SETUP) from None
             except PipelineError as exc:
-                raise _fail(err, f"{path.name}: {exc}", Exit.INCOMPLETE) from None
+                raise fail(err, f"{path.name}: {exc}", Exit.INCOMPLETE) from None
             if not as_json:
                 transcript_line(err, transcript)
                 show_result(out, result)
@@ -187,7 +165,7 @@ def process(
 ) -> None:
     """Summarize a call and extract its tasks."""
     out, err = Console(highlight=False), Console(stderr=True, highlight=False)
-    settings = _settings(err)
+    settings = load_settings(err)
     context = _context(started_at, timezone, rep, settings, err)
     [(path, _, result)] = _run([(file, context)], settings, as_json, out, err)
     if as_json:
@@ -202,7 +180,7 @@ def demo(
 ) -> None:
     """Run Smart Notes on the sample sales call shipped with it (no account, no key)."""
     out, err = Console(highlight=False), Console(stderr=True, highlight=False)
-    settings = _settings(err)
+    settings = load_settings(err)
     zone = "America/Chicago"
     context = CallContext(
         started_at=datetime(2026, 11, 17, 10, 0, tzinfo=ZoneInfo(zone)),

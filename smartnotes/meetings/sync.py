@@ -21,17 +21,10 @@ from graph.client import GraphClient
 from graph.ids import organizer_from_join_url
 from graph.notifications import LifecycleEvent
 from graph.types import GraphError, GraphNotFoundError, MeetingRef, NewSubscription
-from smartnotes.meeting_media import RECORDING, TRANSCRIPT, Found, MediaFetcher, record_found
+from pipeline.events import utcnow
+from smartnotes.meetings.media import RECORDING, TRANSCRIPT, Found, MediaFetcher, record_found
 from smartnotes.settings import GraphSettings
-from smartnotes.storage.models import (
-    GraphCursor,
-    GraphSubscription,
-    MeetingEnd,
-    Seat,
-    Tenant,
-    User,
-    utcnow,
-)
+from smartnotes.storage.models import GraphCursor, GraphSubscription, MeetingEnd, Seat, Tenant, User
 
 log = logging.getLogger(__name__)
 

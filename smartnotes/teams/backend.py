@@ -28,8 +28,9 @@ from cards import (
     build_status_card,
     parse_inputs,
 )
+from pipeline.events import utcnow
 from smartnotes import directory
-from smartnotes.review import (
+from smartnotes.runs.review import (
     ConflictError,
     ForbiddenError,
     InvalidError,
@@ -45,7 +46,6 @@ from smartnotes.storage.models import (
     TeamsConversation,
     Tenant,
     User,
-    utcnow,
 )
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,8 @@ import typer
 from aiohttp import web
 from rich.console import Console
 
+from smartnotes.cli.common import Exit, fail, load_settings
+
 ERR = Console(stderr=True, highlight=False)
 
 
@@ -29,12 +31,11 @@ def serve(
         ),
     ] = True,
 ) -> None:
-    """Start Smart Notes: the review API, the worker pool and the CRM outbox."""
-    from smartnotes.cli import Exit, _fail, _settings
+    """Start Smart Notes: the review API, the webhooks, the bot and the job worker."""
     from smartnotes.storage.open import SchemaError
     from smartnotes.web.app import create_app
 
-    settings = _settings(ERR)
+    settings = load_settings(ERR)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -54,9 +55,9 @@ def serve(
             loop=_event_loop(),
         )
     except SchemaError as exc:
-        raise _fail(ERR, str(exc), Exit.BAD_SETUP) from None
+        raise fail(ERR, str(exc), Exit.BAD_SETUP) from None
     except OSError as exc:
-        raise _fail(
+        raise fail(
             ERR, f"cannot listen on {bind_host}:{bind_port}: {exc}", Exit.BAD_SETUP
         ) from None
 

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_adapters.contract import CRMAdapter, WriteResult
 from crm_adapters.errors import CRMNotFoundError
-from smartnotes.save_plan import Reviewer, note_write, saved_how, task_write
+from smartnotes.crm.save_plan import Reviewer, note_write, saved_how, task_write
+from smartnotes.runs.views import CallSides
 from smartnotes.storage.models import CrmWrite, Run, RunTask, TaskStatus, User
-from smartnotes.views import CallSides
 
 SYNC_TASK, SYNC_NOTE = "task_sync", "note_sync"
 SYNC_KINDS = frozenset({SYNC_TASK, SYNC_NOTE})

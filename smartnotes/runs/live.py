@@ -2,7 +2,7 @@
 
 Fan-out: the pipeline's events (steps, streamed summary tokens) and "the run record changed" go
 to every subscriber of that run, in this process and, on PostgreSQL, in the others
-(``smartnotes.live_bridge``: a worker processes the run, the web process streams it). A
+(``smartnotes.runs.live_bridge``: a worker processes the run, the web process streams it). A
 subscriber that connects mid-summary gets the text streamed so far, so a late page shows the
 summary growing from where it is, not from nothing. Nothing here is durable: the run record
 is, and a subscriber always starts from it.

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from graph.ids import MediaPath, organizer_from_meeting_id, parse_media_resource
 from graph.notifications import ChangeNotification, LifecycleEvent
 from graph.types import GraphError, MeetingRef
-from smartnotes.meeting_media import RECORDING, TRANSCRIPT, Found, MediaFetcher, record_found
-from smartnotes.storage.models import GraphInbox, utcnow
+from pipeline.events import utcnow
+from smartnotes.meetings.media import RECORDING, TRANSCRIPT, Found, MediaFetcher, record_found
+from smartnotes.storage.models import GraphInbox
 
 log = logging.getLogger(__name__)
 

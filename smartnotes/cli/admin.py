@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_adapters.embedded import EmbeddedCRM
 from crm_adapters.errors import CRMError
 from smartnotes import directory
+from smartnotes.cli.common import Exit, fail, load_settings
 from smartnotes.storage.database import sessions
 from smartnotes.storage.open import SchemaError, open_database
 
@@ -49,9 +50,8 @@ def _actor() -> str:
 
 
 def _with_db(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    from smartnotes.cli import Exit, _fail, _settings
 
-    settings = _settings(ERR)
+    settings = load_settings(ERR)
 
     async def run() -> T:
         async with open_database(settings.database()) as engine:
@@ -60,11 +60,11 @@ def _with_db(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except (directory.DirectoryError, CRMError) as exc:
-        raise _fail(ERR, str(exc), Exit.BAD_INPUT) from None
+        raise fail(ERR, str(exc), Exit.BAD_INPUT) from None
     except SchemaError as exc:
-        raise _fail(ERR, str(exc), Exit.BAD_SETUP) from None
+        raise fail(ERR, str(exc), Exit.BAD_SETUP) from None
     except (SQLAlchemyError, OSError) as exc:
-        raise _fail(ERR, f"database: {str(exc).splitlines()[0]}", Exit.BAD_SETUP) from None
+        raise fail(ERR, f"database: {str(exc).splitlines()[0]}", Exit.BAD_SETUP) from None
 
 
 Tenant = Annotated[str, typer.Argument(help="Tenant id (the Entra ID tenant).")]
@@ -79,18 +79,17 @@ def token(
 ) -> None:
     """Print a signed API token for a user (for scripts and the CRM's server side)."""
     from smartnotes.auth import MAX_LIFETIME, issue_token, load_secret
-    from smartnotes.cli import Exit, _fail, _settings
 
-    settings = _settings(ERR)
+    settings = load_settings(ERR)
     if not 0 < ttl <= MAX_LIFETIME:
-        raise _fail(ERR, f"--ttl must be between 1 and {MAX_LIFETIME} seconds", Exit.BAD_INPUT)
+        raise fail(ERR, f"--ttl must be between 1 and {MAX_LIFETIME} seconds", Exit.BAD_INPUT)
 
     async def work(engine: AsyncEngine) -> bool:
         async with sessions(engine)() as session:
             return await directory.find_user(session, tenant, email) is not None
 
     if not _with_db(work):
-        raise _fail(ERR, f"no user {email} in tenant {tenant}", Exit.BAD_INPUT)
+        raise fail(ERR, f"no user {email} in tenant {tenant}", Exit.BAD_INPUT)
     configured = settings.api_token_secret
     secret = load_secret(configured.get_secret_value() if configured else None, settings.data_dir)
     OUT.print(issue_token(secret, tenant, email, ttl=ttl), soft_wrap=True)
@@ -104,13 +103,12 @@ def review_link(
     """Print a signed link to a run's review page for the rep who owns it (what the CRM
     mints when it opens the post-call modal)."""
     from smartnotes.auth import REVIEW_MAX_LIFETIME, issue_review_token
-    from smartnotes.cli import Exit, _fail, _settings
     from smartnotes.service import load_review_secret
     from smartnotes.storage.models import Run, User
 
-    settings = _settings(ERR)
+    settings = load_settings(ERR)
     if not 0 < ttl <= REVIEW_MAX_LIFETIME:
-        raise _fail(
+        raise fail(
             ERR, f"--ttl must be between 1 and {REVIEW_MAX_LIFETIME} seconds", Exit.BAD_INPUT
         )
 
@@ -122,7 +120,7 @@ def review_link(
 
     found = _with_db(work)
     if found is None:
-        raise _fail(ERR, f"no run {run_id}", Exit.BAD_INPUT)
+        raise fail(ERR, f"no run {run_id}", Exit.BAD_INPUT)
     token = issue_review_token(load_review_secret(settings), *found, run_id, ttl=ttl)
     OUT.print(f"{settings.public_url()}/review/{run_id}?token={token}", soft_wrap=True)
 
@@ -380,15 +378,14 @@ def runs(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
 ) -> None:
     """Find runs: who owns them, where they stand, and why one failed."""
-    from smartnotes.admin_runs import RunRow, find_runs
-    from smartnotes.cli import Exit, _fail
+    from smartnotes.runs.admin import RunRow, find_runs
     from smartnotes.storage.models import RunStatus
 
     states = [s.value for s in RunStatus]
     if state is not None and state not in states:
-        raise _fail(ERR, f"--state must be one of {', '.join(states)}", Exit.BAD_INPUT)
+        raise fail(ERR, f"--state must be one of {', '.join(states)}", Exit.BAD_INPUT)
     if not 1 <= limit <= 1000:
-        raise _fail(ERR, "--limit must be between 1 and 1000", Exit.BAD_INPUT)
+        raise fail(ERR, "--limit must be between 1 and 1000", Exit.BAD_INPUT)
 
     async def work(engine: AsyncEngine) -> list[RunRow]:
         async with sessions(engine)() as session:

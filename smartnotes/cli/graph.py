@@ -17,7 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from graph.types import GraphError
-from smartnotes.runs import CallEvent, Submitted
+from smartnotes.cli.common import Exit, fail, load_settings
+from smartnotes.runs.intake import CallEvent, Submitted
 from smartnotes.settings import Settings
 from smartnotes.storage.database import sessions as make_sessions
 from smartnotes.storage.models import (
@@ -40,22 +41,21 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 
 
 def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
-    from smartnotes.cli import Exit, _fail, _settings
-    from smartnotes.graph_runtime import GraphSetupError
+    from smartnotes.meetings.runtime import GraphSetupError
 
-    settings = _settings(ERR)
+    settings = load_settings(ERR)
     if not settings.graph.enabled:
-        raise _fail(ERR, "Graph is not configured: set SMARTNOTES_GRAPH__CLIENT_ID", Exit.BAD_SETUP)
+        raise fail(ERR, "Graph is not configured: set SMARTNOTES_GRAPH__CLIENT_ID", Exit.BAD_SETUP)
     try:
         return asyncio.run(work(settings))
     except GraphSetupError as exc:
-        raise _fail(ERR, f"configuration: {exc}", Exit.BAD_SETUP) from None
+        raise fail(ERR, f"configuration: {exc}", Exit.BAD_SETUP) from None
     except GraphError as exc:
-        raise _fail(ERR, str(exc), Exit.INCOMPLETE) from None
+        raise fail(ERR, str(exc), Exit.INCOMPLETE) from None
     except SchemaError as exc:
-        raise _fail(ERR, str(exc), Exit.BAD_SETUP) from None
+        raise fail(ERR, str(exc), Exit.BAD_SETUP) from None
     except (SQLAlchemyError, OSError) as exc:
-        raise _fail(ERR, f"database: {str(exc).splitlines()[0]}", Exit.BAD_SETUP) from None
+        raise fail(ERR, f"database: {str(exc).splitlines()[0]}", Exit.BAD_SETUP) from None
 
 
 @graph_app.command("subscribe")
@@ -75,9 +75,8 @@ def subscribe(
 
     Graph checks the notification URL while the subscription is created, so the service
     must be running and reachable at SMARTNOTES_GRAPH__NOTIFICATION_URL."""
-    from smartnotes.cli import Exit, _fail
-    from smartnotes.graph_runtime import GraphSetupError, open_graph
-    from smartnotes.graph_sync import TENANT_WIDE, user_resource
+    from smartnotes.meetings.runtime import GraphSetupError, open_graph
+    from smartnotes.meetings.sync import TENANT_WIDE, user_resource
 
     async def work(settings: Settings) -> GraphSubscription:
         async with open_database(settings.database()) as engine:
@@ -93,7 +92,7 @@ def subscribe(
     try:
         row = _run(work)
     except LookupError as exc:
-        raise _fail(ERR, str(exc), Exit.BAD_INPUT) from None
+        raise fail(ERR, str(exc), Exit.BAD_INPUT) from None
     OUT.print(
         f"Subscription {escape(row.id)} for {escape(row.resource)}, "
         f"expires {row.expires_at:%Y-%m-%d %H:%M} UTC (renewed by the service)."
@@ -184,7 +183,7 @@ def catch_up() -> None:
     record them for the service to fetch."""
 
     async def work(settings: Settings) -> int:
-        from smartnotes.graph_runtime import GraphSetupError, open_graph
+        from smartnotes.meetings.runtime import GraphSetupError, open_graph
 
         async with (
             open_database(settings.database()) as engine,

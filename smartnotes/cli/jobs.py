@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from smartnotes.cli.common import Exit, fail, load_settings
 from smartnotes.jobs.engine import job_app
 from smartnotes.settings import Settings
 from smartnotes.storage.open import SchemaError, open_database
@@ -59,17 +60,16 @@ async def _jobs(settings: Settings) -> AsyncIterator[procrastinate.App]:
 
 
 def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
-    from smartnotes.cli import Exit, _fail, _settings
 
-    settings = _settings(ERR)
+    settings = load_settings(ERR)
     try:
         return asyncio.run(work(settings))
     except SchemaError as exc:
-        raise _fail(ERR, str(exc), Exit.BAD_SETUP) from None
+        raise fail(ERR, str(exc), Exit.BAD_SETUP) from None
     except JobNotFoundError as exc:
-        raise _fail(ERR, str(exc), Exit.BAD_INPUT) from None
+        raise fail(ERR, str(exc), Exit.BAD_INPUT) from None
     except (SQLAlchemyError, OSError, exceptions.ConnectorException) as exc:
-        raise _fail(ERR, f"the job queue: {str(exc).splitlines()[0]}", Exit.BAD_SETUP) from None
+        raise fail(ERR, f"the job queue: {str(exc).splitlines()[0]}", Exit.BAD_SETUP) from None
 
 
 @jobs_app.command("list")

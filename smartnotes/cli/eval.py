@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.errors import InputError, ModelError, PipelineError
+from smartnotes.cli.common import Exit, fail, load_settings
 from smartnotes.evaluation.gold import LabelledCall, load_set
 from smartnotes.evaluation.run import Extractor, evaluate, report
 from smartnotes.evaluation.scoring import CallScore, Totals
@@ -49,17 +50,16 @@ def evaluate_command(
     ] = None,
 ) -> None:
     """Score task extraction on labelled calls: recall, precision, deadlines, grounding."""
-    from smartnotes.cli import Exit, _fail, _settings
 
     out, err = Console(highlight=False), Console(stderr=True, highlight=False)
     problem = _option_problem(peer, extractor)
     if problem:
-        raise _fail(err, problem, Exit.BAD_INPUT)
-    settings = _settings(err)
+        raise fail(err, problem, Exit.BAD_INPUT)
+    settings = load_settings(err)
     try:
         calls = _chosen_calls(folder, call or [])
     except InputError as exc:
-        raise _fail(err, str(exc), Exit.BAD_INPUT) from None
+        raise fail(err, str(exc), Exit.BAD_INPUT) from None
     chosen: Extractor = "local" if extractor == "local" else "auto"
 
     def progress(score: CallScore) -> None:
@@ -71,11 +71,11 @@ def evaluate_command(
             evaluate(calls, settings, extractor=chosen, peer=peer == "gold", progress=progress)
         )
     except InputError as exc:
-        raise _fail(err, str(exc), Exit.BAD_INPUT) from None
+        raise fail(err, str(exc), Exit.BAD_INPUT) from None
     except ModelError as exc:
-        raise _fail(err, str(exc), Exit.BAD_SETUP) from None
+        raise fail(err, str(exc), Exit.BAD_SETUP) from None
     except PipelineError as exc:
-        raise _fail(err, str(exc), Exit.INCOMPLETE) from None
+        raise fail(err, str(exc), Exit.INCOMPLETE) from None
     document = report(scores)
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from pipeline.events import PipelineEvent
-from smartnotes.live import Changed, LiveEvents
+from smartnotes.runs.live import Changed, LiveEvents
 
 log = logging.getLogger(__name__)
 

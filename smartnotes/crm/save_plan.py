@@ -1,6 +1,6 @@
 """What saving a run writes to the CRM: the note and the tasks, planned from the rep's review.
 
-Pure planning over the run's rows; the outbox (``smartnotes.outbox``) delivers what is planned.
+Pure planning over the run's rows; the outbox (``smartnotes.crm.outbox``) delivers what is planned.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 from crm_adapters.contract import NoteWrite, TaskWrite
 from pipeline.sides import Side
+from smartnotes.runs.views import effective_task
 from smartnotes.storage.models import CrmWrite, Run, RunTask, TaskStatus
-from smartnotes.views import effective_task
 
 
 @dataclass(frozen=True)

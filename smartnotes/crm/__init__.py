@@ -1,0 +1,1 @@
+"""Writing to the CRM: what a save writes, the outbox that delivers it, later syncs."""

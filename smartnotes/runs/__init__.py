@@ -1,0 +1,1 @@
+"""Runs: intake and the gate, processing, review, views, live events, notifications."""

@@ -1,0 +1,1 @@
+"""Teams: the bot's backend, the run cards, and the runtime built from settings."""
