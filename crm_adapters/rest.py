@@ -108,8 +108,7 @@ class RestCRM:
         customers = body.get("customers") if isinstance(body, dict) else None
         if not isinstance(customers, list) or not customers:
             return None
-        first = customers[0]
-        return Customer(id=str(first["id"]), name=str(first.get("name", "")), url=first.get("url"))
+        return _customer(customers[0])
 
     async def write_note(self, note: NoteWrite) -> WriteResult:
         path = self.options.notes_path.format(customer_id=note.customer_id)
@@ -232,15 +231,24 @@ class RestCRM:
                 async with self._client().request(
                     method, url, json=json, params=params, headers=headers
                 ) as response:
+                    if response.status == 204:
+                        return response.status, None
                     if response.status < 300:
-                        body = await response.json() if response.status != 204 else None
-                        return response.status, body
-                    text = (await response.text())[:200]
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
-                    error = _error_for(response.status, method, path, text, retry_after)
-                    if response.status not in _RETRYABLE:
-                        raise error
-                    last = error
+                        try:
+                            return response.status, await response.json(content_type=None)
+                        except ValueError:
+                            # Retried like an outage: a write that landed is not repeated,
+                            # its idempotency key goes with the retry.
+                            last = CRMUnavailableError(
+                                f"CRM answered {method} {path} with a body that is not JSON"
+                            )
+                    else:
+                        text = (await response.text())[:200]
+                        retry_after = _retry_after(response.headers.get("Retry-After"))
+                        error = _error_for(response.status, method, path, text, retry_after)
+                        if response.status not in _RETRYABLE:
+                            raise error
+                        last = error
             except (TimeoutError, aiohttp.ClientError) as exc:
                 last = CRMUnavailableError(
                     f"CRM {method} {path}: {type(exc).__name__} {exc}".strip()

@@ -10,6 +10,7 @@ from pathlib import Path
 import anthropic
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -124,6 +125,17 @@ async def postgres_database() -> AsyncIterator[str]:
         async with admin.connect() as connection:
             await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def service_database(request: pytest.FixtureRequest) -> AsyncIterator[SecretStr | None]:
+    """The database a service under test opens (``Settings.database_url``): its embedded
+    SQLite file (``None``), or a fresh, migrated PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    async with postgres_database() as url:
+        yield SecretStr(url)
 
 
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])

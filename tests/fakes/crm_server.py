@@ -28,6 +28,9 @@ class Misbehave:
     lose_response: bool = False
     # The write happens, then the answer takes this long (the caller may die meanwhile).
     hang_after_write: float = 0.0
+    # The request is handled, then answered 200 with this body instead (a broken proxy, a
+    # CRM version that changed its answers).
+    garbled: bytes | None = None
 
 
 @dataclass
@@ -100,6 +103,12 @@ class FakeCRM:
                 entry.status = taken.status
                 await asyncio.sleep(trouble.hang_after_write)
                 return taken
+            if trouble.garbled is not None:
+                await handler(request)
+                entry.status = 200
+                return web.Response(
+                    body=trouble.garbled, status=200, content_type="application/json"
+                )
             if trouble.lose_response:
                 await handler(request)
                 entry.status = 503

@@ -12,6 +12,7 @@ import jwt
 import pytest
 import pytest_asyncio
 from openapi_spec_validator import validate
+from pydantic import SecretStr
 
 from crm_adapters.embedded import EmbeddedCRM
 from smartnotes.settings import Settings
@@ -29,8 +30,9 @@ ELSEWHERE = (OTHER_TENANT, "maria@northwind.test")
 
 
 @pytest_asyncio.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(Settings(data_dir=tmp_path), process=False) as running:
+async def api(tmp_path: Path, service_database: SecretStr | None) -> AsyncIterator[Api]:
+    settings = Settings(data_dir=tmp_path, database_url=service_database)
+    async with running_api(settings, process=False) as running:
         yield running
 
 

@@ -94,12 +94,11 @@ def bot_settings(tmp_path: Path, bf: FakeBotFramework, **changes: Any) -> Settin
 
 
 @pytest_asyncio.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
-    async with (
-        FakeBotFramework() as bf,
-        running_api(bot_settings(tmp_path, bf), process=False) as api,
-    ):
-        yield Setup(bf, api)
+async def setup(tmp_path: Path, service_database: SecretStr | None) -> AsyncIterator[Setup]:
+    async with FakeBotFramework() as bf:
+        settings = bot_settings(tmp_path, bf, database_url=service_database)
+        async with running_api(settings, process=False) as api:
+            yield Setup(bf, api)
 
 
 def text_of(card: dict[str, Any]) -> str:

@@ -128,11 +128,12 @@ class Setup:
 
 
 @pytest_asyncio.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
+async def setup(tmp_path: Path, service_database: SecretStr | None) -> AsyncIterator[Setup]:
     async with FakeGraph() as fake:
         port = free_port()
         settings = Settings(
             data_dir=tmp_path,
+            database_url=service_database,
             graph=graph_settings(fake, notification_url=f"http://127.0.0.1:{port}"),
         )
         async with running_api(settings, process=False, port=port) as api:

@@ -50,6 +50,32 @@ async def test_server_errors_are_retried_until_the_write_lands(server: FakeCRM) 
     assert len(server.tasks) == 1
 
 
+async def test_an_answer_that_is_not_json_is_retried_and_the_write_lands_once(
+    server: FakeCRM,
+) -> None:
+    server.trouble.append(Misbehave(status=0, garbled=b"<html>Bad gateway</html>"))
+    adapter = _adapter(server)
+    result = await adapter.create_task(TASK)
+    await adapter.aclose()
+    assert len(server.tasks) == 1, "the retry carried the key: one task"
+    assert result.external_id in server.tasks
+
+
+async def test_answers_we_cannot_read_are_typed_errors(server: FakeCRM) -> None:
+    server.add_customer("Contoso", ["daniel@contoso.test"])
+    adapter = _adapter(server, max_attempts=1)
+    server.trouble.append(Misbehave(status=0, garbled=b'{"customers": [{"name": "No id"}]}'))
+    with pytest.raises(CRMUnavailableError, match="customer that has no id"):
+        await adapter.find_customer(["daniel@contoso.test"])
+    server.trouble.append(Misbehave(status=0, garbled=b"{not json"))
+    with pytest.raises(CRMUnavailableError, match="not JSON"):
+        await adapter.create_task(TASK)
+    server.trouble.append(Misbehave(status=0, garbled=b'{"no": "id"}'))
+    with pytest.raises(CRMUnavailableError, match="without an id"):
+        await adapter.create_task(TASK)
+    await adapter.aclose()
+
+
 async def test_retry_after_is_honoured(server: FakeCRM) -> None:
     server.trouble.append(Misbehave(429, retry_after="1"))
     adapter = _adapter(server)
