@@ -6,8 +6,9 @@ id appears), for our app id as audience, an accepted issuer, its lifetime, the k
 endorsement and the ``serviceurl`` claim (so a token minted for one service URL cannot send us
 replies somewhere else).
 
-Outbound: the bot's own token for the Bot Connector, the client-credentials grant the Bot
-Framework documents, cached until shortly before it expires.
+Outbound: the bot's own token for the Bot Connector, from whichever azure-identity credential
+the host gives (client credentials with the app's secret, or a managed identity), which caches
+it until shortly before it expires.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import aiohttp
 import jwt
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import AzureError, ClientAuthenticationError
 from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.core.authorization import (
     AccessTokenProviderBase,
@@ -194,26 +196,15 @@ def _same_url(a: str, b: str) -> bool:
     return a.rstrip("/").lower() == b.rstrip("/").lower()
 
 
-class ClientCredentialsTokens(AccessTokenProviderBase):
-    """The bot's token for the Bot Connector: OAuth 2 client credentials, cached per scope."""
+class CredentialTokens(AccessTokenProviderBase):
+    """The bot's token for the Bot Connector, from an azure-identity credential (the app's
+    secret, or a managed identity), which caches it and renews it before it expires."""
 
-    def __init__(
-        self,
-        *,
-        app_id: str,
-        app_password: str,
-        token_url: str,
-        scope: str,
-        http: aiohttp.ClientSession,
-    ) -> None:
+    def __init__(self, credential: AsyncTokenCredential, *, app_id: str, scope: str) -> None:
         self._config = AgentAuthConfiguration(client_id=app_id, tenant_id="botframework.com")
+        self.credential = credential
         self.app_id = app_id
-        self._password = app_password
-        self.token_url = token_url
         self.scope = scope
-        self._http = http
-        self._cache: dict[str, tuple[str, float]] = {}
-        self._lock = asyncio.Lock()
 
     @property
     def configuration(self) -> AgentAuthConfiguration:
@@ -224,46 +215,18 @@ class ClientCredentialsTokens(AccessTokenProviderBase):
     ) -> str:
         # The connector asks for its own scope; the user-token service (OAuth sign-in, which
         # this bot does not use) would ask for another, and gets the same bot identity.
-        scope = self.scope
-        cached = self._cache.get(scope)
-        if cached is not None and not force_refresh and cached[1] > time.monotonic():
-            return cached[0]
-        async with self._lock:
-            cached = self._cache.get(scope)
-            if cached is not None and not force_refresh and cached[1] > time.monotonic():
-                return cached[0]
-            token, lifetime = await self._request(scope)
-            # Renew five minutes early so a token never expires in flight.
-            self._cache[scope] = (token, time.monotonic() + max(lifetime - 300, lifetime / 2))
-            return token
-
-    async def _request(self, scope: str) -> tuple[str, float]:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self.app_id,
-            "client_secret": self._password,
-            "scope": scope,
-        }
         try:
-            async with self._http.post(
-                self.token_url, data=form, timeout=aiohttp.ClientTimeout(total=15)
-            ) as response:
-                body = await response.json(content_type=None)
-                if response.status != 200 or not isinstance(body, dict):
-                    error = body.get("error") if isinstance(body, dict) else None
-                    raise ConnectorAuthError(
-                        f"the token endpoint refused the bot's credentials "
-                        f"(HTTP {response.status}, {error or 'no error code'})"
-                    )
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            token = await self.credential.get_token(self.scope)
+        except ClientAuthenticationError as exc:
+            raise ConnectorAuthError(
+                f"Entra refused the bot's credentials: {exc.message or exc}"
+            ) from exc
+        except (AzureError, OSError) as exc:
             raise ConnectorAuthError(f"the token endpoint is unavailable: {exc}") from exc
-        token = body.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise ConnectorAuthError("the token endpoint answered without an access token")
-        return token, float(body.get("expires_in", 3600))
+        return token.token
 
     def get_token_credential(self) -> AsyncTokenCredential:
-        raise NotImplementedError("the bot uses access tokens directly")
+        return self.credential
 
     # The flows below (user sign-in, agentic identities) are not used by this bot.
 

@@ -87,8 +87,17 @@ class BotSettings(BaseModel):
     # Inbound: who signs the activities Teams sends, and which issuers are accepted.
     openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
     issuers: str = "https://api.botframework.com"
-    # Outbound: where the bot gets its token for the Bot Connector (client credentials).
-    token_url: str = "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"  # noqa: S105
+    # Outbound: the bot's own token for the Bot Connector, from Entra through azure-identity:
+    # the app's secret (``secret``), or the Azure resource's managed identity
+    # (``managed_identity``, an Azure Bot of type UserAssignedMSI: ``app_id`` is its client id).
+    auth: Literal["secret", "managed_identity"] = "secret"
+    # ``botframework.com`` for a multi-tenant bot; the Entra tenant id for a single-tenant one.
+    token_tenant: str = "botframework.com"  # noqa: S105 - a tenant name
+    authority_host: str = "https://login.microsoftonline.com"
+    # For a sign-in authority Microsoft does not list (Azure Stack): skip its discovery check.
+    disable_instance_discovery: bool = False
+    # A CA bundle trusted for the token endpoint (a TLS-inspecting proxy).
+    ca_file: Path | None = None
     token_scope: str = "https://api.botframework.com/.default"  # noqa: S105
     # The tenant (in our seat table) Teams users belong to; with ``aad_tenant_id`` set,
     # activities from any other Microsoft 365 tenant are refused.

@@ -32,7 +32,9 @@ def serve(
     ] = True,
 ) -> None:
     """Start Smart Notes: the review API, the webhooks, the bot and the job worker."""
+    from smartnotes.meetings.runtime import GraphSetupError
     from smartnotes.storage.open import SchemaError
+    from smartnotes.teams.runtime import BotSetupError
     from smartnotes.web.app import create_app
 
     settings = load_settings(ERR)
@@ -54,7 +56,7 @@ def serve(
             access_log=None,
             loop=_event_loop(),
         )
-    except SchemaError as exc:
+    except (SchemaError, GraphSetupError, BotSetupError) as exc:
         raise fail(ERR, str(exc), Exit.BAD_SETUP) from None
     except OSError as exc:
         raise fail(

@@ -36,7 +36,9 @@ def worker(
 
     Runs, CRM deliveries, Graph's side and the upkeep. SIGTERM lets running jobs finish within
     SMARTNOTES_SHUTDOWN_GRACE; what is left resumes on another worker."""
+    from smartnotes.meetings.runtime import GraphSetupError
     from smartnotes.storage.open import SchemaError
+    from smartnotes.teams.runtime import BotSetupError
 
     settings = load_settings(ERR)
     chosen = _queues(queues)
@@ -58,7 +60,7 @@ def worker(
     )
     try:
         asyncio.run(_work(settings, chosen))
-    except SchemaError as exc:
+    except (SchemaError, GraphSetupError, BotSetupError) as exc:
         raise fail(ERR, str(exc), Exit.BAD_SETUP) from None
 
 

@@ -3,12 +3,14 @@ checks both ways, and the card kept in step with each run. Absent when no bot is
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
+from azure.core.credentials_async import AsyncTokenCredential
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import RestChannelServiceClientFactory, TurnContext
 from microsoft_agents.hosting.core.authorization import (
@@ -18,12 +20,13 @@ from microsoft_agents.hosting.core.authorization import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.agent import SmartNotesBot
-from bot.auth import BotConnections, ChannelTokenValidator, ClientCredentialsTokens
+from bot.auth import BotConnections, ChannelTokenValidator, CredentialTokens
 from bot.publisher import CardPublisher
+from graph.credentials import CredentialError, make_credential
 from smartnotes.auth import REVIEW_MAX_LIFETIME, issue_review_token
 from smartnotes.runs.live import LiveEvents
 from smartnotes.runs.review import Review, Viewer
-from smartnotes.settings import Settings
+from smartnotes.settings import BotSettings, Settings
 from smartnotes.teams.backend import TeamsBackendImpl
 from smartnotes.teams.cards import CardSync
 
@@ -73,16 +76,12 @@ async def open_teams(
             "SMARTNOTES_DANGEROUSLY_ALLOW_UNAUTHENTICATED is on: /api/messages accepts requests "
             "without a Bot Framework token; anyone who reaches it can act as any Teams user"
         )
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession() as http, contextlib.AsyncExitStack() as closing:
         tokens: AccessTokenProviderBase
-        if config.app_id and config.app_password:
-            tokens = ClientCredentialsTokens(
-                app_id=config.app_id,
-                app_password=config.app_password.get_secret_value(),
-                token_url=config.token_url,
-                scope=config.token_scope,
-                http=http,
-            )
+        if config.app_id and (config.app_password or config.auth == "managed_identity"):
+            credential = _bot_credential(config)
+            closing.push_async_callback(credential.close)
+            tokens = CredentialTokens(credential, app_id=config.app_id, scope=config.token_scope)
         else:
             tokens = AnonymousTokenProvider()
         adapter = CloudAdapter(
@@ -135,3 +134,22 @@ async def _on_turn_error(context: TurnContext, error: Exception) -> None:
     # instead: an inbound activity becomes a logged 500, a proactive send's caller retries
     # or records it.
     raise error
+
+
+class BotSetupError(ValueError):
+    """The bot's credential settings are incomplete or wrong."""
+
+
+def _bot_credential(config: BotSettings) -> AsyncTokenCredential:
+    try:
+        return make_credential(
+            config.auth,
+            config.token_tenant,
+            config.app_id,
+            secret=config.app_password.get_secret_value() if config.app_password else None,
+            authority=config.authority_host,
+            disable_instance_discovery=config.disable_instance_discovery,
+            ca_file=config.ca_file,
+        )
+    except CredentialError as exc:
+        raise BotSetupError(f"the bot's credentials (SMARTNOTES_BOT__*): {exc}") from None

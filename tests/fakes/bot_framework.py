@@ -9,7 +9,8 @@ What it speaks, and where Microsoft documents it:
   RS256, ``iss`` https://api.botframework.com, ``aud`` the bot's app id, a ``serviceurl`` claim.
 - ``POST /{tenant}/oauth2/v2.0/token``: the client-credentials grant a bot uses to get its own
   token for the connector (scope ``https://api.botframework.com/.default``), with Entra's error
-  shape (``{"error": "invalid_client", "error_description": ...}``).
+  shape (``{"error": "invalid_client", "error_description": ...}``); also on an HTTPS listener
+  (``authority``, its CA in ``ca_file``), which is all Entra and azure-identity speak.
 - ``{service_url}v3/conversations/...``: the connector's conversation API as the Agents SDK's
   ``ConnectorClient``/``TeamsConnectorClient`` calls it. Every call needs a bearer token this
   fake issued. Errors use the connector's ``ErrorResponse`` (``{"error": {"code", "message"}}``)
@@ -25,17 +26,20 @@ version so a test can ask what the user sees now.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import enum
 import hashlib
 import json
 import secrets
+import ssl
 import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -48,6 +52,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from tests.fakes.graph_support import Keys, make_keys
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 CONNECTOR_SCOPE = "https://api.botframework.com/.default"
@@ -245,6 +251,8 @@ class FakeBotFramework:
         self._meeting_chats: dict[str, str] = {}
         self._last_message_ms = 0
         self._runner: web.AppRunner | None = None
+        self._tls: Keys | None = None
+        self.authority = ""
         self._http: aiohttp.ClientSession | None = None
         self.base_url = ""
 
@@ -282,6 +290,12 @@ class FakeBotFramework:
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        # Entra's token endpoint speaks only HTTPS, and azure-identity refuses anything else.
+        self._tls = await asyncio.to_thread(make_keys)
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(self._tls.ca_file, self._tls.server_key)
+        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=tls).start()
+        self.authority = f"https://127.0.0.1:{self._runner.addresses[1][1]}"
         self._http = aiohttp.ClientSession()
         return self.base_url
 
@@ -313,6 +327,13 @@ class FakeBotFramework:
     @property
     def jwks_url(self) -> str:
         return f"{self._started()}/v1/.well-known/keys"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the HTTPS listener's certificate (the token endpoint's)."""
+        if self._tls is None:
+            raise RuntimeError("FakeBotFramework is not started; use `async with`")
+        return self._tls.ca_file
 
     @property
     def token_url(self) -> str:

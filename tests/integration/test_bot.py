@@ -86,7 +86,9 @@ def bot_settings(tmp_path: Path, bf: FakeBotFramework, **changes: Any) -> Settin
         app_password=SecretStr(bf.app_password),
         openid_metadata_url=bf.openid_url,
         issuers=bf.issuer,
-        token_url=bf.token_url,
+        authority_host=bf.authority,
+        disable_instance_discovery=True,
+        ca_file=bf.ca_file,
         tenant=TENANT,
         card_update_interval=0.05,
     )
