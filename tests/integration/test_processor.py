@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -107,10 +108,17 @@ class World:
 
 @pytest_asyncio.fixture
 async def world(
-    tmp_path: Path, local_model: LocalModel, prompts: Prompts, asr_model_path: str
+    tmp_path: Path,
+    local_model: LocalModel,
+    prompts: Prompts,
+    asr_model_path: str,
+    service_database: SecretStr | None,
 ) -> AsyncIterator[World]:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'smartnotes.db'}")
-    await upgrade(engine)
+    if service_database is None:
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'smartnotes.db'}")
+        await upgrade(engine)
+    else:  # created and migrated by the fixture
+        engine = make_engine(service_database.get_secret_value())
     factory = sessions(engine)
     crm = EmbeddedCRM(engine)
     await crm.add_customer("Contoso Logistics", ["daniel@contoso.test"])
