@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 from smartnotes import directory
 from smartnotes.storage.database import database_url, sessions
 from smartnotes.storage.models import Run, RunStatus, Tenant
 from smartnotes.storage.open import open_database
+from tests.commands import clean_env, smartnotes
 from tests.seed import SUMMARY, TASKS, seed_run, seed_user
 
 
 async def _run(data_dir: Path, *args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTNOTES_")}
-    env.update({"SMARTNOTES_DATA_DIR": str(data_dir), "COLUMNS": "200"})
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "smartnotes",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    env = clean_env(SMARTNOTES_DATA_DIR=str(data_dir), COLUMNS="200")
+    return await smartnotes(env, *args)
 
 
 async def test_seats_switches_and_the_embedded_crm(tmp_path: Path) -> None:

@@ -3,13 +3,12 @@ the service's notification URL while the subscription is created), listing, stat
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from pathlib import Path
 
 from smartnotes.settings import Settings
 from tests.api_client import running_api
+from tests.commands import smartnotes
 from tests.fakes.graph import FakeGraph
 from tests.integration.test_graph_meetings import (
     CLIENT_STATE,
@@ -41,21 +40,6 @@ def graph_env(fake: FakeGraph, data_dir: Path, port: int) -> dict[str, str]:
         }
     )
     return env
-
-
-async def smartnotes(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "smartnotes",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_subscribe_list_status_and_retry(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from smartnotes.settings import Settings
 from smartnotes.storage.models import RunStep
 from smartnotes.storage.open import open_database
 from tests.api_client import running_api
+from tests.commands import clean_env, smartnotes
 from tests.conftest import postgres_database
 from tests.seed import seed_user
 
@@ -33,33 +33,15 @@ VTT = """WEBVTT
 
 
 def _env(data_dir: Path, database_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTNOTES_")}
-    env.update(
-        {
-            "SMARTNOTES_DATA_DIR": str(data_dir),
-            "SMARTNOTES_SUMMARY_MAX_TOKENS": "32",
-            "SMARTNOTES_SUMMARIZER_CONTEXT": "4096",
-            "SMARTNOTES_SHUTDOWN_GRACE": "10",
-        }
+    env = clean_env(
+        SMARTNOTES_DATA_DIR=str(data_dir),
+        SMARTNOTES_SUMMARY_MAX_TOKENS="32",
+        SMARTNOTES_SUMMARIZER_CONTEXT="4096",
+        SMARTNOTES_SHUTDOWN_GRACE="10",
     )
     if database_url is not None:
         env["SMARTNOTES_DATABASE_URL"] = database_url
     return env
-
-
-async def _smartnotes(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "smartnotes",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_a_worker_process_takes_what_the_web_role_queued_and_drains_on_sigterm(
@@ -108,10 +90,10 @@ async def test_a_worker_process_takes_what_the_web_role_queued_and_drains_on_sig
 
 
 async def test_the_worker_refuses_the_embedded_database_and_bad_queues(tmp_path: Path) -> None:
-    code, _, err = await _smartnotes(_env(tmp_path, None), "worker")
+    code, _, err = await smartnotes(_env(tmp_path, None), "worker")
     assert code == 3
     assert "needs PostgreSQL" in err
-    code, _, err = await _smartnotes(
+    code, _, err = await smartnotes(
         _env(tmp_path, "postgresql://postgres@127.0.0.1:5432/test"), "worker", "--queues", "nope"
     )
     assert code == 2
@@ -132,21 +114,21 @@ async def test_jobs_list_retry_and_cancel(tmp_path: Path) -> None:
         finally:
             await app.close_async()
 
-    code, out, err = await _smartnotes(env, "jobs", "list", "--status", "failed")
+    code, out, err = await smartnotes(env, "jobs", "list", "--status", "failed")
     assert code == 0, err
     assert "retired_job" in out
     assert "run_id=r1" in out
     assert "run_id=r2" not in out
-    code, out, err = await _smartnotes(env, "jobs", "retry", str(gone))
+    code, out, err = await smartnotes(env, "jobs", "retry", str(gone))
     assert (code, out.strip()) == (0, f"Job {gone} is queued again."), err
-    code, _, err = await _smartnotes(env, "jobs", "retry", str(waiting))
+    code, _, err = await smartnotes(env, "jobs", "retry", str(waiting))
     assert code == 2
     assert f"job {waiting} is todo; only failed jobs retry" in err
-    code, out, err = await _smartnotes(env, "jobs", "cancel", str(waiting))
+    code, out, err = await smartnotes(env, "jobs", "cancel", str(waiting))
     assert (code, out.strip()) == (0, f"Job {waiting}: cancelled."), err
-    code, out, _ = await _smartnotes(env, "jobs", "list", "--json")
+    code, out, _ = await smartnotes(env, "jobs", "list", "--json")
     states = {row["id"]: row["status"] for row in json.loads(out)}
     assert states == {gone: "todo", waiting: "cancelled"}
-    code, _, err = await _smartnotes(env, "jobs", "cancel", "987654")
+    code, _, err = await smartnotes(env, "jobs", "cancel", "987654")
     assert code == 2
     assert "no job 987654" in err
