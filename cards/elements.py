@@ -106,11 +106,14 @@ def container(
     element_id: str | None = None,
     separator: bool = False,
     spacing: str | None = None,
+    hidden: bool = False,
 ) -> Element:
     block: Element = {"type": "Container", "items": list(items)}
     _put(block, style=style, id=element_id, spacing=spacing)
     if separator:
         block["separator"] = True
+    if hidden:
+        block["isVisible"] = False
     return block
 
 
@@ -149,6 +152,11 @@ def open_dialog(title: str, data: Mapping[str, Any]) -> Element:
         "title": title,
         "data": {**data, "msteams": {"type": "task/fetch"}},
     }
+
+
+def toggle(title: str, *element_ids: str) -> Element:
+    """Shows what is hidden and hides what is shown, in the card itself: no round trip."""
+    return {"type": "Action.ToggleVisibility", "title": title, "targetElements": list(element_ids)}
 
 
 def open_url(title: str, url: str) -> Element:

@@ -29,6 +29,7 @@ from cards.elements import (
     span,
     text,
     text_input,
+    toggle,
 )
 from cards.feedback import feedback_action
 from cards.run_header import header
@@ -42,6 +43,9 @@ QUOTE_CHARS = 120
 SUMMARY_PREVIEW_CHARS = 2_000
 # The review API's limit for an edited summary.
 SUMMARY_MAX_CHARS = 20_000
+# A summary longer than this shows its first lines, and the rest behind Show more.
+SUMMARY_FOLD_CHARS = 400
+SUMMARY_SHORT_ID, SUMMARY_ALL_ID = "summary:short", "summary:all"
 CANCELLED_LINE = "Not processed — you chose not to process this call; its transcript was deleted."
 FALLBACK_TEXT = "Smart Notes: your call notes. Open them from the CRM to review them."
 
@@ -206,13 +210,14 @@ def _summary(view: _View, layout: _Layout) -> Element:
     run = view.run
     summary = run["summary"]
     value: str | None = summary["text"]
-    items: list[Element] = [text("Summary", weight="bolder", style="heading")]
+    heading = text("Summary", weight="bolder", style="heading")
+    items: list[Element] = []
     if value is None:
         waiting = run["status"] in PROCESSING
         items.append(
             text("Writing the summary…" if waiting else "No summary was written.", subtle=True)
         )
-        return container(items, separator=True)
+        return container([heading, *items], separator=True)
     complete = _has_summary(run)
     cut = layout.summary_chars is not None and len(value) > layout.summary_chars
     # The summary goes into an input only whole and within the API's limit: a cut text, or one
@@ -250,7 +255,20 @@ def _summary(view: _View, layout: _Layout) -> Element:
         actions.append(feedback_action(run, SUMMARY_TARGET, "the summary"))
     if actions:
         items.append(action_set(actions, spacing="small"))
-    return container(items, separator=True)
+    return container([heading, *_folded(value, items)], separator=True)
+
+
+def _folded(value: str, items: list[Element]) -> list[Element]:
+    """A long summary's first lines, the whole of it (and what goes with it) behind Show more,
+    in the card itself."""
+    if len(value) <= SUMMARY_FOLD_CHARS:
+        return items
+    preview = value[:SUMMARY_FOLD_CHARS].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
+    return [
+        container([plain(preview)], element_id=SUMMARY_SHORT_ID),
+        container(items, element_id=SUMMARY_ALL_ID, hidden=True, spacing="none"),
+        action_set([toggle("Show more", SUMMARY_SHORT_ID, SUMMARY_ALL_ID)], spacing="small"),
+    ]
 
 
 def _read_only_hint(view: _View, complete: bool) -> str | None:

@@ -20,6 +20,7 @@ from cards.elements import (
     span,
     text,
     text_input,
+    toggle,
 )
 from cards.feedback import feedback_action
 from cards.verbs import TASK_ID, Verb, action_data, task_input
@@ -57,22 +58,36 @@ def task_element_id(task_id: str) -> str:
     return f"task:{task_id}"
 
 
+def task_details_id(task_id: str) -> str:
+    return f"details:{task_id}"
+
+
 def task_item(task: Mapping[str, Any], ctx: TaskContext, style: TaskStyle) -> Element:
+    """A compact row (title, state, due date, priority, owner, where in the call it was said)
+    with accept / reject; the rest (the fields to edit, the quotes, the reasons, feedback)
+    behind Details, shown in place without a round trip."""
     status = task["status"]
     if style.compact:
         items = _compact(task)
+        actions = _actions(task, ctx, style)
     else:
+        items = _row(task)
         editable = ctx.editable and status in ("proposed", "accepted")
-        items = _inputs(task) if editable else _read_only(task)
+        hidden: list[Element] = _inputs(task) if editable else []
         if style.details:
-            items.extend(_details(task))
-        items.extend(_evidence(item, style.quote_chars) for item in task["evidence"])
-        items.append(plain(span(source_text(task), size="small", subtle=True)))
+            hidden.extend(_details(task))
+        hidden.extend(_evidence(item, style.quote_chars) for item in task["evidence"])
+        hidden.append(plain(span(source_text(task), size="small", subtle=True)))
+        more = _more_actions(task, ctx, style)
+        if more:
+            hidden.append(action_set(more, spacing="small"))
+        details_id = task_details_id(task["id"])
+        items.append(container(hidden, element_id=details_id, spacing="small", hidden=True))
+        actions = [*_actions(task, ctx, style), toggle("Details", details_id)]
     if status == "written":
         crm_id = task.get("crm_task_id")
         line = f"In the CRM as task {crm_id}" if crm_id else "In the CRM"
         items.append(plain(span(line, size="small", color="good")))
-    actions = _actions(task, ctx, style)
     if actions:
         items.append(action_set(actions, spacing="small"))
     return container(items, element_id=task_element_id(task["id"]), separator=True)
@@ -93,7 +108,7 @@ def _inputs(task: Mapping[str, Any]) -> list[Element]:
     title = text_input(task_input(task_id, "title"), "Task", task["title"], max_length=200)
     priority = task["priority"] if task["priority"] in PRIORITIES else "medium"
     return [
-        columns(column([title]), column([_badge(task["status"])], "auto")),
+        title,
         columns(
             column([date_input(task_input(task_id, "due_date"), "Due", task["due_date"])]),
             column(
@@ -107,13 +122,15 @@ def _inputs(task: Mapping[str, Any]) -> list[Element]:
     ]
 
 
-def _read_only(task: Mapping[str, Any]) -> list[Element]:
+def _row(task: Mapping[str, Any]) -> list[Element]:
     facts = [due_label(task["due_date"]), f"{str(task['priority']).capitalize()} priority"]
     if task["owner"]:
         facts.append(f"Owner: {task['owner']}")
+    if task["evidence"]:
+        facts.append(evidence_caption(task["evidence"][0]))
     return [
         columns(column([_title(task)]), column([_badge(task["status"])], "auto")),
-        plain(span(" · ".join(facts), size="small", subtle=True), spacing="none"),
+        plain(span(" · ".join(f for f in facts if f), size="small", subtle=True), spacing="none"),
     ]
 
 
@@ -160,6 +177,7 @@ def _evidence(item: Mapping[str, Any], limit: int | None) -> Element:
 
 
 def _actions(task: Mapping[str, Any], ctx: TaskContext, style: TaskStyle) -> list[Element]:
+    """The decision, always in sight."""
     status = task["status"]
     data = action_data(ctx.run, **{TASK_ID: task["id"]})
     actions: list[Element] = []
@@ -168,10 +186,17 @@ def _actions(task: Mapping[str, Any], ctx: TaskContext, style: TaskStyle) -> lis
             actions.append(execute("Accept", Verb.TASK_ACCEPT, data, style="positive"))
         if status in ("proposed", "accepted"):
             actions.append(execute("Reject", Verb.TASK_REJECT, data))
-            if not style.compact:
-                actions.append(execute("Update", Verb.TASK_EDIT, data))
         if status == "rejected":
             actions.append(execute("Undo", Verb.TASK_ACCEPT, data))
-    if ctx.feedback and style.feedback and not style.compact:
+    return actions
+
+
+def _more_actions(task: Mapping[str, Any], ctx: TaskContext, style: TaskStyle) -> list[Element]:
+    """Beside the details: saving the fields changed there, and feedback on the task."""
+    actions: list[Element] = []
+    if ctx.editable and task["status"] in ("proposed", "accepted"):
+        data = action_data(ctx.run, **{TASK_ID: task["id"]})
+        actions.append(execute("Update", Verb.TASK_EDIT, data))
+    if ctx.feedback and style.feedback:
         actions.append(feedback_action(ctx.run, task["id"], "this task"))
     return actions

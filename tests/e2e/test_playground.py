@@ -278,6 +278,10 @@ async def test_a_rep_rejects_a_task_and_saves_from_the_card_in_the_playground(
     view = await live.wait_for(run_id, (TENANT, REP), lambda v: v["status"] == "needs_review")
     await expect(card.get_by_text(CUSTOMER, exact=False).first).to_be_visible()
     await expect(card.get_by_role("button", name="Reject")).to_have_count(2)
+    # Each task is a row; what it was said as, and the fields to edit, wait behind Details.
+    await expect(card.get_by_role("button", name="Update", exact=True)).to_have_count(0)
+    await card.get_by_role("button", name="Details").first.click()
+    await expect(card.get_by_role("button", name="Update", exact=True)).to_have_count(1)
     await shot(card, "3-ready")
 
     teams = live.service.teams

@@ -924,3 +924,63 @@ def test_tasks_are_grouped_as_on_the_review_page() -> None:
 def test_one_group_needs_no_heading() -> None:
     text = all_text(build_run_card(make_run(tasks=THREE_TASKS), review_url=REVIEW_URL))
     assert "Your tasks" not in text
+
+
+# --- Compact: details and long summaries behind Show more -------------------------------------
+
+
+def elements_by_id(card: Card) -> dict[str, dict[str, Any]]:
+    return {node["id"]: node for node in walk(card) if isinstance(node.get("id"), str)}
+
+
+@pytest.mark.parametrize("name", sorted(RUN_STATES))
+def test_every_toggle_shows_elements_of_its_own_card(name: str) -> None:
+    card = run_card(name)
+    found = elements_by_id(card)
+    for toggle in of_type(card, "Action.ToggleVisibility"):
+        assert toggle["targetElements"], toggle
+        for target in toggle["targetElements"]:
+            assert target in found, f"{toggle['title']} targets nothing: {target}"
+
+
+def test_a_task_is_a_row_with_its_decision_and_details_behind_a_toggle() -> None:
+    card = build_run_card(make_run(tasks=THREE_TASKS), review_url=REVIEW_URL)
+    found = elements_by_id(card)
+    for task in THREE_TASKS:
+        row = found[f"task:{task['id']}"]
+        details = found[f"details:{task['id']}"]
+        assert details["isVisible"] is False, "details wait behind Details"
+        hidden = {node.get("id") for node in walk(details)}
+        # The fields to edit and the quote are inside the details, not on the row.
+        if task["status"] in ("proposed", "accepted"):
+            assert task_input(task["id"], "title") in hidden
+        assert task["evidence"][0]["quote"] in all_text(details)
+        shown = [
+            node for node in row["items"] if node is not details and node.get("type") == "ActionSet"
+        ]
+        titles = [action["title"] for block in shown for action in block["actions"]]
+        assert titles[-1] == "Details"
+        if task["status"] == "proposed":
+            assert titles[:2] == ["Accept", "Reject"], "the decision stays in sight"
+        toggle = shown[-1]["actions"][-1]
+        assert toggle["targetElements"] == [f"details:{task['id']}"]
+
+
+def test_a_long_summary_shows_its_first_lines_and_the_rest_behind_show_more() -> None:
+    long = " ".join([SUMMARY] * 6)
+    summary = {"text": long, "generated": long, "edited": False, "streaming": False}
+    card = build_run_card(make_run(summary=summary), review_url=REVIEW_URL)
+    found = elements_by_id(card)
+    short, whole = found["summary:short"], found["summary:all"]
+    assert whole["isVisible"] is False
+    assert "isVisible" not in short
+    preview = all_text(short)
+    assert preview.endswith("…")
+    assert len(preview) <= 401
+    assert any(node.get("value") == long for node in walk(whole)), "edited whole, not cut"
+    [toggle] = [t for t in of_type(card, "Action.ToggleVisibility") if t["title"] == "Show more"]
+    assert toggle["targetElements"] == ["summary:short", "summary:all"]
+    assert schema_errors(card) == []
+
+    short_card = build_run_card(make_run(), review_url=REVIEW_URL)
+    assert "summary:short" not in elements_by_id(short_card), "a short summary is not folded"
