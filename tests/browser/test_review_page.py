@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from crm_adapters.embedded import EmbeddedCRM
 from smartnotes.auth import issue_review_token
 from smartnotes.settings import CallsSettings, ReviewSettings, Settings
-from smartnotes.storage.models import Run
+from smartnotes.storage.models import Run, RunStatus
 from smartnotes.web.signing import sign_headers
 from tests.api_client import Api, running_api
 from tests.conftest import TEST_KEY
@@ -130,7 +130,7 @@ async def test_a_rep_reviews_and_saves_a_call_in_the_page(
 ) -> None:
     fake_claude.default = tasks_reply(CLAUDE_TASKS, delay=2.0)
     answer = await post_call(live, "call-page")
-    page = await browser.new_page(viewport={"width": 720, "height": 900})
+    page = await checked_page(browser, viewport={"width": 720, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -209,6 +209,7 @@ async def test_a_rep_reviews_and_saves_a_call_in_the_page(
     await expect(page.locator("#status")).to_have_text("Saved to the CRM", timeout=30_000)
     await expect(page.locator("#save")).to_have_text("Saved the note and 1 task to the CRM")
     await shot(page, "3-saved")
+    assert await axe_violations(page) == [], "the saved page is accessible too"
     assert not errors, errors
 
     crm = live.service.crm
@@ -430,6 +431,23 @@ async def test_tasks_are_grouped_named_for_screen_readers_and_accessible(
     await expect(page.locator(".skip")).to_be_focused()
     await page.keyboard.press("Enter")
     await expect(page.locator("#save")).to_be_focused()
+
+
+async def test_a_page_opened_while_the_call_is_processed_is_accessible(
+    live: Api, browser: Browser
+) -> None:
+    """What the rep sees before anything is ready: the steps, the summary being written."""
+    answer = await seeded(live, "call-processing")
+    async with live.service.sessions() as session, session.begin():
+        run = await session.get(Run, answer["run_id"])
+        assert run is not None
+        run.status, run.step = RunStatus.RUNNING, "summarizing"
+        run.summary_generated = None
+    page = await checked_page(browser)
+    await page.goto(review_url(live, answer))
+    await expect(page.locator("#status")).to_have_text("Working on it…")
+    assert await axe_violations(page) == []
+    await shot(page, "9-processing")
 
 
 async def test_discarding_asks_first_and_leaves_nothing(live: Api, browser: Browser) -> None:
