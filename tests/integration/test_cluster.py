@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from sqlalchemy import func, select, text
 
 from crm_adapters.embedded import EmbeddedCRM
 from smartnotes.auth import issue_token
 from smartnotes.storage.database import make_engine, sessions
 from smartnotes.storage.models import Run, RunStep
-from tests.conftest import postgres_database
+from tests.conftest import TEST_KEY, postgres_database
+from tests.fakes.anthropic_server import FakeAnthropic, tasks_reply
 from tests.seed import seed_user
 from tests.waits import until
 
@@ -34,6 +36,17 @@ TENANT, REP = "northwind", "maria@northwind.test"
 # Generated for each run: the processes and the test share it through the environment.
 SECRET = secrets.token_urlsafe(32)
 CALLS = 40
+TASK = {
+    "title": "Send the revised quote with annual pricing",
+    "description": "Annual pricing as asked",
+    "owner": "Maria Chen",
+    "due_text": "by Friday",
+    "due_date": "",
+    "priority": "high",
+    "quote": "I will send you a revised quote with the annual pricing by Friday",
+    "timestamp": "00:00:01",
+    "confidence": 0.9,
+}
 VTT = """WEBVTT
 
 00:00:01.000 --> 00:00:06.000
@@ -52,7 +65,7 @@ def _free_port() -> int:
 
 
 class Cluster:
-    def __init__(self, data_dir: Path, url: str) -> None:
+    def __init__(self, data_dir: Path, url: str, claude: FakeAnthropic) -> None:
         self.data_dir = data_dir
         self.url = url
         self.processes: dict[str, asyncio.subprocess.Process] = {}
@@ -67,6 +80,10 @@ class Cluster:
                 "SMARTNOTES_SHUTDOWN_GRACE": "5",
                 # Two model processes on a small machine: each gets a core.
                 "SMARTNOTES_SUMMARIZER_THREADS": "1",
+                # Tasks from Claude (the local Messages API server): the local extractor's
+                # minute per call on this machine would make the test about waiting.
+                "ANTHROPIC_API_KEY": TEST_KEY,
+                "SMARTNOTES_ANTHROPIC_BASE_URL": claude.base_url,
             }
         )
 
@@ -93,15 +110,19 @@ class Cluster:
 
 
 @asynccontextmanager
-async def cluster(data_dir: Path, url: str) -> AsyncIterator[Cluster]:
-    running = Cluster(data_dir, url)
+async def cluster(data_dir: Path, url: str, claude: FakeAnthropic) -> AsyncIterator[Cluster]:
+    running = Cluster(data_dir, url, claude)
     try:
         yield running
     finally:
         await running.stop()
 
 
-async def test_two_web_and_two_worker_processes_share_the_work(tmp_path: Path) -> None:
+@pytest.mark.timeout(1800)
+async def test_two_web_and_two_worker_processes_share_the_work(
+    tmp_path: Path, fake_claude: FakeAnthropic
+) -> None:
+    fake_claude.default = tasks_reply([TASK])
     async with postgres_database() as url:
         engine = make_engine(url)
         factory = sessions(engine)
@@ -110,7 +131,10 @@ async def test_two_web_and_two_worker_processes_share_the_work(tmp_path: Path) -
         headers = {"Authorization": f"Bearer {issue_token(SECRET.encode(), TENANT, REP)}"}
         ports = [_free_port(), _free_port()]
         try:
-            async with cluster(tmp_path, url) as nodes, aiohttp.ClientSession() as http:
+            async with (
+                cluster(tmp_path, url, fake_claude) as nodes,
+                aiohttp.ClientSession() as http,
+            ):
                 for index, port in enumerate(ports):
                     await nodes.start(f"web{index}", "serve", "--no-process", "--port", str(port))
                 await nodes.start("worker0", "worker", "--queues", "runs,crm", "--concurrency", "1")
