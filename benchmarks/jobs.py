@@ -6,7 +6,8 @@ The job is a pipeline step that does no model work: it takes a run id, notes whe
 and returns. Two figures per setup, for 1 and 2 worker processes:
 
 - throughput: ``--jobs`` jobs deferred at once, then the workers start; jobs per second from
-  the first start to the last finish;
+  the first start to the last finish (``--step-ms``: the step waits that long, as one that
+  calls a CRM or Graph does, instead of returning at once);
 - dispatch latency: the workers idle, one job deferred every 20 ms (``--latency-jobs`` of
   them); queued → started, p50 and p99.
 
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import statistics
 import sys
@@ -55,7 +57,7 @@ AT_ONCE = 2
 # The worker process ---------------------------------------------------------------------------
 
 
-async def worker(mode: str, url: str) -> None:
+async def worker(mode: str, url: str, step_seconds: float) -> None:
     """Work jobs until SIGTERM; then print when each started and finished, as JSON."""
     engine = make_engine(url)
     if mode == "smartnotes":
@@ -69,7 +71,8 @@ async def worker(mode: str, url: str) -> None:
     @app.task(name=STEP, queue=RUNS)
     async def step(run_id: str, deferred_at: float) -> None:
         started = time.time()
-        await asyncio.sleep(0)  # the step's work: none, it yields once like any await would
+        # The step's work: none, or a wait like a network call's (``--step-ms``).
+        await asyncio.sleep(step_seconds)
         seen.append((deferred_at, started, time.time()))
 
     await app.open_async()
@@ -95,8 +98,9 @@ async def worker(mode: str, url: str) -> None:
 
 
 class Workers:
-    def __init__(self, mode: str, url: str, count: int) -> None:
+    def __init__(self, mode: str, url: str, count: int, step_seconds: float) -> None:
         self.mode, self.url, self.count = mode, url, count
+        self.step_seconds = step_seconds
         self.processes: list[asyncio.subprocess.Process] = []
 
     async def __aenter__(self) -> Workers:
@@ -109,6 +113,8 @@ class Workers:
                 self.mode,
                 "--database",
                 self.url,
+                "--step-ms",
+                str(self.step_seconds * 1000),
                 cwd=ROOT,
                 stdout=asyncio.subprocess.PIPE,
             )
@@ -173,21 +179,23 @@ async def _clear(url: str) -> None:
     await engine.dispose()
 
 
-async def measure(mode: str, processes: int, url: str, jobs: int, probes: int) -> dict[str, Any]:
+async def measure(
+    mode: str, processes: int, url: str, jobs: int, probes: int, step_seconds: float
+) -> dict[str, Any]:
     engine = make_engine(url)
     app = job_app(engine)
     await app.open_async()
     try:
         await _clear(url)
         await _defer(app, jobs)
-        async with Workers(mode, url, processes) as pool:
+        async with Workers(mode, url, processes, step_seconds) as pool:
             await _until_done(url, jobs)
         runs = pool.seen
         throughput = jobs / (max(f for _, _, f in runs) - min(s for _, s, _ in runs))
 
         await _clear(url)
         task = app.configure_task(STEP, queue=RUNS)
-        async with Workers(mode, url, processes) as pool:
+        async with Workers(mode, url, processes, step_seconds) as pool:
             await asyncio.sleep(1.0)  # idle, listening
             for _ in range(probes):
                 await task.defer_async(run_id=uuid.uuid4().hex, deferred_at=time.time())
@@ -205,7 +213,7 @@ async def measure(mode: str, processes: int, url: str, jobs: int, probes: int) -
     }
 
 
-async def main(server: str, jobs: int, probes: int) -> None:
+async def main(server: str, jobs: int, probes: int, step_seconds: float) -> None:
     name = f"bench_jobs_{uuid.uuid4().hex[:8]}"
     admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
     async with admin.connect() as connection:
@@ -219,7 +227,7 @@ async def main(server: str, jobs: int, probes: int) -> None:
         print(f"{'worker':<15}{'procs':>6}{'jobs/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
         for processes in (1, 2):
             for mode in ("procrastinate", "smartnotes"):
-                result = await measure(mode, processes, url, jobs, probes)
+                result = await measure(mode, processes, url, jobs, probes, step_seconds)
                 results[(mode, processes)] = result
                 print(
                     f"{mode:<15}{processes:>6}{result['throughput']:>9.0f}"
@@ -245,9 +253,12 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--latency-jobs", type=int, default=200)
     parser.add_argument("--database", default=SERVER)
+    parser.add_argument("--step-ms", type=float, default=0.0, help="the step waits this long")
     parser.add_argument("--worker", choices=("smartnotes", "procrastinate"))
     args = parser.parse_args()
+    # procrastinate warns that the app lives in __main__; here that is the point.
+    logging.getLogger("procrastinate").setLevel(logging.ERROR)
     if args.worker:
-        asyncio.run(worker(args.worker, args.database))
+        asyncio.run(worker(args.worker, args.database, args.step_ms / 1000))
     else:
-        asyncio.run(main(args.database, args.jobs, args.latency_jobs))
+        asyncio.run(main(args.database, args.jobs, args.latency_jobs, args.step_ms / 1000))
