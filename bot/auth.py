@@ -1,8 +1,9 @@
 """Bot Framework authentication, both ways.
 
 Inbound: every activity Teams posts carries a JWT signed by the Bot Connector. It is checked
-against the keys the OpenID metadata document names (fetched, cached, refetched when a new key
-id appears), for our app id as audience, an accepted issuer, its lifetime, the key's channel
+against the keys the OpenID metadata document names (PyJWT's ``PyJWKClient``: fetched, cached,
+refetched when a new key id appears but not more often than once a minute), for our app id as
+audience, an accepted issuer, its lifetime, the key's channel
 endorsement and the ``serviceurl`` claim (so a token minted for one service URL cannot send us
 replies somewhere else).
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,11 +55,29 @@ class ConnectorAuthError(Exception):
     """The bot could not get its own token for the Bot Connector."""
 
 
-@dataclass
-class _KeySet:
-    keys: dict[str, jwt.PyJWK]
-    endorsements: dict[str, list[str]]
-    fetched_at: float
+class _EndorsedKeys(jwt.PyJWKClient):
+    """PyJWT's JWKS client, keeping what the Bot Framework adds to each key: the channels it may
+    sign for (``endorsements``)."""
+
+    def __init__(self, uri: str, *, min_refetch: float) -> None:
+        super().__init__(
+            uri,
+            cache_jwk_set=True,
+            lifespan=KEYS_MAX_AGE,
+            timeout=10,
+            cooldown_duration=min_refetch,
+        )
+        self.endorsements: dict[str, list[str]] = {}
+
+    def fetch_data(self) -> Any:
+        document = super().fetch_data()
+        entries = document.get("keys", []) if isinstance(document, dict) else []
+        self.endorsements = {
+            str(entry["kid"]): [str(e) for e in entry.get("endorsements", [])]
+            for entry in entries
+            if isinstance(entry, dict) and isinstance(entry.get("kid"), str)
+        }
+        return document
 
 
 class ChannelTokenValidator:
@@ -70,6 +88,7 @@ class ChannelTokenValidator:
         openid_metadata_url: str,
         issuers: list[str],
         http: aiohttp.ClientSession,
+        min_refetch: float = MIN_REFETCH_SECONDS,
     ) -> None:
         if not app_id:
             raise ValueError("the bot's app id is needed to check tokens")
@@ -77,7 +96,8 @@ class ChannelTokenValidator:
         self.openid_metadata_url = openid_metadata_url
         self.issuers = issuers
         self._http = http
-        self._keys: _KeySet | None = None
+        self.min_refetch = min_refetch
+        self._keys: _EndorsedKeys | None = None
         self._lock = asyncio.Lock()
 
     async def identity(self, authorization: str | None, activity: dict[str, Any]) -> ClaimsIdentity:
@@ -129,45 +149,33 @@ class ChannelTokenValidator:
         return verified.claims
 
     async def _key(self, kid: str) -> tuple[jwt.PyJWK, list[str]]:
-        keys = self._keys
-        if keys is None or kid not in keys.keys or _stale(keys):
-            async with self._lock:
-                keys = self._keys
-                if (
-                    keys is None
-                    or _stale(keys)
-                    or (
-                        kid not in keys.keys
-                        and time.monotonic() - keys.fetched_at > MIN_REFETCH_SECONDS
-                    )
-                ):
-                    keys = self._keys = await self._fetch()
-        if kid not in keys.keys:
-            raise BotAuthError("the token is signed with an unknown key")
-        return keys.keys[kid], keys.endorsements.get(kid, [])
-
-    async def _fetch(self) -> _KeySet:
+        keys = await self._client()
         try:
-            metadata = await self._get_json(self.openid_metadata_url)
-            jwks_uri = metadata.get("jwks_uri")
-            if not isinstance(jwks_uri, str):
-                raise BotAuthError("the OpenID metadata names no jwks_uri")
-            document = await self._get_json(jwks_uri)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            # PyJWKClient fetches with urllib: off the event loop.
+            key = await asyncio.to_thread(keys.get_signing_key, kid)
+        except jwt.PyJWKClientConnectionError as exc:
             raise BotAuthError(f"the Bot Framework signing keys are unavailable: {exc}") from exc
-        keys: dict[str, jwt.PyJWK] = {}
-        endorsements: dict[str, list[str]] = {}
-        for entry in document.get("keys", []):
-            kid = entry.get("kid")
-            if not isinstance(kid, str):
-                continue
-            try:
-                keys[kid] = jwt.PyJWK.from_dict(entry, algorithm="RS256")
-            except jwt.PyJWTError:
-                log.warning("skipping a signing key that cannot be read (kid %s)", kid)
-                continue
-            endorsements[kid] = [str(e) for e in entry.get("endorsements", [])]
-        return _KeySet(keys, endorsements, time.monotonic())
+        except jwt.PyJWKClientError as exc:
+            raise BotAuthError("the token is signed with an unknown key") from exc
+        return key, keys.endorsements.get(kid, [])
+
+    async def _client(self) -> _EndorsedKeys:
+        """The keys' client, for the ``jwks_uri`` the OpenID metadata names (read once)."""
+        if self._keys is not None:
+            return self._keys
+        async with self._lock:
+            if self._keys is None:
+                try:
+                    metadata = await self._get_json(self.openid_metadata_url)
+                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                    raise BotAuthError(
+                        f"the Bot Framework's OpenID metadata is unavailable: {exc}"
+                    ) from exc
+                jwks_uri = metadata.get("jwks_uri")
+                if not isinstance(jwks_uri, str):
+                    raise BotAuthError("the OpenID metadata names no jwks_uri")
+                self._keys = _EndorsedKeys(jwks_uri, min_refetch=self.min_refetch)
+            return self._keys
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         async with self._http.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
@@ -186,10 +194,6 @@ def _bearer(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token or " " in token:
         raise BotAuthError("the Authorization header is not a bearer token")
     return token
-
-
-def _stale(keys: _KeySet) -> bool:
-    return time.monotonic() - keys.fetched_at > KEYS_MAX_AGE
 
 
 def _same_url(a: str, b: str) -> bool:
