@@ -8,14 +8,16 @@ import asyncio
 import base64
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
 
 import aiohttp
+import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -24,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from graph.client import GraphClient
 from graph.credentials import make_credential
 from graph.notifications import LifecycleEvent
-from graph.validation_tokens import PublicKeys, ValidationTokenChecker, keys_from_jwks
+from graph.validation_tokens import PublicKeys, ValidationTokenChecker
 from smartnotes.jobs.engine import Jobs
 from smartnotes.meetings.inbox import InboxWorker, InboxWriter
 from smartnotes.meetings.media import MediaFetcher
@@ -55,7 +57,7 @@ class RichKeys:
     private_key: rsa.RSAPrivateKey
     certificate_id: str
     certificate_b64: str
-    jwks_url: str
+    jwks: jwt.PyJWKClient
     keys: PublicKeys = field(default_factory=dict)
     tried_at: float | None = None
     checker: ValidationTokenChecker | None = None
@@ -65,19 +67,27 @@ class RichKeys:
         fetch, then once every ``KEY_REFETCH`` seconds, whether the last fetch worked or not."""
         return self.tried_at is None or now - self.tried_at >= KEY_REFETCH
 
-    async def refresh(self, http: aiohttp.ClientSession) -> None:
+    async def refresh(self) -> None:
         """Fetch the keys; :class:`KeyFetchError` when that fails (the old keys stay)."""
         self.tried_at = time.monotonic()
         try:
-            async with http.get(self.jwks_url, timeout=aiohttp.ClientTimeout(total=10)) as response:
-                response.raise_for_status()
-                document: Any = await response.json(content_type=None)
-            if not isinstance(document, dict):
-                raise ValueError("the answer is not a JWKS document")
-            keys = keys_from_jwks(document)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise KeyFetchError(f"signing keys from {self.jwks_url}: {exc}") from exc
+            # PyJWKClient fetches with urllib: off the event loop.
+            found = await asyncio.to_thread(self.jwks.get_jwk_set, True)
+        except jwt.PyJWTError as exc:
+            raise KeyFetchError(f"signing keys from {self.jwks.uri}: {exc}") from exc
+        keys = {
+            key.key_id: key.key
+            for key in found.keys
+            if key.key_id and isinstance(key.key, rsa.RSAPublicKey)
+        }
+        if not keys:
+            raise KeyFetchError(f"signing keys from {self.jwks.uri}: no RSA signing key")
         self.keys = keys
+
+
+def _trusting(ca_file: Path | None) -> ssl.SSLContext | None:
+    """TLS that trusts ``ca_file`` (a TLS-inspecting proxy's CA); ``None``: the system's."""
+    return ssl.create_default_context(cafile=ca_file) if ca_file is not None else None
 
 
 def build_client(config: GraphSettings) -> GraphClient:
@@ -132,7 +142,15 @@ def load_rich_keys(config: GraphSettings) -> RichKeys | None:
         certificate_b64=base64.b64encode(
             certificate.public_bytes(serialization.Encoding.DER)
         ).decode(),
-        jwks_url=config.jwks_url,
+        jwks=jwt.PyJWKClient(
+            config.jwks_url,
+            # Refetched explicitly (hourly, and when a token names a new key), never implicitly.
+            cache_jwk_set=False,
+            timeout=10,
+            ssl_context=ssl.create_default_context(cafile=config.ca_file)
+            if config.ca_file
+            else None,
+        ),
     )
     rich.checker = ValidationTokenChecker(
         [config.client_id],
@@ -211,7 +229,7 @@ class GraphRuntime:
 
     async def refresh_keys(self) -> None:
         if self.rich is not None:
-            await self.rich.refresh(self.http)
+            await self.rich.refresh()
 
 
 @asynccontextmanager
