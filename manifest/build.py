@@ -7,17 +7,33 @@ from importlib import metadata, resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from manifest.checks import ManifestError, check_app_id, check_domain, check_version
+from manifest.checks import (
+    ManifestError,
+    check_app_id,
+    check_domain,
+    check_https_url,
+    check_version,
+)
 
 # The template's links keep their paths; only the host changes.
 _DEVELOPER_LINKS = ("websiteUrl", "privacyUrl", "termsOfUseUrl")
 
 
-def build_manifest(app_id: str, domain: str, *, version: str | None = None) -> dict[str, Any]:
+def build_manifest(
+    app_id: str,
+    domain: str,
+    *,
+    version: str | None = None,
+    developer: str | None = None,
+    links: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The app manifest for the bot registered as ``app_id``, served from ``domain``.
 
-    ``version`` defaults to the installed Smart Notes version. Raises ``ManifestError`` naming
-    the first bad input.
+    ``version`` defaults to the installed Smart Notes version. ``developer`` is the name Teams
+    shows as the app's publisher (the company that runs it); ``links`` replaces any of
+    ``websiteUrl``, ``privacyUrl`` and ``termsOfUseUrl`` (HTTPS, as Teams requires), which
+    otherwise point at the service's own pages. Raises ``ManifestError`` naming the first bad
+    input.
     """
     app_id = check_app_id(app_id)
     host = check_domain(domain)
@@ -28,9 +44,17 @@ def build_manifest(app_id: str, domain: str, *, version: str | None = None) -> d
     )
     manifest["id"] = app_id
     manifest["version"] = version
-    developer = manifest["developer"]
+    publisher = manifest["developer"]
     for link in _DEVELOPER_LINKS:
-        developer[link] = urlunsplit(("https", host, urlsplit(developer[link]).path, "", ""))
+        publisher[link] = urlunsplit(("https", host, urlsplit(publisher[link]).path, "", ""))
+    for link, url in (links or {}).items():
+        if link not in _DEVELOPER_LINKS:
+            raise ManifestError(f"{link} is not one of the developer's links")
+        publisher[link] = check_https_url(link, url)
+    if developer is not None:
+        if not developer.strip() or len(developer) > 32:
+            raise ManifestError("the developer name must be 1 to 32 characters (Teams' limit)")
+        publisher["name"] = developer.strip()
     for bot in manifest["bots"]:
         bot["botId"] = app_id
     manifest["validDomains"] = [host]

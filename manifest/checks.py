@@ -83,3 +83,13 @@ def check_output(output: Path) -> None:
         raise ManifestError(f"output folder {output.parent} does not exist")
     if output.is_dir():
         raise ManifestError(f"output {output} is a folder")
+
+
+def check_https_url(name: str, url: str) -> str:
+    """An absolute HTTPS URL with a host: what Teams accepts for the developer's links."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "https" or not parts.hostname:
+        raise ManifestError(f"{name} must be an https:// URL, not {url!r}")
+    if len(url) > 2048:
+        raise ManifestError(f"{name} is longer than 2048 characters")
+    return url.strip()

@@ -58,6 +58,19 @@ class CallsSettings(BaseModel):
         return value
 
 
+class SiteSettings(BaseModel):
+    """The pages the Teams app package links to (``/``, ``/privacy``, ``/terms``):
+    ``SMARTNOTES_SITE__*``. A URL sends readers to the company's own page; a file is shown as
+    the text of ours; neither: a plain statement of what the service does with call data."""
+
+    privacy_url: str | None = None
+    terms_url: str | None = None
+    privacy_file: Path | None = None
+    terms_file: Path | None = None
+    # Who runs this deployment, named on the pages (and in the manifest: ``manifest build``).
+    operator: str = "your organization"
+
+
 class ReviewSettings(BaseModel):
     """The post-call review page the CRM embeds: ``SMARTNOTES_REVIEW__*``."""
 
@@ -238,6 +251,7 @@ class Settings(BaseSettings):
 
     calls: CallsSettings = Field(default_factory=CallsSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    site: SiteSettings = Field(default_factory=SiteSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
     graph: GraphSettings = Field(default_factory=GraphSettings)
     # Accept bot activities without a verified token. Local experiments only: anyone who can

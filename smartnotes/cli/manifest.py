@@ -28,6 +28,20 @@ def build(
         str | None,
         typer.Option(help="The app's version, MAJOR.MINOR.PATCH (default: Smart Notes' own)."),
     ] = None,
+    developer: Annotated[
+        str | None,
+        typer.Option(help="The publisher Teams shows: your company (default: Smart Notes)."),
+    ] = None,
+    website_url: Annotated[
+        str | None, typer.Option(help="Your page about the app [default: https://DOMAIN/].")
+    ] = None,
+    privacy_url: Annotated[
+        str | None,
+        typer.Option(help="Your privacy statement [default: https://DOMAIN/privacy]."),
+    ] = None,
+    terms_url: Annotated[
+        str | None, typer.Option(help="Your terms of use [default: https://DOMAIN/terms].")
+    ] = None,
 ) -> None:
     """Write the Teams app package (manifest.json, color.png, outline.png) for a deployment."""
     # Imported when the command runs: the other commands need not load, or find, this package.
@@ -35,7 +49,13 @@ def build(
 
     err = Console(stderr=True, highlight=False)
     try:
-        manifest = build_manifest(app_id, domain, version=version)
+        given = {
+            "websiteUrl": website_url,
+            "privacyUrl": privacy_url,
+            "termsOfUseUrl": terms_url,
+        }
+        links = {name: url for name, url in given.items() if url is not None}
+        manifest = build_manifest(app_id, domain, version=version, developer=developer, links=links)
         write_package(manifest, output)
     except ManifestError as exc:
         raise fail(err, str(exc), Exit.BAD_INPUT) from None

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from smartnotes.service import Service
 from smartnotes.settings import Settings
-from smartnotes.web import api, bot, calls, graph, review_page
+from smartnotes.web import api, bot, calls, graph, review_page, site
 from smartnotes.web.errors import errors_middleware
 from smartnotes.web.keys import SERVICE
 from smartnotes.web.openapi import openapi_document
@@ -54,6 +54,7 @@ def create_app(
     app.router.add_routes(review_page.routes)
     app.router.add_routes(bot.routes)
     app.router.add_routes(graph.routes)
+    app.router.add_routes(site.routes)
     return app
 
 

@@ -41,7 +41,7 @@ STEP_LABELS = {
 
 
 @cache
-def _templates() -> jinja2.Environment:
+def templates() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
@@ -125,7 +125,7 @@ async def _viewer(service: Service, token: str, run_id: str) -> Viewer:
 def _page(
     name: str, context: dict[str, Any], headers: dict[str, str], *, status: int = 200
 ) -> web.Response:
-    html = _templates().get_template(name).render(**context)
+    html = templates().get_template(name).render(**context)
     return web.Response(text=html, content_type="text/html", status=status, headers=headers)
 
 

@@ -298,3 +298,35 @@ def test_the_icon_script_reproduces_the_committed_files_byte_for_byte(
     redrawn: Path, name: str
 ) -> None:
     assert (redrawn / name).read_bytes() == (MANIFEST_DIR / name).read_bytes()
+
+
+def test_the_company_names_itself_and_its_own_pages(validator: Any) -> None:
+    manifest = build_manifest(
+        APP_ID,
+        HOST,
+        version="1.0.0",
+        developer="Northwind Traders",
+        links={"privacyUrl": "https://northwind.example/legal/privacy"},
+    )
+    publisher = manifest["developer"]
+    assert publisher["name"] == "Northwind Traders"
+    assert publisher["privacyUrl"] == "https://northwind.example/legal/privacy"
+    assert publisher["termsOfUseUrl"] == f"https://{HOST}/terms", "the others stay ours"
+    assert list(validator.iter_errors(manifest)) == []
+
+
+@pytest.mark.parametrize(
+    ("developer", "links", "message"),
+    [
+        ("N" * 33, {}, "1 to 32 characters"),
+        ("  ", {}, "1 to 32 characters"),
+        (None, {"privacyUrl": "http://northwind.example/privacy"}, "must be an https:// URL"),
+        (None, {"termsOfUseUrl": "northwind.example/terms"}, "must be an https:// URL"),
+        (None, {"supportUrl": "https://northwind.example/"}, "not one of the developer's links"),
+    ],
+)
+def test_bad_company_details_are_named(
+    developer: str | None, links: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ManifestError, match=message):
+        build_manifest(APP_ID, HOST, version="1.0.0", developer=developer, links=links)
