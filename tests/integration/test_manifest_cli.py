@@ -62,3 +62,24 @@ def test_bad_input_exits_2_and_writes_nothing(
     assert error in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_company_names_itself_and_its_pages(tmp_path: Path) -> None:
+    output = tmp_path / "app.zip"
+    done = _build(
+        *("--app-id", APP_ID, "--domain", HOST, "--output", str(output)),
+        *("--developer", "Northwind Traders", "--terms-url", "https://northwind.example/terms"),
+    )
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(output) as archive:
+        publisher = json.loads(archive.read("manifest.json"))["developer"]
+    assert publisher["name"] == "Northwind Traders"
+    assert publisher["termsOfUseUrl"] == "https://northwind.example/terms"
+    assert publisher["privacyUrl"] == f"https://{HOST}/privacy"
+    refused = _build(
+        *("--app-id", APP_ID, "--domain", HOST, "--output", str(tmp_path / "b.zip")),
+        *("--privacy-url", "http://northwind.example/privacy"),
+    )
+    assert refused.returncode == 2
+    assert "privacyUrl must be an https:// URL" in refused.stderr
+    assert not (tmp_path / "b.zip").exists()
