@@ -31,6 +31,7 @@ from smartnotes.jobs.engine import (
 )
 from smartnotes.jobs.tasks import register_crm, register_graph, register_runs, register_upkeep
 from smartnotes.meetings.runtime import GraphRuntime, open_graph
+from smartnotes.metrics import Metrics
 from smartnotes.runs.autosave import AutoSaver
 from smartnotes.runs.intake import CallEvent, Submitted, TranscriptStore, submit_call
 from smartnotes.runs.live import LiveEvents
@@ -94,6 +95,7 @@ class Service:
     processor: RunProcessor | None = None
     teams: Teams | None = None
     graph: GraphRuntime | None = None
+    metrics: Metrics | None = None
     stopping: bool = field(default=False)
     viewers: ViewerCache = field(default_factory=ViewerCache)
 
@@ -153,6 +155,7 @@ class Service:
             crm = build_crm(settings, db)
             stack.push_async_callback(crm.aclose)
             live = LiveEvents()
+            metrics = Metrics(sessions)
             if db.dialect.name == "postgresql":
                 bridge = LiveBridge(libpq_conninfo(db), live)
                 await bridge.start()
@@ -174,7 +177,13 @@ class Service:
                 stack.callback(models.close)
                 stack.push_async_callback(models.aclose)
                 processor = RunProcessor(
-                    sessions, models.pipeline, models.transcriber, crm, store, live=live
+                    sessions,
+                    models.pipeline,
+                    models.transcriber,
+                    crm,
+                    store,
+                    live=live,
+                    metrics=metrics,
                 )
                 register_runs(jobs_app, processor.process, time_limit=settings.run_time_limit)
             service = cls(
@@ -191,6 +200,7 @@ class Service:
                 token_secret=secret,
                 review_secret=review_secret,
                 processor=processor,
+                metrics=metrics,
             )
             stack.callback(live.close)
             service.teams = await stack.enter_async_context(

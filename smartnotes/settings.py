@@ -244,6 +244,8 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
     run_time_limit: float = Field(default=3600.0, gt=0)
     shutdown_grace: float = Field(default=20.0, ge=0)
+    # The bearer token Prometheus scrapes ``/metrics`` with; unset: ``/metrics`` answers 404.
+    metrics_token: SecretStr | None = None
     # Finished jobs stay listed (``smartnotes jobs list``) this long; failed ones until removed.
     jobs_keep_hours: int = Field(default=72, ge=1, le=24 * 365)
     # Signs the API's bearer tokens (32+ characters); empty: a key generated in the data dir.

@@ -23,6 +23,7 @@ from pipeline.events import PipelineEvent, Step, utcnow
 from pipeline.extraction import CallContext
 from pipeline.process import ExtractorInfo, Pipeline, PipelineResult
 from pipeline.tasks import Task
+from smartnotes.metrics import Metrics
 from smartnotes.runs.intake import TranscriptStore
 from smartnotes.runs.live import LiveEvents
 from smartnotes.runs.notify import Kind, notify
@@ -43,6 +44,7 @@ class RunProcessor:
         crm: CRMAdapter,
         store: TranscriptStore,
         live: LiveEvents | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.pipeline = pipeline
@@ -50,6 +52,7 @@ class RunProcessor:
         self.crm = crm
         self.store = store
         self.live = live
+        self.metrics = metrics
 
     async def unfinished(self) -> list[str]:
         """The runs left queued or running, oldest first."""
@@ -166,6 +169,8 @@ class RunProcessor:
                 run.summary_generated = summary
             if extractor is None:
                 return  # extraction failed: keep whatever tasks were there
+            if self.metrics is not None:
+                self.metrics.extracted(extractor.name, extractor.fallback_reason)
             run.extractor = extractor.name
             run.extractor_model = extractor.model
             run.extractor_fallback_reason = extractor.fallback_reason
@@ -273,6 +278,8 @@ class RunProcessor:
             ).scalar_one_or_none()
             if row is not None:
                 row.status, row.finished_at, row.error = status, utcnow(), error
+                if self.metrics is not None:
+                    self.metrics.step_finished(step, status, row.started_at, row.finished_at)
             await _current_step(session, run_id)
 
 

@@ -13,9 +13,10 @@ from aiohttp import web
 
 from smartnotes.service import Service
 from smartnotes.settings import Settings
-from smartnotes.web import api, bot, calls, graph, review_page, site
+from smartnotes.web import api, bot, calls, graph, metrics, review_page, site
 from smartnotes.web.errors import errors_middleware
 from smartnotes.web.keys import SERVICE
+from smartnotes.web.metrics import timing_middleware
 from smartnotes.web.openapi import openapi_document
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,9 @@ def create_app(
 ) -> web.Application:
     """The whole service. ``process=False`` is the web role: it serves the API and queues
     work for workers elsewhere; ``queues`` names the job queues it works itself instead."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[timing_middleware, errors_middleware], client_max_size=MAX_BODY
+    )
 
     async def service(app: web.Application) -> AsyncIterator[None]:
         async with Service.running(settings, process=process, queues=queues) as running:
@@ -55,6 +58,7 @@ def create_app(
     app.router.add_routes(bot.routes)
     app.router.add_routes(graph.routes)
     app.router.add_routes(site.routes)
+    app.router.add_routes(metrics.routes)
     return app
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -78,14 +79,18 @@ UPLOAD = {
 
 
 @pytest_asyncio.fixture
-async def live(tmp_path: Path, fake_claude: FakeAnthropic) -> AsyncIterator[Api]:
+async def live(
+    tmp_path: Path, fake_claude: FakeAnthropic, service_database: SecretStr | None
+) -> AsyncIterator[Api]:
     settings = Settings(
         data_dir=tmp_path,
+        database_url=service_database,
         anthropic_api_key=SecretStr(TEST_KEY),
         anthropic_base_url=fake_claude.base_url,
         summary_max_tokens=32,
         summarizer_context=4096,
         workers=1,
+        metrics_token=SecretStr(METRICS_TOKEN),
     )
     async with running_api(settings) as api:
         await seed_user(api.service.sessions, *REP, name="Maria Chen")
@@ -94,6 +99,46 @@ async def live(tmp_path: Path, fake_claude: FakeAnthropic) -> AsyncIterator[Api]
         assert isinstance(crm, EmbeddedCRM)
         await crm.add_customer("Contoso Logistics", ["daniel@contoso.test"])
         yield api
+
+
+METRICS_TOKEN = "prometheus-" + "x" * 32
+
+
+async def _scrape(live: Api, token: str | None = METRICS_TOKEN) -> tuple[int, dict[str, float]]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with live.http.get(live.url("/metrics"), headers=headers) as response:
+        if response.status != 200:
+            return response.status, {}
+        body = await response.text()
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    return 200, samples
+
+
+async def test_metrics_show_the_runs_steps_extractor_requests_and_the_outbox(
+    live: Api, fake_claude: FakeAnthropic
+) -> None:
+    assert (await _scrape(live, token=None))[0] == 401
+    assert (await _scrape(live, token=METRICS_TOKEN[::-1]))[0] == 401
+    fake_claude.default = tasks_reply(CLAUDE_TASKS)
+    status, created = await live.call("POST", "/api/runs", as_user=REP, json_body=UPLOAD)
+    assert status == 202
+    run_id = created["run_id"]
+    await live.wait_for(run_id, REP, _ready)
+    status, samples = await _scrape(live)
+    assert status == 200
+    assert samples["smartnotes_runs{status=needs_review}"] == 1
+    assert samples["smartnotes_run_step_seconds_count{status=done,step=summarizing}"] == 1
+    assert samples["smartnotes_extractions_total{extractor=claude,fallback=no}"] == 1
+    assert (
+        samples["smartnotes_http_request_seconds_count{method=POST,route=/api/runs,status=2xx}"]
+        == 1
+    )
+    assert samples["smartnotes_crm_writes_pending{}"] == 0
+    assert samples["smartnotes_graph_notifications_failed{}"] == 0
 
 
 def _ready(view: dict[str, Any]) -> bool:
