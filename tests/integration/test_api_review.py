@@ -6,7 +6,6 @@ API server, the embedded CRM, and real signed tokens.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from tests.api_client import Api, read_events, running_api
 from tests.conftest import TEST_KEY
 from tests.fakes.anthropic_server import FakeAnthropic, tasks_reply
 from tests.seed import seed_user
+from tests.waits import until
 
 TENANT = "contoso-tenant"
 REP = (TENANT, "maria@northwind.test")
@@ -299,7 +299,7 @@ async def test_retrigger_keeps_the_summary_edit_and_later_notifies(
 async def test_dont_process_this_call_stops_it_in_flight(
     live: Api, fake_claude: FakeAnthropic
 ) -> None:
-    fake_claude.default = tasks_reply(CLAUDE_TASKS, delay=60)
+    fake_claude.default = tasks_reply(CLAUDE_TASKS, delay=180)
     _, created = await live.call("POST", "/api/runs", as_user=REP, json_body=UPLOAD)
     run_id = created["run_id"]
     await live.wait_for(
@@ -310,12 +310,13 @@ async def test_dont_process_this_call_stops_it_in_flight(
     assert view["status"] == "cancelled"
     assert view["transcript_kept"] is False
     jobs = live.service.jobs
-    # Well under the reply's 60 s delay, with room for a loaded machine to unwind the step.
-    for _ in range(200):
-        if not await jobs.running(run_id):
-            break
-        await asyncio.sleep(0.1)
-    assert not await jobs.running(run_id), "the run's work was stopped, not left running"
+
+    async def stopped() -> bool:
+        return not await jobs.running(run_id)
+
+    # Long before Claude's answer (180 s) could have ended the job: it was stopped, not left
+    # to run; the room in between is for a loaded machine to unwind the step.
+    await until(stopped, seconds=60)
     _, view = await live.call("GET", f"/api/runs/{run_id}", as_user=REP)
     assert view["status"] == "cancelled"
     assert view["tasks"] == []

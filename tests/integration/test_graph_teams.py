@@ -30,11 +30,16 @@ SAMPLES = Path(__file__).parents[2] / "smartnotes" / "samples"
 
 
 def settings_for(
-    tmp_path: Path, bf: FakeBotFramework, graph: FakeGraph, **changes: Any
+    tmp_path: Path,
+    bf: FakeBotFramework,
+    graph: FakeGraph,
+    database: SecretStr | None,
+    **changes: Any,
 ) -> Settings:
     port = changes.pop("port")
     return Settings(
         data_dir=tmp_path,
+        database_url=database,
         bot=BotSettings(
             app_id=bf.app_id,
             app_password=SecretStr(bf.app_password),
@@ -69,10 +74,12 @@ async def until(check: Any, seconds: float = 480.0) -> Any:
     return await asyncio.wait_for(poll(), timeout=seconds)
 
 
-async def test_a_meeting_ends_and_its_card_appears_once(tmp_path: Path) -> None:
+async def test_a_meeting_ends_and_its_card_appears_once(
+    tmp_path: Path, service_database: SecretStr | None
+) -> None:
     port = free_port()
     async with FakeBotFramework() as bf, FakeGraph() as graph:
-        settings = settings_for(tmp_path, bf, graph, port=port)
+        settings = settings_for(tmp_path, bf, graph, service_database, port=port)
         async with running_api(settings, port=port) as api:
             user = await installed_rep(bf, api)
             ref = graph.add_meeting(
@@ -152,10 +159,14 @@ def recording_mp4() -> bytes:
     return target.getvalue()
 
 
-async def test_a_meeting_with_only_a_recording_is_transcribed(tmp_path: Path) -> None:
+async def test_a_meeting_with_only_a_recording_is_transcribed(
+    tmp_path: Path, service_database: SecretStr | None
+) -> None:
     port = free_port()
     async with FakeBotFramework() as bf, FakeGraph() as graph:
-        settings = settings_for(tmp_path, bf, graph, port=port, recording_after_minutes=0)
+        settings = settings_for(
+            tmp_path, bf, graph, service_database, port=port, recording_after_minutes=0
+        )
         async with running_api(settings, port=port) as api:
             user = await installed_rep(bf, api)
             ref = graph.add_meeting(
