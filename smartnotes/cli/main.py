@@ -34,7 +34,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-SAMPLES = Path(__file__).parent / "samples"
+# The sample call shipped with the package, beside the cli package.
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 def _register_subcommands() -> None:
