@@ -127,6 +127,7 @@ class Metrics:
                     )
                 )
             ).all()
+            waited = await _oldest_waiting(session)
         self.runs.clear()
         for status, count in runs:
             self.runs.labels(str(status)).set(count)
@@ -134,8 +135,8 @@ class Metrics:
         for queue, status, count in jobs:
             self.jobs.labels(queue, status).set(count)
         self.job_wait.clear()
-        for queue, waited in await self._oldest_waiting():
-            self.job_wait.labels(queue).set(waited)
+        for queue, seconds in waited:
+            self.job_wait.labels(queue).set(seconds)
         total, failing, oldest = crm
         self.crm_pending.set(total)
         self.crm_failing.set(failing)
@@ -145,27 +146,27 @@ class Metrics:
         self.graph_failed.set(parked or 0)
         return bytes(generate_latest(self.registry))
 
-    async def _oldest_waiting(self) -> list[tuple[str, float]]:
-        """Per queue, the age of the oldest job that is due and not started: a queue whose
-        figure grows has too few workers."""
-        async with self.sessions() as session:
-            if session.get_bind().dialect.name == "sqlite":
-                # The embedded connector keeps times as epoch seconds.
-                query = (
-                    "SELECT queue_name, min(coalesce(scheduled_at, e.at)) "
-                    "FROM procrastinate_jobs j "
-                    "JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred' "
-                    "WHERE j.status = 'todo' AND coalesce(j.scheduled_at, 0) <= :now "
-                    "GROUP BY queue_name"
-                )
-                rows = (await session.execute(text(query), {"now": utcnow().timestamp()})).all()
-                now = utcnow().timestamp()
-                return [(queue, max(now - float(since), 0.0)) for queue, since in rows]
-            query = (
-                "SELECT queue_name, extract(epoch FROM now() - min(coalesce(j.scheduled_at, "
-                "e.at))) FROM procrastinate_jobs j JOIN procrastinate_events e "
-                "ON e.job_id = j.id AND e.type = 'deferred' WHERE j.status = 'todo' "
-                "AND coalesce(j.scheduled_at, now()) <= now() GROUP BY queue_name"
-            )
-            rows = (await session.execute(text(query))).all()
-            return [(queue, max(float(waited), 0.0)) for queue, waited in rows]
+
+async def _oldest_waiting(session: AsyncSession) -> list[tuple[str, float]]:
+    """Per queue, the age of the oldest job that is due and not started: a queue whose figure
+    grows has too few workers."""
+    if session.get_bind().dialect.name == "sqlite":
+        # The embedded connector keeps times as epoch seconds.
+        now = utcnow().timestamp()
+        query = (
+            "SELECT queue_name, min(coalesce(scheduled_at, e.at)) "
+            "FROM procrastinate_jobs j "
+            "JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred' "
+            "WHERE j.status = 'todo' AND coalesce(j.scheduled_at, 0) <= :now "
+            "GROUP BY queue_name"
+        )
+        rows = (await session.execute(text(query), {"now": now})).all()
+        return [(queue, max(now - float(since), 0.0)) for queue, since in rows]
+    query = (
+        "SELECT queue_name, extract(epoch FROM now() - min(coalesce(j.scheduled_at, "
+        "e.at))) FROM procrastinate_jobs j JOIN procrastinate_events e "
+        "ON e.job_id = j.id AND e.type = 'deferred' WHERE j.status = 'todo' "
+        "AND coalesce(j.scheduled_at, now()) <= now() GROUP BY queue_name"
+    )
+    rows = (await session.execute(text(query))).all()
+    return [(queue, max(float(waited), 0.0)) for queue, waited in rows]

@@ -9,7 +9,6 @@ started after the calls were queued takes its share.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import signal
 import socket
@@ -27,6 +26,7 @@ from crm_adapters.embedded import EmbeddedCRM
 from smartnotes.auth import issue_token
 from smartnotes.storage.database import make_engine, sessions
 from smartnotes.storage.models import Run, RunStep
+from tests.commands import clean_env
 from tests.conftest import TEST_KEY, postgres_database
 from tests.fakes.anthropic_server import FakeAnthropic, tasks_reply
 from tests.seed import seed_user
@@ -69,9 +69,8 @@ class Cluster:
         self.data_dir = data_dir
         self.url = url
         self.processes: dict[str, asyncio.subprocess.Process] = {}
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTNOTES_")}
-        self.env.update(
-            {
+        self.env = clean_env(
+            **{
                 "SMARTNOTES_DATA_DIR": str(data_dir),
                 "SMARTNOTES_DATABASE_URL": url,
                 "SMARTNOTES_API_TOKEN_SECRET": SECRET,
