@@ -26,6 +26,7 @@ from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 from bot.backend import (
     CardAction,
     MeetingEnded,
+    SearchRefusedError,
     TeamsBackend,
     TeamsUser,
     UnknownUserError,
@@ -35,6 +36,7 @@ from cards import (
     build_help_card,
     build_switched_off_card,
     build_welcome_card,
+    dataset_run,
 )
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,12 @@ CARD = "application/vnd.microsoft.card.adaptive"
 MEETING_END = "application/vnd.microsoft.meetingEnd"
 CARD_ACTION = "adaptiveCard/action"
 DIALOG_FETCH = "task/fetch"
+# A typeahead (``Data.Query``) asking for the choices matching what the user typed.
+SEARCH = "application/search"
+SEARCH_RESPONSE = "application/vnd.microsoft.search.searchResponse"
+ERROR_RESPONSE = "application/vnd.microsoft.error"
+# Teams shows at most 15 choices in a typeahead's list.
+SEARCH_LIMIT = 15
 NOT_SET_UP = "Smart Notes is not set up for you yet. Ask your administrator for a Smart Notes seat."
 
 
@@ -78,6 +86,8 @@ class SmartNotesBot:
             await self._card_action(context, user)
         elif kind == ActivityTypes.invoke and activity.name == DIALOG_FETCH:
             await self._dialog(context, user)
+        elif kind == ActivityTypes.invoke and activity.name == SEARCH:
+            await self._search(context, user)
         elif kind == ActivityTypes.message:
             if isinstance(activity.value, dict) and activity.value.get("verb"):
                 await self._card_submit(context, user, activity.value)
@@ -185,6 +195,34 @@ class SmartNotesBot:
             value=InvokeResponse(status=200, body={"task": answer}),
         )
 
+    async def _search(self, context: TurnContext, user: TeamsUser | None) -> None:
+        """The customer typeahead on a run card: the CRM's matches for what the rep typed."""
+        value = _object(context.activity.value)
+        run_id = dataset_run(value.get("dataset"))
+        query = value.get("queryText")
+        options = _object(value.get("queryOptions"))
+        top = options.get("top")
+        limit = min(top, SEARCH_LIMIT) if isinstance(top, int) and top > 0 else SEARCH_LIMIT
+        body: dict[str, Any]
+        if user is None or run_id is None or not isinstance(query, str):
+            body = _search_error(400, "BadRequest", "This search is not valid.")
+        elif not query.strip():
+            body = {"type": SEARCH_RESPONSE, "value": {"results": []}}
+        else:
+            try:
+                found = await self.backend.search_customers(user, run_id, query.strip(), limit)
+            except UnknownUserError:
+                body = _search_error(403, "Forbidden", NOT_SET_UP)
+            except SearchRefusedError as exc:
+                body = _search_error(403, "Forbidden", str(exc))
+            else:
+                results = [{"title": c.title, "value": c.value} for c in found]
+                body = {"type": SEARCH_RESPONSE, "value": {"results": results}}
+        context.turn_state[ChannelAdapter.INVOKE_RESPONSE_KEY] = Activity(
+            type=ActivityTypes.invoke_response,
+            value=InvokeResponse(status=200, body=body),
+        )
+
     async def _card_submit(
         self, context: TurnContext, user: TeamsUser | None, value: dict[str, Any]
     ) -> None:
@@ -242,6 +280,15 @@ class SmartNotesBot:
             )
         else:
             await context.send_activity(card_message(card))
+
+
+def _search_error(status: int, code: str, message: str) -> dict[str, Any]:
+    """A typeahead's error answer, in the shape Teams reads for invoke errors."""
+    return {
+        "statusCode": status,
+        "type": ERROR_RESPONSE,
+        "value": {"code": code, "message": message},
+    }
 
 
 def _user(activity: Activity) -> TeamsUser | None:

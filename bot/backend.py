@@ -50,6 +50,19 @@ class CardAnswer:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """One entry of a typeahead's list: what the user reads, and what the card submits."""
+
+    title: str
+    value: str
+
+
+class SearchRefusedError(Exception):
+    """The user may not search this list (not their call, or the CRM cannot be searched);
+    the message says why, in words for them."""
+
+
+@dataclass(frozen=True)
 class MeetingEnded:
     aad_tenant_id: str
     meeting_id: str
@@ -81,6 +94,13 @@ class TeamsBackend(Protocol):
 
     async def dialog_url(self, user: TeamsUser, run_id: str) -> str | None:
         """The review page of a run the user may see, with a fresh token; None otherwise."""
+        ...
+
+    async def search_customers(
+        self, user: TeamsUser, run_id: str, query: str, limit: int
+    ) -> list[Choice]:
+        """Customers matching ``query`` for the card of ``run_id``, as the CRM lets the user
+        see them; raises SearchRefusedError or UnknownUserError."""
         ...
 
     async def meeting_ended(self, meeting: MeetingEnded) -> bool: ...

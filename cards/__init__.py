@@ -17,17 +17,21 @@ from cards.messages import (
 )
 from cards.run_card import MAX_BYTES, CardTooLargeError, build_run_card
 from cards.verbs import (
+    CUSTOMER_INPUT,
     SUMMARY_INPUT,
     CardInputs,
     Verb,
     action_data,
     comment_input,
+    customers_dataset,
+    dataset_run,
     parse_inputs,
     submitted_verb,
     task_input,
 )
 
 __all__ = [
+    "CUSTOMER_INPUT",
     "MAX_BYTES",
     "SUMMARY_INPUT",
     "CardInputs",
@@ -44,6 +48,8 @@ __all__ = [
     "build_welcome_card",
     "card_size",
     "comment_input",
+    "customers_dataset",
+    "dataset_run",
     "parse_inputs",
     "submitted_verb",
     "task_input",

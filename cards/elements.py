@@ -204,6 +204,24 @@ def choice_input(input_id: str, label: str, value: str, choices: Sequence[str]) 
     }
 
 
+def search_input(input_id: str, label: str, dataset: str, *, placeholder: str) -> Element:
+    """A choice filled as the user types: Teams asks the bot (an ``application/search``
+    invoke naming ``dataset``) for the choices matching what was typed so far.
+
+    ``choices.data`` is Teams' extension of ``Input.ChoiceSet`` (dynamic typeahead); hosts
+    without it show an empty filtered list, and the review page stays one press away.
+    """
+    return {
+        "type": "Input.ChoiceSet",
+        "id": input_id,
+        "label": label,
+        "style": "filtered",
+        "placeholder": placeholder,
+        "choices": [],
+        "choices.data": {"type": "Data.Query", "dataset": dataset},
+    }
+
+
 def _put(block: Element, **values: Any) -> None:
     """Set only the properties that have a value: absent keys keep cards small and readable."""
     block.update({key: value for key, value in values.items() if value is not None})

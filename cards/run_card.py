@@ -25,6 +25,7 @@ from cards.elements import (
     open_dialog,
     open_url,
     plain,
+    search_input,
     show_card,
     span,
     text,
@@ -34,7 +35,14 @@ from cards.elements import (
 from cards.feedback import feedback_action
 from cards.run_header import header
 from cards.task_items import TaskContext, TaskStyle, task_item
-from cards.verbs import SUMMARY_INPUT, SUMMARY_TARGET, Verb, action_data
+from cards.verbs import (
+    CUSTOMER_INPUT,
+    SUMMARY_INPUT,
+    SUMMARY_TARGET,
+    Verb,
+    action_data,
+    customers_dataset,
+)
 from cards.wording import PROCESSING, extractor_text, step_name
 
 MAX_BYTES = 28_000
@@ -81,6 +89,8 @@ class _View:
     owner: bool
     editable: bool
     feedback: bool
+    # The CRM can be searched for a customer: the card offers a typeahead picker.
+    customer_search: bool = False
 
 
 def build_run_card(
@@ -89,8 +99,12 @@ def build_run_card(
     review_url: str | None = None,
     notice: str | None = None,
     max_bytes: int = MAX_BYTES,
+    customer_search: bool = False,
 ) -> dict[str, Any]:
-    """The Adaptive Card for ``run`` (a run view), as large as fits in ``max_bytes``."""
+    """The Adaptive Card for ``run`` (a run view), as large as fits in ``max_bytes``.
+
+    ``customer_search``: the CRM can be searched, so a call without a customer gets a picker.
+    """
     owner = run["role"] == "owner"
     status = run["status"]
     view = _View(
@@ -100,6 +114,7 @@ def build_run_card(
         owner=owner,
         editable=owner and status in ("needs_review", "failed"),
         feedback=owner and status in ("needs_review", "failed", "saving", "saved"),
+        customer_search=customer_search,
     )
     # Cutting the summary is the last resort: only when the card is too large even with every
     # task left to the review page. A cut summary then leaves room for detail again.
@@ -172,13 +187,40 @@ def _state_lines(view: _View) -> list[Element]:
         )
     elif status == "needs_review" and run["customer_id"] is None:
         lines.append(
-            text(
+            _customer_picker(view)
+            if view.customer_search
+            else text(
                 "No customer was matched to this call: choose it or add the prospect in Edit in "
                 "Smart Notes before saving.",
                 color="warning",
             )
         )
     return lines
+
+
+def _customer_picker(view: _View) -> Element:
+    """Choose the call's customer on the card: Teams fills the list from the CRM as the rep
+    types; a new prospect is created on the review page."""
+    run = view.run
+    return container(
+        [
+            text(
+                "No customer was matched to this call: choose it before saving, or add the "
+                "prospect in Edit in Smart Notes.",
+                color="warning",
+            ),
+            search_input(
+                CUSTOMER_INPUT,
+                "Customer",
+                customers_dataset(run["id"]),
+                placeholder="Type a customer's name",
+            ),
+            action_set(
+                [execute("Use this customer", Verb.CUSTOMER_CHOOSE, action_data(run))],
+                spacing="small",
+            ),
+        ]
+    )
 
 
 def _error(view: _View) -> Element:

@@ -27,6 +27,8 @@ class Verb(StrEnum):
     # "Don't process this call".
     CANCEL = "cancel"
     SAVE = "save"
+    # Make the customer picked in the card's typeahead the call's customer.
+    CUSTOMER_CHOOSE = "customer.choose"
     REFRESH = "refresh"
     # Switch Smart Notes back on for the rep.
     USER_ON = "user.on"
@@ -41,6 +43,9 @@ TARGET = "target"
 VERB = "verb"
 
 SUMMARY_INPUT = "summary"
+CUSTOMER_INPUT = "customer"
+# The typeahead's dataset names the run: a search invoke carries no action data of its own.
+_CUSTOMERS_DATASET = "customers:"
 SUMMARY_TARGET = "summary"
 TASK_FIELDS = ("title", "due_date", "priority", "owner")
 _TASK_PREFIX = "task:"
@@ -62,6 +67,18 @@ def comment_input(target: str) -> str:
 def action_data(run: Mapping[str, Any], **extra: str) -> dict[str, Any]:
     """An action's data: the run and the version the card showed, plus ``task_id``/``target``."""
     return {RUN_ID: run["id"], VERSION: run["version"], **extra}
+
+
+def customers_dataset(run_id: str) -> str:
+    """The dataset of the customer typeahead on ``run_id``'s card."""
+    return f"{_CUSTOMERS_DATASET}{run_id}"
+
+
+def dataset_run(dataset: object) -> str | None:
+    """The run a customer typeahead's search is for, or None for any other dataset."""
+    if isinstance(dataset, str) and dataset.startswith(_CUSTOMERS_DATASET):
+        return dataset.removeprefix(_CUSTOMERS_DATASET) or None
+    return None
 
 
 def submitted_verb(data: Mapping[str, Any]) -> Verb | None:

@@ -19,8 +19,18 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.backend import CardAction, CardAnswer, Installed, MeetingEnded, TeamsUser, UnknownUserError
+from bot.backend import (
+    CardAction,
+    CardAnswer,
+    Choice,
+    Installed,
+    MeetingEnded,
+    SearchRefusedError,
+    TeamsUser,
+    UnknownUserError,
+)
 from cards import (
+    CUSTOMER_INPUT,
     Switches,
     Verb,
     build_error_card,
@@ -36,6 +46,7 @@ from smartnotes.runs.review import (
     InvalidError,
     NotFoundError,
     Review,
+    UnavailableError,
     Viewer,
 )
 from smartnotes.storage.models import (
@@ -62,6 +73,7 @@ CHANGING = frozenset(
         Verb.TASK_REJECT,
         Verb.TASKS_RECREATE,
         Verb.SAVE,
+        Verb.CUSTOMER_CHOOSE,
     }
 )
 
@@ -282,8 +294,15 @@ class TeamsBackendImpl:
         except InvalidError as exc:
             view = await self.review.get(viewer, run_id)
             return self._card(viewer, view, _sentence(exc)), view
-        except ForbiddenError:
-            return CardAnswer(build_error_card(NOT_YOURS)), None
+        except ForbiddenError as exc:
+            if action.verb != Verb.CUSTOMER_CHOOSE:
+                return CardAnswer(build_error_card(NOT_YOURS)), None
+            # The CRM's refusal of that customer: shown on the card, the choice still open.
+            view = await self.review.get(viewer, run_id)
+            return self._card(viewer, view, _sentence(exc)), view
+        except UnavailableError as exc:
+            view = await self.review.get(viewer, run_id)
+            return self._card(viewer, view, _sentence(exc)), view
         except NotFoundError:
             return CardAnswer(build_error_card(GONE)), None
         return self._card(viewer, view, None), view
@@ -296,9 +315,27 @@ class TeamsBackendImpl:
             return None
         return self.review_url_for(viewer, run_id)
 
+    async def search_customers(
+        self, user: TeamsUser, run_id: str, query: str, limit: int
+    ) -> list[Choice]:
+        viewer = await self.viewer(user)
+        try:
+            view = await self.review.get(viewer, run_id)
+            if view["role"] != "owner":
+                raise SearchRefusedError(NOT_YOURS)
+            found = await self.review.search_customers(viewer, run_id, query, limit=limit)
+        except NotFoundError as exc:
+            raise SearchRefusedError(GONE) from exc
+        except (ForbiddenError, UnavailableError) as exc:
+            raise SearchRefusedError(_sentence(exc)) from exc
+        return [Choice(title=c["name"], value=c["id"]) for c in found]
+
     def _card(self, viewer: Viewer, view: dict[str, Any], notice: str | None) -> CardAnswer:
         card = build_run_card(
-            view, review_url=self.review_url_for(viewer, view["id"]), notice=notice
+            view,
+            review_url=self.review_url_for(viewer, view["id"]),
+            notice=notice,
+            customer_search=self.review.directory() is not None,
         )
         return CardAnswer(card)
 
@@ -334,10 +371,28 @@ class TeamsBackendImpl:
             comment = parse_inputs(data).comments.get(target, "")
             rating = "like" if verb == Verb.FEEDBACK_LIKE else "dislike"
             return await self.review.feedback(viewer, run_id, target, rating, comment)
+        return await self._run_action(viewer, run_id, view, verb, data)
+
+    async def _run_action(
+        self,
+        viewer: Viewer,
+        run_id: str,
+        view: dict[str, Any],
+        verb: str,
+        data: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """The verbs that act on the run as a whole."""
         if verb == Verb.LATER:
             return await self.review.later(viewer, run_id)
         if verb == Verb.SAVE:
             return await self.review.save(viewer, run_id, version=view["version"])
+        if verb == Verb.CUSTOMER_CHOOSE:
+            chosen = data.get(CUSTOMER_INPUT)
+            if not isinstance(chosen, str) or not chosen.strip():
+                raise InvalidError("customer", "type a customer's name and pick one first")
+            return await self.review.choose_customer(
+                viewer, run_id, chosen.strip(), view["version"]
+            )
         raise InvalidError("verb", f"unknown card action {verb!r}")
 
     async def _edits(

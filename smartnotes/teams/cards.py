@@ -148,7 +148,9 @@ class CardSync:
         except NotFoundError:
             return
         review_url = self.review_url_for(viewer, run_id)
-        card = build_run_card(view, review_url=review_url)
+        card = build_run_card(
+            view, review_url=review_url, customer_search=self.review.directory() is not None
+        )
         try:
             await self._show(conversation, shown, view, card)
             await self._announce(conversation, view, review_url)

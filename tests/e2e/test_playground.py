@@ -313,6 +313,12 @@ async def test_a_rep_rejects_a_task_and_saves_from_the_card_in_the_playground(
     await expect(log_entries(page, "invoke 200")).to_have_count(2)
     await expect(card).to_have_count(1)
     await expect(welcome).to_have_count(1)
+    # The Playground renders no card refresh (Teams' "user specific view"), and says so in its
+    # log; its list of unsupported card features also names dialogs (task/fetch) and the
+    # typeahead. Those three are tested against the local Bot Framework instead
+    # (tests/integration/test_bot.py), which answers them as Teams documents.
+    unsupported = "User specific view is not supported yet in Microsoft 365 Agents playground"
+    await expect(page.get_by_text(unsupported, exact=False).first).to_be_attached()
     assert not errors, errors
 
     saved = await live.wait_for(run_id, (TENANT, REP), lambda v: v["status"] == "saved")

@@ -869,6 +869,24 @@ class FakeBotFramework:
             value={"data": dict(data), "context": {"theme": "default"}},
         )
 
+    def typeahead_search(
+        self, user: TeamsUser, dataset: str, query: str, *, skip: int = 0, top: int = 15
+    ) -> dict[str, Any]:
+        """The user typed ``query`` into an ``Input.ChoiceSet`` whose ``choices.data`` is a
+        ``Data.Query`` on ``dataset``: an ``application/search`` invoke. The answer is
+        ``{"type": "application/vnd.microsoft.search.searchResponse", "value": {"results":
+        [{"title", "value"}]}}``, or an ``application/vnd.microsoft.error``."""
+        return self._activity(
+            user,
+            "invoke",
+            name="application/search",
+            value={
+                "queryText": query,
+                "queryOptions": {"skip": skip, "top": top},
+                "dataset": dataset,
+            },
+        )
+
     def card_submit(
         self, user: TeamsUser, data: Mapping[str, Any], *, reply_to_id: str
     ) -> dict[str, Any]:

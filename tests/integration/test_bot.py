@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from yarl import URL
 
 from cards import Verb
+from cards.verbs import CUSTOMER_INPUT, RUN_ID, VERSION
 from crm_adapters.embedded import EmbeddedCRM
 from smartnotes.runs.intake import CallEvent
 from smartnotes.settings import BotSettings, Settings
@@ -736,3 +737,77 @@ def _all_of_type(node: Any, kind: str) -> list[dict[str, Any]]:
     if isinstance(node, list):
         return [x for item in node for x in _all_of_type(item, kind)]
     return []
+
+
+async def test_a_new_prospects_customer_is_chosen_on_the_card_with_a_typeahead(
+    setup: Setup,
+) -> None:
+    bf, api = setup.bf, setup.api
+    user, user_id = await setup.rep()
+    stranger, _ = await setup.rep("Olga Other")
+    crm = api.service.crm
+    assert isinstance(crm, EmbeddedCRM)
+    shared = await crm.add_customer("Initech", ["bill@initech.test"])
+    johns = await crm.add_customer("Initrode", ["ann@initrode.test"], owner_email="john@x.test")
+    await crm.add_customer("Globex", ["hank@globex.test"])
+    run_id = await seed_run(api.service.sessions, TENANT, user_id, call_id="call-prospect")
+    shown = await setup.run_card(run_id)
+    card = bf.activity(shown.activity_id)["attachments"][0]["content"]
+    [picker] = [c for c in _all_of_type(card, "Input.ChoiceSet") if c["id"] == CUSTOMER_INPUT]
+    query = picker["choices.data"]
+    assert query["type"] == "Data.Query"
+    assert picker["style"] == "filtered"
+
+    async def search(who: TeamsUser, typed: str, dataset: str = query["dataset"]) -> Any:
+        status, body = await setup.deliver(bf.typeahead_search(who, dataset, typed))
+        assert status == 200
+        return body
+
+    # What the rep types is searched in the CRM as the CRM lets her see it: not John's.
+    found = await search(user, "init")
+    assert found["type"] == "application/vnd.microsoft.search.searchResponse"
+    assert found["value"]["results"] == [{"title": "Initech", "value": shared.id}]
+    assert (await search(user, "  "))["value"]["results"] == []
+    # Another rep cannot search through her card, nor can anyone through a made-up dataset.
+    refused = await search(stranger, "init")
+    assert refused["type"] == "application/vnd.microsoft.error"
+    assert refused["value"]["message"] == "This call's notes are not available to you."
+    assert (await search(user, "init", "npm"))["type"] == "application/vnd.microsoft.error"
+
+    [use] = [a for a in _all_of_type(card, "Action.Execute") if a["verb"] == Verb.CUSTOMER_CHOOSE]
+    # A customer the CRM keeps for another rep: the refusal is on the card, nothing changed.
+    status, body = await setup.deliver(
+        bf.card_action(
+            user,
+            Verb.CUSTOMER_CHOOSE,
+            {**use["data"], CUSTOMER_INPUT: johns.id},
+            reply_to_id=shown.activity_id,
+        )
+    )
+    assert status == 200
+    refused_card = invoke_card(body)
+    assert "does not let you write to this customer" in text_of(refused_card)
+    assert _all_of_type(refused_card, "Input.ChoiceSet")
+    _, view = await api.call("GET", f"/api/runs/{run_id}", as_user=(TENANT, user.email))
+    assert view["customer_id"] is None
+
+    # Nothing picked: said so.
+    status, body = await setup.deliver(
+        bf.card_action(user, Verb.CUSTOMER_CHOOSE, use["data"], reply_to_id=shown.activity_id)
+    )
+    assert "pick one first" in text_of(invoke_card(body))
+
+    _, view = await api.call("GET", f"/api/runs/{run_id}", as_user=(TENANT, user.email))
+    status, body = await setup.deliver(
+        bf.card_action(
+            user,
+            Verb.CUSTOMER_CHOOSE,
+            {RUN_ID: run_id, VERSION: view["version"], CUSTOMER_INPUT: shared.id},
+            reply_to_id=shown.activity_id,
+        )
+    )
+    chosen = invoke_card(body)
+    assert "Initech" in text_of(chosen)
+    assert not [c for c in _all_of_type(chosen, "Input.ChoiceSet") if c["id"] == CUSTOMER_INPUT]
+    _, view = await api.call("GET", f"/api/runs/{run_id}", as_user=(TENANT, user.email))
+    assert (view["customer_id"], view["customer_name"]) == (shared.id, "Initech")

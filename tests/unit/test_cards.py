@@ -313,6 +313,10 @@ MESSAGE_CARDS: dict[str, Callable[[], Card]] = {
 
 ALL_CARDS: dict[str, Callable[[], Card]] = {
     **{name: partial(run_card, name) for name in RUN_STATES},
+    # A new prospect, where the CRM can be searched: the typeahead picker.
+    "ready_customer_picker": lambda: build_run_card(
+        RUN_STATES["ready_no_tasks"], review_url=REVIEW_URL, customer_search=True
+    ),
     **MESSAGE_CARDS,
 }
 
@@ -320,9 +324,31 @@ ALL_CARDS: dict[str, Callable[[], Card]] = {
 # --- Helpers ----------------------------------------------------------------------------------
 
 
+# Teams' typeahead (learn.microsoft.com, "Typeahead search in Adaptive Cards"): the "filtered"
+# style and ``choices.data``, Input.ChoiceSet extensions the official 1.5 schema does not list.
+# Added here as documented, and nothing else: any other unknown property is still refused.
+DATA_QUERY = {
+    "type": "object",
+    "properties": {
+        "type": {"enum": ["Data.Query"]},
+        "dataset": {"type": "string", "minLength": 1},
+        "value": {"type": "string"},
+        "count": {"type": "number"},
+        "skip": {"type": "number"},
+        "associatedInputs": {"enum": ["auto", "none"]},
+    },
+    "required": ["type", "dataset"],
+    "additionalProperties": False,
+}
+
+
 @cache
 def validator() -> Any:
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    schema["definitions"]["Data.Query"] = DATA_QUERY
+    choice_set = schema["definitions"]["Input.ChoiceSet"]["properties"]
+    choice_set["choices.data"] = {"$ref": "#/definitions/Data.Query"}
+    choice_set["style"] = {"enum": ["compact", "expanded", "filtered"]}
     cls = validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
