@@ -244,6 +244,9 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
     run_time_limit: float = Field(default=3600.0, gt=0)
     shutdown_grace: float = Field(default=20.0, ge=0)
+    # Log lines: "text" for a terminal, "json" (one object per line) for a log pipeline.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The bearer token Prometheus scrapes ``/metrics`` with; unset: ``/metrics`` answers 404.
     metrics_token: SecretStr | None = None
     # Finished jobs stay listed (``smartnotes jobs list``) this long; failed ones until removed.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 from typing import Annotated
 
 import typer
 from aiohttp import web
 from rich.console import Console
 
+from smartnotes import logs
 from smartnotes.cli.common import Exit, fail, load_settings
 
 ERR = Console(stderr=True, highlight=False)
@@ -38,9 +38,7 @@ def serve(
     from smartnotes.web.app import create_app
 
     settings = load_settings(ERR)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_format, settings.log_level)
     bind_host = host or settings.host
     bind_port = settings.port if port is None else port
     try:

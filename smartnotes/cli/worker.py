@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from smartnotes import logs
 from smartnotes.cli.common import Exit, fail, load_settings
 from smartnotes.jobs.engine import QUEUES
 from smartnotes.settings import Settings
@@ -55,9 +55,7 @@ def worker(
         )
     if concurrency is not None:
         settings = settings.model_copy(update={"workers": concurrency})
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_format, settings.log_level)
     try:
         asyncio.run(_work(settings, chosen))
     except (SchemaError, GraphSetupError, BotSetupError) as exc:

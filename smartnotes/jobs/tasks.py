@@ -28,6 +28,7 @@ from smartnotes.jobs.engine import (
     Jobs,
     crm_lock,
 )
+from smartnotes.logs import about_run
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,11 @@ def register_runs(
 
     @app.task(name=PROCESS_RUN, queue=RUNS)
     async def process_run(run_id: str) -> None:
-        try:
-            await asyncio.wait_for(process(run_id), timeout=time_limit)
-        except TimeoutError:
-            log.error("run %s exceeded its time limit of %.0f s", run_id, time_limit)
+        with about_run(run_id):
+            try:
+                await asyncio.wait_for(process(run_id), timeout=time_limit)
+            except TimeoutError:
+                log.error("run %s exceeded its time limit of %.0f s", run_id, time_limit)
 
 
 def register_crm(
@@ -78,7 +80,8 @@ def register_crm(
 
     @app.task(name=DELIVER_CRM, queue=CRM, retry=UntilDone(), pass_context=True)
     async def deliver_crm_writes(context: JobContext, run_id: str) -> None:
-        delay = await deliver(run_id)
+        with about_run(run_id):
+            delay = await deliver(run_id)
         if delay is None:
             return
         if await jobs.waiting(crm_lock(run_id), besides=context.job.id):

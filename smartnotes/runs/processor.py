@@ -233,6 +233,8 @@ class RunProcessor:
                 notify(session, run.owner_id, run_id, Kind.FAILED, _failed_message(run))
             elif run.notify_when_done:
                 notify(session, run.owner_id, run_id, Kind.READY, "Your call notes are ready.")
+        if result is not None:
+            _log_outcome(run_id, result)
         await self._changed(run_id)
 
     async def _fail(self, run_id: str, step: str, message: str) -> None:
@@ -379,3 +381,26 @@ class _StepRecorder:
 
 
 __all__ = ["MATCHING_CUSTOMER", "RunProcessor"]
+
+
+def _log_outcome(run_id: str, result: PipelineResult) -> None:
+    """One line per processed run for the operator: counts, models, timings; never text."""
+    steps = ", ".join(
+        f"{r.step.value} {r.status}" + (f" {r.seconds:.1f}s" if r.seconds is not None else "")
+        for r in result.steps
+    )
+    extractor = result.extractor
+    log.info(
+        "run %s %s: %d tasks by %s, summary by %s; %s",
+        run_id,
+        "processed" if result.complete else "failed",
+        len(result.tasks),
+        f"{extractor.name} ({extractor.model})" if extractor else "no extractor",
+        result.summary_model or "no model",
+        steps,
+        extra={
+            "tasks": len(result.tasks),
+            "extractor": extractor.name if extractor else "",
+            "fallback": bool(extractor and extractor.fallback_reason),
+        },
+    )

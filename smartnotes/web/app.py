@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
+from smartnotes.logs import answer_request_id, request_id_middleware
 from smartnotes.service import Service
 from smartnotes.settings import Settings
 from smartnotes.web import api, bot, calls, graph, metrics, review_page, site
@@ -31,8 +32,10 @@ def create_app(
     """The whole service. ``process=False`` is the web role: it serves the API and queues
     work for workers elsewhere; ``queues`` names the job queues it works itself instead."""
     app = web.Application(
-        middlewares=[timing_middleware, errors_middleware], client_max_size=MAX_BODY
+        middlewares=[request_id_middleware, timing_middleware, errors_middleware],
+        client_max_size=MAX_BODY,
     )
+    app.on_response_prepare.append(answer_request_id)
 
     async def service(app: web.Application) -> AsyncIterator[None]:
         async with Service.running(settings, process=process, queues=queues) as running:
