@@ -244,6 +244,9 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
     run_time_limit: float = Field(default=3600.0, gt=0)
     shutdown_grace: float = Field(default=20.0, ge=0)
+    # Proxies whose X-Forwarded-For/-Proto/-Host are believed: addresses or networks, or "*"
+    # where only the ingress can reach the service. Empty: the headers are ignored.
+    forwarded_allow_ips: str = ""
     # Log lines: "text" for a terminal, "json" (one object per line) for a log pipeline.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -275,6 +278,14 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        from smartnotes.web.proxy import TrustedProxies
+
+        TrustedProxies.parse(value)  # its ValueError names the entry
         return value
 
     @field_validator("database_url")

@@ -19,6 +19,7 @@ from smartnotes.web.errors import errors_middleware
 from smartnotes.web.keys import SERVICE
 from smartnotes.web.metrics import timing_middleware
 from smartnotes.web.openapi import openapi_document
+from smartnotes.web.proxy import TrustedProxies, forwarded_middleware
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,13 @@ def create_app(
     """The whole service. ``process=False`` is the web role: it serves the API and queues
     work for workers elsewhere; ``queues`` names the job queues it works itself instead."""
     app = web.Application(
-        middlewares=[request_id_middleware, timing_middleware, errors_middleware],
+        middlewares=[
+            # First: everything after it sees the client's address, scheme and host.
+            forwarded_middleware(TrustedProxies.parse(settings.forwarded_allow_ips)),
+            request_id_middleware,
+            timing_middleware,
+            errors_middleware,
+        ],
         client_max_size=MAX_BODY,
     )
     app.on_response_prepare.append(answer_request_id)

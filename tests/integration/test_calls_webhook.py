@@ -540,3 +540,36 @@ def test_what_a_killed_process_left_in_incoming_is_swept_at_start(tmp_path: Path
     fresh.mkdir()
     assert store.sweep_incoming() == 1
     assert [p.name for p in store.incoming().iterdir()] == ["tmp-live"]
+
+
+FORWARDED = {
+    "X-Forwarded-For": "203.0.113.9, 10.0.0.7",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "notes.northwind.test",
+}
+
+
+async def test_the_review_link_follows_the_ingress_only_when_it_is_trusted(
+    tmp_path: Path,
+) -> None:
+    trusting = settings(tmp_path / "a").model_copy(update={"forwarded_allow_ips": "127.0.0.1/32"})
+    async with running_api(trusting, process=False) as api:
+        await seed_user(api.service.sessions, TENANT, REP, name="Maria Chen")
+        status, body = await post(api, encode(call_body("via-ingress")), headers=FORWARDED)
+        assert status == 202, body
+        assert body["review_url"].startswith("https://notes.northwind.test/review/")
+        # Values that are not a scheme or a host are not taken.
+        odd = {"X-Forwarded-Proto": "javascript", "X-Forwarded-Host": "evil.test/phish"}
+        status, body = await post(api, encode(call_body("odd")), headers=odd)
+        assert body["review_url"].startswith(api.url("/review/"))
+    # The same headers from a peer nobody said to trust are anyone's words.
+    async with running_api(settings(tmp_path / "b"), process=False) as api:
+        await seed_user(api.service.sessions, TENANT, REP, name="Maria Chen")
+        status, body = await post(api, encode(call_body("spoofed")), headers=FORWARDED)
+        assert status == 202, body
+        assert body["review_url"].startswith(api.url("/review/"))
+
+
+def test_a_trusted_proxy_entry_that_is_no_address_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="not an address or network: 'ingress'"):
+        Settings(forwarded_allow_ips="10.0.0.0/8, ingress")
