@@ -9,7 +9,10 @@ AXE := tests/browser
 # llama.cpp is compiled for a portable CPU baseline, so a cached wheel runs on any x86-64 host.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install demo test lint typecheck browser playground axe unit bench clean
+INFRA_VENV ?= .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell cat requirements-infra.txt | cksum | cut -d' ' -f1)
+
+.PHONY: install demo test lint typecheck infra-lint browser playground axe unit bench clean
 
 $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +35,21 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck browser playground axe
+test: lint typecheck infra-lint browser playground axe
 	$(BIN)/pytest
+
+# The container image and the Azure templates, linted: no container engine or Bicep CLI is
+# needed (hadolint and checkov in a venv of their own, apart from the service's packages).
+$(INFRA_STAMP): requirements-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet -r requirements-infra.txt
+	rm -f $(INFRA_VENV)/.installed-*
+	touch $@
+
+infra-lint: $(INFRA_STAMP)
+	$(INFRA_VENV)/bin/hadolint Dockerfile
+	$(INFRA_VENV)/bin/checkov --quiet --compact --skip-download --framework dockerfile -f Dockerfile
+	$(INFRA_VENV)/bin/checkov --quiet --compact --skip-download --framework bicep secrets -d infra
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 browser:
@@ -72,5 +88,5 @@ bench: install
 	$(BIN)/python -m benchmarks.quality
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts $(PLAYGROUND)/node_modules \
+	rm -rf $(VENV) $(INFRA_VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts $(PLAYGROUND)/node_modules \
 		$(AXE)/node_modules

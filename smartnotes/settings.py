@@ -191,6 +191,9 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         env_nested_delimiter="__",
+        # An empty variable is an unset one: compose files and templates pass optional settings
+        # through as "", which must not become a model path of "." or an empty API key.
+        env_ignore_empty=True,
         extra="ignore",
     )
 

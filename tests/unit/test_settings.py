@@ -71,3 +71,21 @@ def test_a_sqlite_url_with_options_is_a_configuration_error(
     with pytest.raises(ValidationError, match=r"file path only, not options \(mode\)"):
         Settings(_env_file=None)  # type: ignore[call-arg]
     assert not (tmp_path / "x.db").exists()
+
+
+def test_an_empty_variable_is_an_unset_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose files and templates pass optional settings through as empty strings."""
+    for name in (
+        "SMARTNOTES_SUMMARIZER_MODEL",
+        "ANTHROPIC_API_KEY",
+        "SMARTNOTES_CALLS__SECRETS",
+        "SMARTNOTES_DATABASE_URL",
+    ):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("SMARTNOTES_CALLS__TENANT", "northwind")
+    settings = Settings()
+    assert settings.summarizer_model is None
+    assert settings.anthropic_api_key is None
+    assert settings.calls.secrets is None
+    assert settings.database_url is None
+    assert settings.calls.tenant == "northwind"
