@@ -591,9 +591,14 @@ resource teams 'Microsoft.BotService/botServices/channels@2022-09-15' = {
   }
 }
 
-output webUrl string = 'https://${web.properties.configuration.ingress.fqdn}'
-output botId string = identity.properties.clientId
-output identityPrincipalId string = identity.properties.principalId
-output migrateJob string = migrate.name
-output keyVault string = vault.name
-output storageAccount string = storage.name
+// Upper-case names: the Agents Toolkit writes each output to the environment file under its
+// name upper-cased (m365agents.yml reads WEB_URL, BOT_ID, ...).
+output WEB_URL string = 'https://${web.properties.configuration.ingress.fqdn}'
+output WEB_HOST string = web.properties.configuration.ingress.fqdn
+output WEB_APP string = web.name
+output WORKER_APP string = worker.name
+output MIGRATE_JOB string = migrate.name
+output BOT_ID string = identity.properties.clientId
+output IDENTITY_PRINCIPAL_ID string = identity.properties.principalId
+output KEY_VAULT string = vault.name
+output STORAGE_ACCOUNT string = storage.name

@@ -26,23 +26,26 @@ def build_manifest(
     version: str | None = None,
     developer: str | None = None,
     links: dict[str, str] | None = None,
+    teams_app_id: str | None = None,
 ) -> dict[str, Any]:
     """The app manifest for the bot registered as ``app_id``, served from ``domain``.
 
     ``version`` defaults to the installed Smart Notes version. ``developer`` is the name Teams
     shows as the app's publisher (the company that runs it); ``links`` replaces any of
     ``websiteUrl``, ``privacyUrl`` and ``termsOfUseUrl`` (HTTPS, as Teams requires), which
-    otherwise point at the service's own pages. Raises ``ManifestError`` naming the first bad
-    input.
+    otherwise point at the service's own pages. ``teams_app_id`` is the Teams app's own id
+    when the app was registered apart from the bot (the Agents Toolkit's ``teamsApp/create``);
+    by default the app takes the bot's id. Raises ``ManifestError`` naming the first bad input.
     """
     app_id = check_app_id(app_id)
+    package_id = check_app_id(teams_app_id) if teams_app_id is not None else app_id
     host = check_domain(domain)
     version = check_version(version if version is not None else _package_version())
 
     manifest: dict[str, Any] = json.loads(
         resources.files("manifest").joinpath("template.json").read_text(encoding="utf-8")
     )
-    manifest["id"] = app_id
+    manifest["id"] = package_id
     manifest["version"] = version
     publisher = manifest["developer"]
     for link in _DEVELOPER_LINKS:

@@ -42,6 +42,10 @@ def build(
     terms_url: Annotated[
         str | None, typer.Option(help="Your terms of use [default: https://DOMAIN/terms].")
     ] = None,
+    teams_app_id: Annotated[
+        str | None,
+        typer.Option(help="The Teams app's own id, when registered apart from the bot."),
+    ] = None,
 ) -> None:
     """Write the Teams app package (manifest.json, color.png, outline.png) for a deployment."""
     # Imported when the command runs: the other commands need not load, or find, this package.
@@ -55,7 +59,14 @@ def build(
             "termsOfUseUrl": terms_url,
         }
         links = {name: url for name, url in given.items() if url is not None}
-        manifest = build_manifest(app_id, domain, version=version, developer=developer, links=links)
+        manifest = build_manifest(
+            app_id,
+            domain,
+            version=version,
+            developer=developer,
+            links=links,
+            teams_app_id=teams_app_id,
+        )
         write_package(manifest, output)
     except ManifestError as exc:
         raise fail(err, str(exc), Exit.BAD_INPUT) from None

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from jsonschema.validators import validator_for
 from pydantic import BaseModel
 
 from smartnotes.settings import Settings
@@ -91,3 +92,29 @@ def test_compose_sets_only_settings_that_exist() -> None:
     web, worker = (COMPOSE["services"][s] for s in ("web", "worker"))
     assert web["volumes"] == worker["volumes"]
     assert "smartnotes-data:/var/lib/smartnotes" in web["volumes"]
+
+
+TOOLKIT_SCHEMA = ROOT / "tests" / "schemas" / "m365agents-v1.11.yaml.schema.json"
+
+
+@pytest.mark.parametrize("name", ["m365agents.yml", "m365agents.local.yml"])
+def test_the_agents_toolkit_projects_are_valid_against_its_schema(name: str) -> None:
+    schema = json.loads(TOOLKIT_SCHEMA.read_text(encoding="utf-8"))
+    project = yaml.safe_load((ROOT / name).read_text(encoding="utf-8"))
+    validator = validator_for(schema)(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(project)]
+    assert not errors, errors
+
+
+def test_the_toolkit_reads_only_what_provision_writes_or_the_env_files_set() -> None:
+    """Every ${{VAR}} m365agents.yml uses is set: by env/.env.dev, a secret (SECRET_*), the
+    toolkit itself, an earlier action, or an output of infra/main.bicep (upper-cased)."""
+    text = (ROOT / "m365agents.yml").read_text(encoding="utf-8")
+    used = set(re.findall(r"\$\{\{([A-Z0-9_]+)\}\}", text))
+    used |= set(re.findall(r"\$\{\{([A-Z0-9_]+)\}\}", json.dumps(PARAMETERS)))
+    env_file = (ROOT / "env" / ".env.dev").read_text(encoding="utf-8")
+    defined = set(re.findall(r"^([A-Z0-9_]+)=", env_file, flags=re.MULTILINE))
+    outputs = set(re.findall(r"^output ([A-Z0-9_]+) ", BICEP, flags=re.MULTILINE))
+    written = {"TEAMS_APP_ID"}
+    unset = sorted(v for v in used - defined - outputs - written if not v.startswith("SECRET_"))
+    assert not unset, unset

@@ -330,3 +330,13 @@ def test_bad_company_details_are_named(
 ) -> None:
     with pytest.raises(ManifestError, match=message):
         build_manifest(APP_ID, HOST, version="1.0.0", developer=developer, links=links)
+
+
+def test_a_teams_app_registered_apart_from_the_bot_keeps_its_own_id() -> None:
+    teams_app = "0E7C9A51-2B3D-4F60-8A1B-9C2D3E4F5A6B"
+    manifest = build_manifest(APP_ID, HOST, teams_app_id=teams_app)
+    assert manifest["id"] == teams_app.lower()
+    assert manifest["bots"][0]["botId"] == APP_ID.lower()
+    assert manifest["webApplicationInfo"]["id"] == APP_ID.lower()
+    with pytest.raises(ManifestError, match="is not a GUID"):
+        build_manifest(APP_ID, HOST, teams_app_id="smart-notes")
