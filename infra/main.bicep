@@ -48,6 +48,10 @@ param anthropicApiKey string = ''
 @description('Bearer token Prometheus scrapes /metrics with. Empty: /metrics is off.')
 param metricsToken string = ''
 
+@secure()
+@description('Bearer token of the model server (SMARTNOTES_SUMMARIZER_URL), if it wants one.')
+param summarizerServerKey string = ''
+
 @description('Every other SMARTNOTES_* setting (docs/configuration.md), as infra/main.parameters.json lists them.')
 param settings object
 
@@ -183,7 +187,8 @@ var callsSecret = empty(callsSecrets) ? [] : [{ key: 'calls-secrets', env: 'SMAR
 var clientStateSecret = empty(graphClientState) ? [] : [{ key: 'graph-client-state', env: 'SMARTNOTES_GRAPH__CLIENT_STATE', value: graphClientState }]
 var anthropicSecret = empty(anthropicApiKey) ? [] : [{ key: 'anthropic-api-key', env: 'SMARTNOTES_ANTHROPIC_API_KEY', value: anthropicApiKey }]
 var metricsSecret = empty(metricsToken) ? [] : [{ key: 'metrics-token', env: 'SMARTNOTES_METRICS_TOKEN', value: metricsToken }]
-var appSecrets = concat(requiredSecrets, callsSecret, clientStateSecret, anthropicSecret, metricsSecret)
+var modelServerSecret = empty(summarizerServerKey) ? [] : [{ key: 'summarizer-server-key', env: 'SMARTNOTES_SUMMARIZER_SERVER_KEY', value: summarizerServerKey }]
+var appSecrets = concat(requiredSecrets, callsSecret, clientStateSecret, anthropicSecret, metricsSecret, modelServerSecret)
 // The worker's scale rule reads the job table with the database password.
 var givenSecrets = concat(appSecrets, [{ key: 'postgres-password', env: '', value: postgresAdminPassword }])
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
+from pipeline.chat_model import ChatModel
 from pipeline.errors import ExtractionError
 from pipeline.extraction import (
     CallContext,
@@ -19,7 +19,6 @@ from pipeline.extraction import (
     plan_parts,
     system_prompt,
 )
-from pipeline.local_llm import LocalModel
 from pipeline.prompting import Prompts, fill
 from pipeline.summarizer import transcript_prompt
 from pipeline.tasks import ExtractedTask, extraction_schema
@@ -34,21 +33,18 @@ class LocalExtractor:
 
     def __init__(
         self,
-        model: LocalModel,
+        model: ChatModel,
         prompts: Prompts,
         *,
         max_tasks_per_part: int = 8,
         temperature: float = 0.1,
     ) -> None:
-        from llama_cpp.llama_grammar import LlamaGrammar
-
         self.model = model
         self.model_name = model.name
         self.prompts = prompts
         self.temperature = temperature
         self.max_tokens = 64 + _TOKENS_PER_TASK * max_tasks_per_part
-        schema = extraction_schema(max_tasks=max_tasks_per_part, bounded=True)
-        self._grammar: Any = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        self._schema = extraction_schema(max_tasks=max_tasks_per_part, bounded=True)
         self._instructions = system_prompt(prompts)
 
     async def extract(
@@ -88,7 +84,7 @@ class LocalExtractor:
                 ],
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
-                grammar=self._grammar,
+                json_schema=self._schema,
             )
             try:
                 # The grammar keeps the answer to the schema but lets a raw tab or newline into

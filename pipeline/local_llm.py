@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Generator
@@ -55,6 +56,7 @@ class LocalModel:
         self.n_ctx = self._llm.n_ctx()
         self.lock = threading.Lock()
         self._closing = False
+        self._grammars: dict[str, Any] = {}
 
     @property
     def context_tokens(self) -> int:
@@ -70,10 +72,12 @@ class LocalModel:
         *,
         max_tokens: int,
         temperature: float,
-        grammar: Any = None,
+        json_schema: dict[str, Any] | None = None,
         repeat_penalty: float = 1.1,
     ) -> Generator[str]:
-        """Yield the reply's text pieces as llama.cpp produces them (holds ``lock``)."""
+        """Yield the reply's text pieces as llama.cpp produces them (holds ``lock``); with
+        ``json_schema``, under the grammar llama.cpp makes of it."""
+        grammar = self._grammar(json_schema) if json_schema is not None else None
         with self.lock:
             try:
                 chunks = self._llm.create_chat_completion(
@@ -102,7 +106,7 @@ class LocalModel:
         *,
         max_tokens: int,
         temperature: float,
-        grammar: Any = None,
+        json_schema: dict[str, Any] | None = None,
         repeat_penalty: float = 1.1,
     ) -> str:
         return "".join(
@@ -110,10 +114,20 @@ class LocalModel:
                 messages,
                 max_tokens=max_tokens,
                 temperature=temperature,
-                grammar=grammar,
+                json_schema=json_schema,
                 repeat_penalty=repeat_penalty,
             )
         )
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        """The grammar of ``schema``, made once per schema (it takes a while to build)."""
+        key = json.dumps(schema, sort_keys=True)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            grammar = self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        return grammar
 
     def close(self, timeout: float = 30.0) -> None:
         """Free the model once no generation uses it: freeing the context under a running

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pipeline.chat_model import ChatModel
 from pipeline.chunking import split_turns
 from pipeline.errors import ModelError
-from pipeline.local_llm import LocalModel
 from pipeline.prompting import Prompts, fill, quote_material
 from pipeline.summary_checks import SummaryGate, SummaryRejectedError, SummarySource
 from pipeline.transcript import Segment, Transcript, merge_turns
@@ -48,7 +48,7 @@ class _Settings:
 
 class Summarizer:
     def __init__(
-        self, model: LocalModel, prompts: Prompts, options: SummaryOptions | None = None
+        self, model: ChatModel, prompts: Prompts, options: SummaryOptions | None = None
     ) -> None:
         self.model = model
         self.prompts = prompts

@@ -7,10 +7,12 @@ from pathlib import Path
 import anthropic
 
 from pipeline.asr import Transcriber
+from pipeline.chat_model import ChatModel
 from pipeline.claude import ClaudeExtractor
 from pipeline.demo_models import demo_asr_model, demo_summarizer_model
 from pipeline.local_extractor import LocalExtractor
 from pipeline.local_llm import LocalModel
+from pipeline.model_server import ServerModel
 from pipeline.process import Pipeline
 from pipeline.prompting import Prompts
 from pipeline.summarizer import Summarizer, SummaryOptions
@@ -24,12 +26,7 @@ class Engine:
         self.settings = settings
         self._client: anthropic.AsyncAnthropic | None = None
         self.prompts = Prompts.load(settings.prompts_dir)
-        self.summarizer_path = settings.summarizer_model or demo_summarizer_model()
-        self.model = LocalModel(
-            self.summarizer_path,
-            n_ctx=settings.summarizer_context,
-            n_threads=settings.summarizer_threads,
-        )
+        self.model = self._chat_model()
         self.pipeline = Pipeline(
             summarizer=Summarizer(
                 self.model, self.prompts, SummaryOptions(max_tokens=settings.summary_max_tokens)
@@ -42,6 +39,24 @@ class Engine:
             max_call_seconds=settings.max_call_minutes * 60,
         )
         self._transcriber: Transcriber | None = None
+
+    def _chat_model(self) -> ChatModel:
+        """The summarizer's model: a model server when one is configured, else llama.cpp here."""
+        settings = self.settings
+        if settings.summarizer_url:
+            key = settings.summarizer_server_key
+            return ServerModel(
+                settings.summarizer_url,
+                n_ctx=settings.summarizer_context,
+                model=settings.summarizer_server_model or None,
+                api_key=key.get_secret_value() if key else None,
+                schema_format=settings.summarizer_server_schema,
+            )
+        return LocalModel(
+            settings.summarizer_model or demo_summarizer_model(),
+            n_ctx=settings.summarizer_context,
+            n_threads=settings.summarizer_threads,
+        )
 
     def _claude(self) -> ClaudeExtractor | None:
         key = self.settings.anthropic_api_key

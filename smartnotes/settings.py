@@ -202,6 +202,16 @@ class Settings(BaseSettings):
     summarizer_context: int = Field(default=8192, ge=1024, le=131072)
     summarizer_threads: int | None = Field(default=None, ge=1)
     summary_max_tokens: int = Field(default=400, ge=32, le=4096)
+    # An OpenAI-compatible model server (llama.cpp's llama-server, llama_cpp.server, vLLM) for
+    # the summary and the local extractor instead of llama.cpp in this process; its context
+    # must hold SMARTNOTES_SUMMARIZER_CONTEXT tokens. Empty: the model loads here.
+    summarizer_url: str = ""
+    # The served model's name (default: the first the server lists), an API key if the server
+    # wants one, and how it takes a JSON schema: "json_object" with a schema (llama.cpp's
+    # servers) or "json_schema" (vLLM, OpenAI's own form).
+    summarizer_server_model: str = ""
+    summarizer_server_key: SecretStr | None = None
+    summarizer_server_schema: Literal["json_object", "json_schema"] = "json_object"
 
     # ASR: a CTranslate2 Whisper folder for faster-whisper. Empty: the bundled tiny.en model.
     asr_model: Path | None = None
@@ -281,6 +291,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("summarizer_url")
+    @classmethod
+    def _server_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("the model server's URL must start with http:// or https://")
         return value
 
     @field_validator("forwarded_allow_ips")

@@ -1,0 +1,42 @@
+"""What the summarizer and the local extractor need of a chat model: llama.cpp in this
+process (``pipeline.local_llm.LocalModel``) or a model server
+(``pipeline.model_server.ServerModel``)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator
+from typing import Any, Protocol
+
+
+class ChatModel(Protocol):
+    name: str
+    n_ctx: int
+    lock: threading.Lock
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream_chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None = None,
+        repeat_penalty: float = 1.1,
+    ) -> Generator[str]:
+        """The reply's text pieces as they are generated; with ``json_schema``, decoding is
+        constrained to it."""
+        ...
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None = None,
+        repeat_penalty: float = 1.1,
+    ) -> str: ...
+
+    def close(self, timeout: float = 30.0) -> None: ...
