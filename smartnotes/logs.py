@@ -23,9 +23,11 @@ from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
 from aiohttp import web
+from opentelemetry import trace
 
 LogFormat = Literal["text", "json"]
 REQUEST_ID_HEADER = "X-Request-Id"
+RUN_ID_ATTRIBUTE = "smartnotes.run_id"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 run_id_var: ContextVar[str | None] = ContextVar("smartnotes_run_id", default=None)
@@ -119,7 +121,11 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     request[REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
     run = request.match_info.get("run_id")
-    run_token = run_id_var.set(run) if run and _USABLE_ID.match(run) else None
+    run_token = None
+    if run and _USABLE_ID.match(run):
+        run_token = run_id_var.set(run)
+        # The request's span (when tracing is on) names the run too.
+        trace.get_current_span().set_attribute(RUN_ID_ATTRIBUTE, run)
     try:
         return await handler(request)
     finally:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_adapters.contract import CRMAdapter
+from smartnotes import tracing
 from smartnotes.auth import ApiTokenAuth, Authenticator, ReviewTokenAuth, load_secret
 from smartnotes.crm.build import build_crm
 from smartnotes.crm.outbox import Outbox
@@ -142,6 +143,8 @@ class Service:
         if queues is None:
             queues = QUEUES if process else ()
         process = RUNS in queues
+        # A worker has no web application to install it first.
+        tracing.install(settings, role="worker" if process else "web")
         secret_value = settings.api_token_secret
         secret = load_secret(
             secret_value.get_secret_value() if secret_value else None, settings.data_dir
@@ -151,6 +154,7 @@ class Service:
             db = await stack.enter_async_context(
                 open_database(settings.database(), settings.pool())
             )
+            tracing.trace_engine(settings, db)
             sessions = make_sessions(db)
             crm = build_crm(settings, db)
             stack.push_async_callback(crm.aclose)

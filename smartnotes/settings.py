@@ -260,6 +260,8 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For/-Proto/-Host are believed: addresses or networks, or "*"
     # where only the ingress can reach the service. Empty: the headers are ignored.
     forwarded_allow_ips: str = ""
+    # OpenTelemetry traces: "otlp" exports them (OTEL_EXPORTER_OTLP_ENDPOINT...); "off": none.
+    tracing: Literal["off", "otlp"] = "off"
     # Log lines: "text" for a terminal, "json" (one object per line) for a log pipeline.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

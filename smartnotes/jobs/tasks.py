@@ -29,6 +29,7 @@ from smartnotes.jobs.engine import (
     crm_lock,
 )
 from smartnotes.logs import about_run
+from smartnotes.tracing import job_span
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def register_runs(
 
     @app.task(name=PROCESS_RUN, queue=RUNS)
     async def process_run(run_id: str) -> None:
-        with about_run(run_id):
+        with about_run(run_id), job_span(PROCESS_RUN, run_id):
             try:
                 await asyncio.wait_for(process(run_id), timeout=time_limit)
             except TimeoutError:
@@ -80,7 +81,7 @@ def register_crm(
 
     @app.task(name=DELIVER_CRM, queue=CRM, retry=UntilDone(), pass_context=True)
     async def deliver_crm_writes(context: JobContext, run_id: str) -> None:
-        with about_run(run_id):
+        with about_run(run_id), job_span(DELIVER_CRM, run_id):
             delay = await deliver(run_id)
         if delay is None:
             return
@@ -116,17 +117,20 @@ def register_graph(
     @app.periodic(cron=GRAPH_WORK_CRON, periodic_id=GRAPH_WORK)
     @app.task(name=GRAPH_WORK, queue=GRAPH, lock=GRAPH_LOCK, queueing_lock=GRAPH_WORK)
     async def graph_work(timestamp: int | None = None) -> None:
-        await work()
+        with job_span(GRAPH_WORK):
+            await work()
 
     @app.periodic(cron="* * * * *", periodic_id=GRAPH_RENEW)
     @app.task(name=GRAPH_RENEW, queue=GRAPH, lock=GRAPH_LOCK, queueing_lock=GRAPH_RENEW)
     async def graph_renew_subscriptions(timestamp: int | None = None) -> None:
-        await renew()
+        with job_span(GRAPH_RENEW):
+            await renew()
 
     @app.periodic(cron=catch_up_cron(catch_up_minutes), periodic_id=GRAPH_CATCH_UP)
     @app.task(name=GRAPH_CATCH_UP, queue=GRAPH, lock=GRAPH_LOCK, queueing_lock=GRAPH_CATCH_UP)
     async def graph_catch_up(timestamp: int | None = None) -> None:
-        await catch_up()
+        with job_span(GRAPH_CATCH_UP):
+            await catch_up()
 
 
 def register_upkeep(
@@ -138,9 +142,11 @@ def register_upkeep(
     @app.periodic(cron="* * * * *", periodic_id=AUTO_SAVE)
     @app.task(name=AUTO_SAVE, queue=UPKEEP, lock=AUTO_SAVE, queueing_lock=AUTO_SAVE)
     async def auto_save_due(timestamp: int | None = None) -> None:
-        await auto_save()
+        with job_span(AUTO_SAVE):
+            await auto_save()
 
     @app.periodic(cron="17 * * * *", periodic_id=PURGE_JOBS)
     @app.task(name=PURGE_JOBS, queue=UPKEEP, lock=PURGE_JOBS, queueing_lock=PURGE_JOBS)
     async def purge_finished_jobs(timestamp: int | None = None) -> None:
-        await app.job_manager.delete_old_jobs(nb_hours=keep_hours)
+        with job_span(PURGE_JOBS):
+            await app.job_manager.delete_old_jobs(nb_hours=keep_hours)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
+from smartnotes import tracing
 from smartnotes.logs import answer_request_id, request_id_middleware
 from smartnotes.service import Service
 from smartnotes.settings import Settings
@@ -32,6 +33,7 @@ def create_app(
 ) -> web.Application:
     """The whole service. ``process=False`` is the web role: it serves the API and queues
     work for workers elsewhere; ``queues`` names the job queues it works itself instead."""
+    tracing.install(settings, role="web" if not process else "all")
     app = web.Application(
         middlewares=[
             # First: everything after it sees the client's address, scheme and host.
