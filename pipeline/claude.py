@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -45,7 +46,9 @@ class ClaudeExtractor:
         max_tokens: int = 8192,
         part_tokens: int = 60_000,
         max_parallel: int = 4,
+        on_usage: Callable[[int, int], None] | None = None,
     ) -> None:
+        """``on_usage`` hears each answer's input and output tokens, as the API counts them."""
         if not 0.0 <= temperature <= 0.2:
             raise ValueError("extraction temperature must be between 0 and 0.2")
         self.client = client
@@ -61,6 +64,7 @@ class ClaudeExtractor:
             {"temperature": temperature} if accepts_temperature(model) else {}
         )
         self._system = system_prompt(prompts)
+        self.on_usage = on_usage
 
     def tool(self) -> ToolParam:
         return ToolParam(
@@ -107,6 +111,8 @@ class ClaudeExtractor:
             except json.JSONDecodeError as exc:
                 # The SDK lets a 200 with a broken body through as a plain decode error.
                 raise ExtractionError("Claude returned malformed output (not JSON)") from exc
+        if self.on_usage is not None and message.usage is not None:
+            self.on_usage(message.usage.input_tokens, message.usage.output_tokens)
         if message.stop_reason == "max_tokens":
             raise ExtractionError("Claude returned malformed output (answer cut off)")
         for block in message.content:

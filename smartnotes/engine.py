@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import anthropic
@@ -22,8 +23,11 @@ from smartnotes.settings import Settings
 class Engine:
     """Owns the loaded models; the transcriber loads on first use (text calls never need it)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, on_claude_usage: Callable[[int, int], None] | None = None
+    ) -> None:
         self.settings = settings
+        self.on_claude_usage = on_claude_usage
         self._client: anthropic.AsyncAnthropic | None = None
         self.prompts = Prompts.load(settings.prompts_dir)
         self.model = self._chat_model()
@@ -73,6 +77,7 @@ class Engine:
             self.prompts,
             model=self.settings.extractor_model,
             temperature=self.settings.extractor_temperature,
+            on_usage=self.on_claude_usage,
         )
 
     @property

@@ -47,6 +47,12 @@ class Metrics:
             ["extractor", "fallback"],
             registry=r,
         )
+        self.claude_tokens = Counter(
+            "smartnotes_claude_tokens",
+            "Claude tokens used for task extraction, as the API counted them.",
+            ["kind"],
+            registry=r,
+        )
         self.runs = Gauge("smartnotes_runs", "Runs by state.", ["status"], registry=r)
         self.jobs = Gauge(
             "smartnotes_jobs", "Jobs by queue and state.", ["queue", "status"], registry=r
@@ -91,6 +97,10 @@ class Metrics:
 
     def extracted(self, extractor: str, fallback_reason: str | None) -> None:
         self.extractions.labels(extractor, "yes" if fallback_reason else "no").inc()
+
+    def claude_used(self, input_tokens: int, output_tokens: int) -> None:
+        self.claude_tokens.labels("input").inc(input_tokens)
+        self.claude_tokens.labels("output").inc(output_tokens)
 
     async def scrape(self) -> bytes:
         """The exposition text, the deployment-wide figures read now."""

@@ -177,7 +177,9 @@ class Service:
             outbox = Outbox(sessions, crm, jobs=jobs, live=live)
             processor: RunProcessor | None = None
             if process:
-                models = await asyncio.to_thread(Engine, settings)
+                models = await asyncio.to_thread(
+                    Engine, settings, on_claude_usage=metrics.claude_used
+                )
                 stack.callback(models.close)
                 stack.push_async_callback(models.aclose)
                 processor = RunProcessor(

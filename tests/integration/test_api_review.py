@@ -133,6 +133,9 @@ async def test_metrics_show_the_runs_steps_extractor_requests_and_the_outbox(
     assert samples["smartnotes_runs{status=needs_review}"] == 1
     assert samples["smartnotes_run_step_seconds_count{status=done,step=summarizing}"] == 1
     assert samples["smartnotes_extractions_total{extractor=claude,fallback=no}"] == 1
+    # Tokens as the Messages API counted them in its answer (the local server's usage block).
+    assert samples["smartnotes_claude_tokens_total{kind=input}"] == 1200
+    assert samples["smartnotes_claude_tokens_total{kind=output}"] == 300
     assert (
         samples["smartnotes_http_request_seconds_count{method=POST,route=/api/runs,status=2xx}"]
         == 1
