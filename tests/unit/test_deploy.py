@@ -17,7 +17,9 @@ import pytest
 import yaml
 from jsonschema.validators import validator_for
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from smartnotes.metrics import Metrics
 from smartnotes.settings import Settings
 
 ROOT = Path(__file__).parents[2]
@@ -118,3 +120,40 @@ def test_the_toolkit_reads_only_what_provision_writes_or_the_env_files_set() -> 
     written = {"TEAMS_APP_ID"}
     unset = sorted(v for v in used - defined - outputs - written if not v.startswith("SECRET_"))
     assert not unset, unset
+
+
+MONITORING = ROOT / "deploy" / "monitoring"
+
+
+def exported_metrics() -> set[str]:
+    """Every series name /metrics can show (counters' _total, histograms' _bucket...)."""
+    registry = Metrics(async_sessionmaker(create_async_engine("sqlite+aiosqlite://"))).registry
+    names: set[str] = set()
+    for family in registry.collect():
+        names.add(family.name)
+        kind = family.type
+        if kind == "counter":
+            names.add(f"{family.name}_total")
+        elif kind == "histogram":
+            names |= {f"{family.name}_{end}" for end in ("bucket", "count", "sum")}
+    return names
+
+
+def referenced(expr: str) -> set[str]:
+    return set(re.findall(r"\bsmartnotes_[a-z_]+\b", expr))
+
+
+def test_alert_rules_and_the_dashboard_use_only_metrics_the_service_exports() -> None:
+    known = exported_metrics()
+    rules = yaml.safe_load((MONITORING / "alerts.yml").read_text(encoding="utf-8"))
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    assert len(exprs) >= 5
+    for rule in (r for g in rules["groups"] for r in g["rules"]):
+        assert rule["alert"].startswith("SmartNotes")
+        assert rule["annotations"]["summary"]
+        assert rule["labels"]["severity"] in ("page", "ticket")
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    exprs += [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    unknown = {name for expr in exprs for name in referenced(expr)} - known
+    assert not unknown, f"not exported by /metrics: {sorted(unknown)}"
+    assert all(referenced(expr) for expr in exprs)
