@@ -406,7 +406,8 @@ var deploymentEnv = [
 ]
 var commonEnv = concat(settingsEnv, secretsEnv, deploymentEnv)
 var webEnv = concat(commonEnv, [{ name: 'SMARTNOTES_FORWARDED_ALLOW_IPS', value: '*' }])
-// Three of the four cores for llama.cpp: transcription and the job loop keep one.
+// Three of the four vCPUs for llama.cpp: the job loop, the database and the other run keep
+// one (the default would find the same from the container's CPU limit; said here for clarity).
 var workerEnv = concat(commonEnv, [{ name: 'SMARTNOTES_SUMMARIZER_THREADS', value: '3' }])
 
 var volumes = [

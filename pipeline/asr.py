@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from pipeline.cores import model_threads
 from pipeline.errors import AudioError, ModelError
 from pipeline.transcript import UNKNOWN_SPEAKER, Segment, Transcript
 
@@ -35,7 +35,7 @@ class Transcriber:
                 str(model_path),
                 device="cpu",
                 compute_type=compute_type,
-                cpu_threads=cpu_threads or (os.cpu_count() or 2),
+                cpu_threads=cpu_threads or model_threads(),
                 local_files_only=True,
             )
         except (RuntimeError, ValueError, OSError) as exc:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+from pipeline.cores import model_threads
 from pipeline.errors import ModelError
 
 # A meeting transcript needs room: llama.cpp's 512-token default holds about two minutes of talk.
@@ -45,7 +45,7 @@ class LocalModel:
             self._llm = Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
-                n_threads=n_threads or max(1, (os.cpu_count() or 2)),
+                n_threads=n_threads or model_threads(),
                 seed=seed,
                 verbose=False,
             )

@@ -89,6 +89,7 @@ class Engine:
             self._transcriber = Transcriber(
                 self.asr_path,
                 compute_type=self.settings.asr_compute_type,
+                cpu_threads=self.settings.asr_threads,
                 language=self.settings.asr_language,
             )
         return self._transcriber

@@ -217,6 +217,8 @@ class Settings(BaseSettings):
     asr_model: Path | None = None
     asr_language: str | None = None
     asr_compute_type: str = "int8"
+    # Whisper's threads; empty: every core this process may use but one (as for the summarizer).
+    asr_threads: int | None = Field(default=None, ge=1)
 
     # Task extraction with Claude. No key: the local extractor runs and says so.
     anthropic_api_key: SecretStr | None = Field(
