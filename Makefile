@@ -48,6 +48,7 @@ $(INFRA_STAMP): requirements-infra.txt
 
 infra-lint: $(INFRA_STAMP)
 	$(INFRA_VENV)/bin/hadolint Dockerfile
+	$(INFRA_VENV)/bin/shellcheck deploy/image-report.sh
 	$(INFRA_VENV)/bin/checkov --quiet --compact --skip-download --framework dockerfile -f Dockerfile
 	$(INFRA_VENV)/bin/checkov --quiet --compact --skip-download --framework bicep secrets -d infra
 
