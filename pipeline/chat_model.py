@@ -40,3 +40,37 @@ class ChatModel(Protocol):
     ) -> str: ...
 
     def close(self, timeout: float = 30.0) -> None: ...
+
+
+class JoinedChat:
+    """``chat`` for a model that streams: the whole reply, from ``stream_chat``'s pieces."""
+
+    def stream_chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None = None,
+        repeat_penalty: float = 1.1,
+    ) -> Generator[str]:
+        raise NotImplementedError
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None = None,
+        repeat_penalty: float = 1.1,
+    ) -> str:
+        return "".join(
+            self.stream_chat(
+                messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                json_schema=json_schema,
+                repeat_penalty=repeat_penalty,
+            )
+        )

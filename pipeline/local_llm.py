@@ -8,6 +8,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+from pipeline.chat_model import JoinedChat
 from pipeline.cores import model_threads
 from pipeline.errors import ModelError
 
@@ -15,7 +16,7 @@ from pipeline.errors import ModelError
 DEFAULT_CONTEXT = 8192
 
 
-class LocalModel:
+class LocalModel(JoinedChat):
     """A GGUF chat model in llama.cpp; the chat template comes from the GGUF's own metadata.
 
     llama.cpp contexts are not thread-safe, so every generation holds ``lock``; callers that
@@ -99,25 +100,6 @@ class LocalModel:
             except (RuntimeError, ValueError) as exc:
                 # llama.cpp reports a prompt over the context and decode failures this way.
                 raise ModelError(f"{self.name} failed: {exc}") from exc
-
-    def chat(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        max_tokens: int,
-        temperature: float,
-        json_schema: dict[str, Any] | None = None,
-        repeat_penalty: float = 1.1,
-    ) -> str:
-        return "".join(
-            self.stream_chat(
-                messages,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                json_schema=json_schema,
-                repeat_penalty=repeat_penalty,
-            )
-        )
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
         """The grammar of ``schema``, made once per schema (it takes a while to build)."""

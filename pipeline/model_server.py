@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import httpx
 
+from pipeline.chat_model import JoinedChat
 from pipeline.errors import ModelError
 
 SchemaFormat = Literal["json_object", "json_schema"]
@@ -30,7 +31,7 @@ SchemaFormat = Literal["json_object", "json_schema"]
 READ_TIMEOUT = 120.0
 
 
-class ServerModel:
+class ServerModel(JoinedChat):
     """The same calls as :class:`pipeline.local_llm.LocalModel`, answered by a server."""
 
     def __init__(
@@ -173,25 +174,6 @@ class ServerModel:
                 "json_schema": {"name": "answer", "schema": schema, "strict": True},
             }
         return {"type": "json_object", "schema": schema}
-
-    def chat(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        max_tokens: int,
-        temperature: float,
-        json_schema: dict[str, Any] | None = None,
-        repeat_penalty: float = 1.1,
-    ) -> str:
-        return "".join(
-            self.stream_chat(
-                messages,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                json_schema=json_schema,
-                repeat_penalty=repeat_penalty,
-            )
-        )
 
     def close(self, timeout: float = 30.0) -> None:
         self._closing = True
