@@ -38,6 +38,7 @@ from smartnotes.runs.intake import CallEvent, Submitted, TranscriptStore, submit
 from smartnotes.runs.live import LiveEvents
 from smartnotes.runs.live_bridge import LiveBridge
 from smartnotes.runs.processor import RunProcessor
+from smartnotes.runs.retention import Retention
 from smartnotes.runs.review import Review, Viewer
 from smartnotes.settings import Settings
 from smartnotes.storage.database import libpq_conninfo
@@ -238,7 +239,13 @@ async def _start_worker(
     register_crm(jobs.app, jobs, outbox.deliver)
     if UPKEEP in queues:
         saver = AutoSaver(service.sessions, service.review, settings.review)
-        register_upkeep(jobs.app, auto_save=saver.save_due, keep_hours=settings.jobs_keep_hours)
+        retention = Retention(service.sessions, settings.retention)
+        register_upkeep(
+            jobs.app,
+            auto_save=saver.save_due,
+            purge_expired=retention.purge,
+            keep_hours=settings.jobs_keep_hours,
+        )
     graph = service.graph
     if graph is not None and GRAPH in queues:
         register_graph(

@@ -71,6 +71,17 @@ class SiteSettings(BaseModel):
     operator: str = "your organization"
 
 
+class RetentionSettings(BaseModel):
+    """How long what a call leaves behind is kept: ``SMARTNOTES_RETENTION__*`` (days)."""
+
+    # Stored transcripts and recordings (and Graph downloads).
+    transcript_days: int = Field(default=30, ge=1, le=3650)
+    # Runs with their tasks, decisions, feedback and notifications.
+    run_days: int = Field(default=365, ge=1, le=3650)
+    # The audit log.
+    audit_days: int = Field(default=730, ge=1, le=3650)
+
+
 class ReviewSettings(BaseModel):
     """The post-call review page the CRM embeds: ``SMARTNOTES_REVIEW__*``."""
 
@@ -276,6 +287,7 @@ class Settings(BaseSettings):
 
     calls: CallsSettings = Field(default_factory=CallsSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     site: SiteSettings = Field(default_factory=SiteSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
     graph: GraphSettings = Field(default_factory=GraphSettings)

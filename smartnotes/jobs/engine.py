@@ -41,6 +41,7 @@ GRAPH_RENEW = "graph_renew_subscriptions"
 GRAPH_CATCH_UP = "graph_catch_up"
 AUTO_SAVE = "auto_save"
 PURGE_JOBS = "purge_finished_jobs"
+PURGE_EXPIRED = "purge_expired"
 # Queues, so that a worker can be given only some of the work (``smartnotes worker --queues``):
 # runs need the models; the rest is I/O.
 RUNS, CRM, GRAPH, UPKEEP = "runs", "crm", "graph", "upkeep"

@@ -22,6 +22,7 @@ from smartnotes.jobs.engine import (
     GRAPH_RENEW,
     GRAPH_WORK,
     PROCESS_RUN,
+    PURGE_EXPIRED,
     PURGE_JOBS,
     RUNS,
     UPKEEP,
@@ -134,16 +135,27 @@ def register_graph(
 
 
 def register_upkeep(
-    app: procrastinate.App, *, auto_save: Callable[[], Awaitable[object]], keep_hours: int
+    app: procrastinate.App,
+    *,
+    auto_save: Callable[[], Awaitable[object]],
+    purge_expired: Callable[[], Awaitable[object]],
+    keep_hours: int,
 ) -> None:
     """Once a minute, the notes due for an auto-save; once an hour, finished jobs older than
-    ``keep_hours`` leave the job table (failed and cancelled ones stay for an operator)."""
+    ``keep_hours`` leave the job table (failed and cancelled ones stay for an operator), and
+    what is past its retention is deleted."""
 
     @app.periodic(cron="* * * * *", periodic_id=AUTO_SAVE)
     @app.task(name=AUTO_SAVE, queue=UPKEEP, lock=AUTO_SAVE, queueing_lock=AUTO_SAVE)
     async def auto_save_due(timestamp: int | None = None) -> None:
         with job_span(AUTO_SAVE):
             await auto_save()
+
+    @app.periodic(cron="43 * * * *", periodic_id=PURGE_EXPIRED)
+    @app.task(name=PURGE_EXPIRED, queue=UPKEEP, lock=PURGE_EXPIRED, queueing_lock=PURGE_EXPIRED)
+    async def purge_expired_data(timestamp: int | None = None) -> None:
+        with job_span(PURGE_EXPIRED):
+            await purge_expired()
 
     @app.periodic(cron="17 * * * *", periodic_id=PURGE_JOBS)
     @app.task(name=PURGE_JOBS, queue=UPKEEP, lock=PURGE_JOBS, queueing_lock=PURGE_JOBS)
