@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -410,3 +412,64 @@ def runs(
     OUT.print(table)
     if not found:
         ERR.print("No runs match.")
+
+
+@admin_app.command("export")
+def export(
+    email: Annotated[str, typer.Argument(help="The person's e-mail address.")],
+    output: Annotated[
+        Path | None, typer.Option(help="Write the document here instead of printing it.")
+    ] = None,
+) -> None:
+    """Everything Smart Notes keeps about a person, as one JSON document (a subject access
+    request): their user and seat, the runs they own with notes and tasks, the runs they
+    attended, their feedback, notifications and audit entries."""
+    from smartnotes.privacy import Privacy
+
+    async def work(engine: AsyncEngine) -> dict[str, Any] | None:
+        return await Privacy(sessions(engine)).export(email)
+
+    document = _with_db(work)
+    if document is None:
+        raise fail(ERR, f"no user with the e-mail address {email}", Exit.BAD_INPUT)
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+    if output is None:
+        OUT.out(text, highlight=False)
+        return
+    try:
+        output.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise fail(ERR, f"cannot write {output}: {exc.strerror or exc}", Exit.BAD_INPUT) from None
+    ERR.print(f"Wrote {escape(str(output))}: {len(document['runs'])} runs.")
+
+
+@admin_app.command("erase")
+def erase(
+    email: Annotated[str, typer.Argument(help="The person's e-mail address.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Erase: without it, nothing is changed.")
+    ] = False,
+) -> None:
+    """Erase a person: their user, seat, runs, tasks, feedback, notifications, Teams reference
+    and the transcripts they spoke in; other mentions pseudonymised. Cannot be undone."""
+    from smartnotes.privacy import Privacy, pseudonym
+
+    if not yes:
+        raise fail(
+            ERR,
+            f"this erases {email} and cannot be undone (notes already in the CRM stay there); "
+            "run again with --yes",
+            Exit.BAD_INPUT,
+        )
+
+    async def work(engine: AsyncEngine) -> Any:
+        return await Privacy(sessions(engine)).erase(email, actor=_actor())
+
+    erased = _with_db(work)
+    if erased is None:
+        raise fail(ERR, f"no user with the e-mail address {email}", Exit.BAD_INPUT)
+    ERR.print(
+        f"Erased {escape(email)} as {pseudonym(email)}: {erased.users} user(s), {erased.runs} "
+        f"run(s), {erased.transcripts} transcript(s), {erased.rows_rewritten} other row(s) "
+        "pseudonymised."
+    )
