@@ -49,6 +49,10 @@ param anthropicApiKey string = ''
 param metricsToken string = ''
 
 @secure()
+@description('Keys that seal stored transcripts and recordings at rest: id:base64 (32 bytes), comma-separated, the first sealing new files. Empty: stored as they are.')
+param storageKeys string = ''
+
+@secure()
 @description('Bearer token of the model server (SMARTNOTES_SUMMARIZER_URL), if it wants one.')
 param summarizerServerKey string = ''
 
@@ -187,8 +191,9 @@ var callsSecret = empty(callsSecrets) ? [] : [{ key: 'calls-secrets', env: 'SMAR
 var clientStateSecret = empty(graphClientState) ? [] : [{ key: 'graph-client-state', env: 'SMARTNOTES_GRAPH__CLIENT_STATE', value: graphClientState }]
 var anthropicSecret = empty(anthropicApiKey) ? [] : [{ key: 'anthropic-api-key', env: 'SMARTNOTES_ANTHROPIC_API_KEY', value: anthropicApiKey }]
 var metricsSecret = empty(metricsToken) ? [] : [{ key: 'metrics-token', env: 'SMARTNOTES_METRICS_TOKEN', value: metricsToken }]
+var storageKeysSecret = empty(storageKeys) ? [] : [{ key: 'storage-keys', env: 'SMARTNOTES_STORAGE_KEYS', value: storageKeys }]
 var modelServerSecret = empty(summarizerServerKey) ? [] : [{ key: 'summarizer-server-key', env: 'SMARTNOTES_SUMMARIZER_SERVER_KEY', value: summarizerServerKey }]
-var appSecrets = concat(requiredSecrets, callsSecret, clientStateSecret, anthropicSecret, metricsSecret, modelServerSecret)
+var appSecrets = concat(requiredSecrets, callsSecret, clientStateSecret, anthropicSecret, metricsSecret, modelServerSecret, storageKeysSecret)
 // The worker's scale rule reads the job table with the database password.
 var givenSecrets = concat(appSecrets, [{ key: 'postgres-password', env: '', value: postgresAdminPassword }])
 

@@ -165,7 +165,7 @@ class Service:
                 bridge = LiveBridge(libpq_conninfo(db), live)
                 await bridge.start()
                 stack.push_async_callback(bridge.stop)
-            store = TranscriptStore(settings.data_dir / "transcripts")
+            store = TranscriptStore(settings.data_dir / "transcripts", settings.sealer())
             swept = await asyncio.to_thread(store.sweep_incoming)
             if swept:
                 log.info("removed %d upload(s) a stopped process left unfinished", swept)

@@ -26,6 +26,7 @@ def _words(value: str) -> list[str]:
 
 if TYPE_CHECKING:
     from smartnotes.storage.database import Pool
+    from smartnotes.storage.sealed import Sealer
 
 
 class CallsSettings(BaseModel):
@@ -245,6 +246,10 @@ class Settings(BaseSettings):
     extractor_max_retries: int = Field(default=2, ge=0, le=10)
     local_extractor_max_tasks: int = Field(default=8, ge=1, le=32)
 
+    # Transcripts and recordings encrypted at rest: "id:base64" AES-256 keys, comma-separated,
+    # the first sealing new files (storage/sealed.py says how to rotate). Empty: kept as is.
+    storage_keys: SecretStr | None = None
+
     # Storage: a SQLite file in the data directory unless a database URL is given
     # (postgresql://user:password@host/db in production).
     data_dir: Path = Field(default_factory=lambda: _default_data_dir())
@@ -315,6 +320,21 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("the model server's URL must start with http:// or https://")
         return value
+
+    @field_validator("storage_keys")
+    @classmethod
+    def _storage_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from smartnotes.storage.sealed import parse_keys
+
+            if not parse_keys(value.get_secret_value()):
+                raise ValueError("no storage key given")
+        return value
+
+    def sealer(self) -> Sealer | None:
+        from smartnotes.storage.sealed import sealer_for
+
+        return sealer_for(self.storage_keys.get_secret_value() if self.storage_keys else None)
 
     @field_validator("forwarded_allow_ips")
     @classmethod

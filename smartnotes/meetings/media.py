@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from pipeline.events import utcnow
 from smartnotes.runs.intake import CallEvent, Participant, Submitted
 from smartnotes.runs.notify import Kind, notify
 from smartnotes.storage.models import AuditEntry, MeetingMedia, Run, RunSource, Seat, Tenant, User
+from smartnotes.storage.sealed import Sealer, SealError
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +132,13 @@ class MediaFetcher:
         keep_dir: Path,
         max_recording_bytes: int,
         clock: Callable[[], datetime] = utcnow,
+        sealer: Sealer | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.submit = submit
         self.tenant_id = tenant_id
+        self.sealer = sealer
         self.keep_dir = keep_dir
         self.max_recording_bytes = max_recording_bytes
         self.clock = clock
@@ -275,7 +279,7 @@ class MediaFetcher:
 
     async def _content(self, row: MeetingMedia, ref: MeetingRef) -> bytes:
         """The kept copy, or the one download (billed per minute) written down at once."""
-        kept = await asyncio.to_thread(_read_kept, row.file_ref)
+        kept = await asyncio.to_thread(_read_kept, row.file_ref, self.sealer)
         if kept is not None:
             return kept
         if row.kind == TRANSCRIPT:
@@ -285,7 +289,7 @@ class MediaFetcher:
                 ref, row.item_id, max_bytes=self.max_recording_bytes
             )
         path = self._path(row)
-        await asyncio.to_thread(_write, path, data)
+        await asyncio.to_thread(_write, path, data, self.sealer)
         async with self.sessions() as session:
             await session.execute(
                 update(MeetingMedia)
@@ -454,17 +458,22 @@ def _participants(meeting: Meeting) -> tuple[Participant, ...]:
     )
 
 
-def _read_kept(ref: str | None) -> bytes | None:
+def _read_kept(ref: str | None, sealer: Sealer | None) -> bytes | None:
     if not ref:
         return None
     try:
+        if sealer is not None:
+            return b"".join(sealer.chunks(Path(ref)))
         return Path(ref).read_bytes()
-    except FileNotFoundError:
-        return None
+    except (FileNotFoundError, SealError):
+        return None  # downloaded again: a kept copy that cannot be read is no copy
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes, sealer: Sealer | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    if sealer is not None:
+        sealer.seal_file(io.BytesIO(data), path)
+        return
     partial = path.with_suffix(path.suffix + ".part")
     partial.write_bytes(data)
     partial.replace(path)

@@ -260,6 +260,7 @@ async def open_graph(
             tenant_id=config.tenant,
             keep_dir=settings.data_dir / "graph",
             max_recording_bytes=config.max_recording_bytes,
+            sealer=settings.sealer(),
         )
         runtime: GraphRuntime
         subscriptions = Subscriptions(

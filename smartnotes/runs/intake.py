@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import os
 import shutil
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +30,7 @@ from smartnotes.storage.models import (
     User,
     new_id,
 )
+from smartnotes.storage.sealed import Sealer, is_sealed
 
 
 @dataclass(frozen=True)
@@ -72,22 +77,35 @@ async def rep_timezone(session: AsyncSession, user: User, default: str) -> str:
 
 
 INCOMING = "incoming"
+# Opened copies of sealed files, while a step reads them.
+PLAIN = ".plain"
 # A day: longer than any upload or download is allowed to take.
 STALE_INCOMING_SECONDS = 24 * 3600.0
 
 
 class TranscriptStore:
-    """Transcripts and recordings on disk, one file per run, removable on demand."""
+    """Transcripts and recordings on disk, one file per run, removable on demand; sealed
+    (AES-256-GCM, ``storage.sealed``) when storage keys are configured."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sealer: Sealer | None = None) -> None:
         self.root = root
+        self.sealer = sealer
 
     def save(self, run_id: str, data: bytes | Path, name: str) -> str:
         """Keep the run's transcript or recording; a file (from ``incoming``) is moved, not
-        copied, so hundreds of megabytes of audio are never read again to be kept."""
+        copied, so hundreds of megabytes of audio are never read again to be kept (sealed, it
+        is read once, a chunk at a time, and the plain upload removed)."""
         self.root.mkdir(parents=True, exist_ok=True)
         suffix = Path(name).suffix.lower()[:8] or ".bin"
         path = self.root / f"{run_id}{suffix}"
+        if self.sealer is not None:
+            if isinstance(data, Path):
+                with data.open("rb") as source:
+                    self.sealer.seal_file(source, path)
+                data.unlink(missing_ok=True)
+            else:
+                self.sealer.seal_file(io.BytesIO(data), path)
+            return str(path)
         if isinstance(data, Path):
             data.replace(path)  # same file system: one rename, never a half-written file
             return str(path)
@@ -96,6 +114,38 @@ class TranscriptStore:
         partial.replace(path)  # never a half-written transcript under the final name
         return str(path)
 
+    def read_bytes(self, ref: str) -> bytes:
+        """The stored file's content, opened if sealed. Raises FileNotFoundError, SealError."""
+        path = Path(ref)
+        if self.sealer is None:
+            return path.read_bytes()
+        return b"".join(self.sealer.chunks(path))
+
+    @asynccontextmanager
+    async def plain(self, ref: str) -> AsyncIterator[Path]:
+        """A path to the stored file's plain content for as long as the block runs: the file
+        itself, or (sealed) a copy opened into a private folder and removed afterwards."""
+        path = Path(ref)
+        if self.sealer is None or not await asyncio.to_thread(is_sealed, path):
+            yield path
+            return
+        folder = self.root / PLAIN
+        opened = folder / path.name
+        sealer = self.sealer
+
+        def open_copy() -> None:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(opened, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as out:
+                for chunk in sealer.chunks(path):
+                    out.write(chunk)
+
+        try:
+            await asyncio.to_thread(open_copy)
+            yield opened
+        finally:
+            await asyncio.to_thread(opened.unlink, True)
+
     def incoming(self) -> Path:
         """Where a request's large media waits, beside the runs' files (a rename moves it in)."""
         folder = self.root / INCOMING
@@ -103,9 +153,12 @@ class TranscriptStore:
         return folder
 
     def sweep_incoming(self, older_than: float = STALE_INCOMING_SECONDS) -> int:
-        """Remove what a killed process left in ``incoming``; a live upload is never that old.
-        Returns how many entries were removed."""
-        folder = self.root / INCOMING
+        """Remove what a killed process left in ``incoming`` (and opened copies of sealed
+        files); a live upload is never that old. Returns how many entries were removed."""
+        removed = self._sweep(self.root / PLAIN, older_than)
+        return removed + self._sweep(self.root / INCOMING, older_than)
+
+    def _sweep(self, folder: Path, older_than: float) -> int:
         if not folder.is_dir():
             return 0
         cutoff = time.time() - older_than

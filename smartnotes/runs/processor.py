@@ -29,6 +29,7 @@ from smartnotes.runs.live import LiveEvents
 from smartnotes.runs.notify import Kind, notify
 from smartnotes.runs.task_merge import new_tasks, touched
 from smartnotes.storage.models import AuditEntry, Run, RunStatus, RunStep, RunTask, TaskStatus, User
+from smartnotes.storage.sealed import SealError
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +111,19 @@ class RunProcessor:
             await self._changed(run_id)
 
         try:
-            _, result = await self.pipeline.process_file(
-                Path(snapshot.transcript_ref),
-                snapshot.context(),
-                self.transcriber,
-                sink,
-                local_only=snapshot.confidential,
-                summary=snapshot.summary,
-                on_tasks=tasks_ready,
-            )
+            async with self.store.plain(snapshot.transcript_ref) as transcript:
+                _, result = await self.pipeline.process_file(
+                    transcript,
+                    snapshot.context(),
+                    self.transcriber,
+                    sink,
+                    local_only=snapshot.confidential,
+                    summary=snapshot.summary,
+                    on_tasks=tasks_ready,
+                )
+        except SealError as exc:
+            await self._fail(run_id, "loading", f"the stored transcript cannot be opened: {exc}")
+            return
         except PipelineError as exc:
             await self._fail(run_id, sink.current or "loading", str(exc))
             return

@@ -55,6 +55,7 @@ from smartnotes.storage.models import (
     TaskStatus,
     User,
 )
+from smartnotes.storage.sealed import SealError
 
 EDITABLE = (RunStatus.NEEDS_REVIEW, RunStatus.FAILED)
 _TRANSCRIPT_GONE = "the transcript is no longer kept (confidential, or the call was not processed)"
@@ -504,9 +505,11 @@ class Review:
             return {"segments": [], "kept": False, "reason": _TRANSCRIPT_GONE}
         path = Path(ref)
         try:
-            data = await asyncio.to_thread(path.read_bytes)
+            data = await asyncio.to_thread(self.store.read_bytes, ref)
         except FileNotFoundError:
             return {"segments": [], "kept": False, "reason": _TRANSCRIPT_GONE}
+        except SealError as exc:
+            return {"segments": [], "kept": True, "reason": f"it cannot be opened: {exc}"}
         if is_audio(data, path.name):
             return {"segments": [], "kept": True, "reason": "the call was a recording"}
         try:
