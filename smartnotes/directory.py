@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select
@@ -42,15 +43,73 @@ async def ensure_user(
     return user
 
 
+# The personas of the product requirements; a tenant may use labels of its own.
+COHORTS = ("deal-closer", "relationship-builder", "all-rounder")
+_COHORT = re.compile(r"^[a-z0-9][a-z0-9 ._-]{0,59}$")
+
+
+def check_cohort(cohort: str) -> str:
+    """A cohort label as stored: lower case, 1 to 60 letters, digits, spaces, ``.``, ``_``,
+    ``-``; a DirectoryError says what is wrong."""
+    cleaned = " ".join(cohort.strip().lower().split())
+    if not _COHORT.match(cleaned):
+        raise DirectoryError(
+            f"cohort {cohort!r}: 1 to 60 letters, digits, spaces, '.', '_' or '-' "
+            f"(e.g. {', '.join(COHORTS)})"
+        )
+    return cleaned
+
+
 async def add_seat(
-    session: AsyncSession, tenant_id: str, email: str, *, by: str, display_name: str = ""
+    session: AsyncSession,
+    tenant_id: str,
+    email: str,
+    *,
+    by: str,
+    display_name: str = "",
+    cohort: str | None = None,
 ) -> User:
     await ensure_tenant(session, tenant_id)
     user = await ensure_user(session, tenant_id, email, display_name)
-    if await session.get(Seat, (tenant_id, user.id)) is None:
-        session.add(Seat(tenant_id=tenant_id, user_id=user.id, granted_by=by))
+    seat = await session.get(Seat, (tenant_id, user.id))
+    if seat is None:
+        seat = Seat(tenant_id=tenant_id, user_id=user.id, granted_by=by)
+        session.add(seat)
         session.add(AuditEntry(actor=by, action="seat_added", detail={"user": user.email}))
+    if cohort is not None:
+        _set_cohort(session, seat, user, check_cohort(cohort), by)
     return user
+
+
+async def set_cohort(
+    session: AsyncSession, tenant_id: str, email: str, cohort: str | None, *, by: str
+) -> None:
+    """Put a seated rep in a cohort (None: in none)."""
+    user = await find_user(session, tenant_id, email)
+    seat = None if user is None else await session.get(Seat, (tenant_id, user.id))
+    if user is None or seat is None:
+        raise DirectoryError(f"no seat for {email} in tenant {tenant_id}")
+    _set_cohort(session, seat, user, None if cohort is None else check_cohort(cohort), by)
+
+
+def _set_cohort(session: AsyncSession, seat: Seat, user: User, cohort: str | None, by: str) -> None:
+    if seat.cohort != cohort:
+        seat.cohort = cohort
+        session.add(
+            AuditEntry(
+                actor=by, action="seat_cohort", detail={"user": user.email, "cohort": cohort}
+            )
+        )
+
+
+async def seat_rows(session: AsyncSession, tenant_id: str) -> list[tuple[User, Seat]]:
+    rows = await session.execute(
+        select(User, Seat)
+        .join(Seat, Seat.user_id == User.id)
+        .where(Seat.tenant_id == tenant_id)
+        .order_by(User.email)
+    )
+    return [(user, seat) for user, seat in rows.tuples()]
 
 
 async def remove_seat(session: AsyncSession, tenant_id: str, email: str, *, by: str) -> None:

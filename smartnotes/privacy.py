@@ -126,7 +126,11 @@ class Privacy:
                 "exported_at": utcnow().isoformat(),
                 "users": [_user(u) for u in users],
                 "seats": [
-                    {"tenant": s.tenant_id, "granted_at": s.granted_at.isoformat()}
+                    {
+                        "tenant": s.tenant_id,
+                        "granted_at": s.granted_at.isoformat(),
+                        "cohort": s.cohort,
+                    }
                     for s in (
                         await session.execute(select(Seat).where(Seat.user_id.in_(person.user_ids)))
                     ).scalars()

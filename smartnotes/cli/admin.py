@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import getpass
+import io
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -127,15 +129,28 @@ def review_link(
     OUT.print(f"{settings.public_url()}/review/{run_id}?token={token}", soft_wrap=True)
 
 
+Cohort = Annotated[
+    str | None,
+    typer.Option(
+        help="Persona cohort: deal-closer, relationship-builder, all-rounder, or your own label."
+    ),
+]
+
+
 @seat_app.command("add")
 def seat_add(
-    tenant: Tenant, email: Email, name: Annotated[str, typer.Option(help="Display name.")] = ""
+    tenant: Tenant,
+    email: Email,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    cohort: Cohort = None,
 ) -> None:
     """Give a user a seat: Smart Notes processes their calls from now on."""
 
     async def work(engine: AsyncEngine) -> None:
         async with sessions(engine)() as session, session.begin():
-            await directory.add_seat(session, tenant, email, by=_actor(), display_name=name)
+            await directory.add_seat(
+                session, tenant, email, by=_actor(), display_name=name, cohort=cohort
+            )
 
     _with_db(work)
     ERR.print(f"Seat added for {escape(email)} in {escape(tenant)}.")
@@ -155,19 +170,90 @@ def seat_remove(tenant: Tenant, email: Email) -> None:
 
 @seat_app.command("list")
 def seat_list(tenant: Tenant) -> None:
-    """The users with a seat, and their switches."""
+    """The users with a seat, their cohort and their switches."""
 
-    async def work(engine: AsyncEngine) -> list[tuple[str, str, bool, bool]]:
+    async def work(engine: AsyncEngine) -> list[tuple[str, str, str, bool, bool]]:
         async with sessions(engine)() as session:
             return [
-                (u.email, u.display_name, u.enabled, u.confidential_default)
-                for u in await directory.seats(session, tenant)
+                (u.email, u.display_name, s.cohort or "", u.enabled, u.confidential_default)
+                for u, s in await directory.seat_rows(session, tenant)
             ]
 
-    table = Table("e-mail", "name", "Smart Notes", "confidential by default")
-    for email, name, enabled, confidential in _with_db(work):
-        table.add_row(email, name, "on" if enabled else "off", "yes" if confidential else "no")
+    table = Table("e-mail", "name", "cohort", "Smart Notes", "confidential by default")
+    for email, name, cohort, enabled, confidential in _with_db(work):
+        table.add_row(
+            escape(email),
+            escape(name),
+            escape(cohort),
+            "on" if enabled else "off",
+            "yes" if confidential else "no",
+        )
     OUT.print(table)
+
+
+@seat_app.command("cohort")
+def seat_cohort(
+    tenant: Tenant,
+    email: Email,
+    cohort: Annotated[str, typer.Argument(help="The cohort, or 'none'.")],
+) -> None:
+    """Put a seated rep in a persona cohort (success metrics and limits are per cohort)."""
+    chosen = None if cohort.strip().lower() == "none" else cohort
+
+    async def work(engine: AsyncEngine) -> None:
+        async with sessions(engine)() as session, session.begin():
+            await directory.set_cohort(session, tenant, email, chosen, by=_actor())
+
+    _with_db(work)
+    ERR.print(f"{escape(email)} is in cohort {escape(chosen or 'none')}.")
+
+
+@seat_app.command("import")
+def seat_import(
+    tenant: Tenant,
+    csv_file: Annotated[
+        Path, typer.Argument(help="A CSV file with the columns email, name, cohort.")
+    ],
+) -> None:
+    """Give seats (and cohorts) to every rep of a CSV file, all or none: a bad line names
+    itself and nothing is written."""
+    rows = _seat_csv(csv_file)
+
+    async def work(engine: AsyncEngine) -> None:
+        async with sessions(engine)() as session, session.begin():
+            for line, email, name, cohort in rows:
+                try:
+                    await directory.add_seat(
+                        session, tenant, email, by=_actor(), display_name=name, cohort=cohort
+                    )
+                except directory.DirectoryError as exc:
+                    raise directory.DirectoryError(f"{csv_file}, line {line}: {exc}") from None
+
+    _with_db(work)
+    ERR.print(f"{len(rows)} seat(s) in {escape(tenant)} from {escape(str(csv_file))}.")
+
+
+def _seat_csv(path: Path) -> list[tuple[int, str, str, str | None]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(ERR, f"cannot read {path}: {exc}", Exit.BAD_INPUT) from None
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or "email" not in [f.strip().lower() for f in reader.fieldnames]:
+        raise fail(
+            ERR,
+            f"{path}: the first line must name the columns (email, name, cohort)",
+            Exit.BAD_INPUT,
+        )
+    rows = []
+    for number, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        if "@" not in row.get("email", ""):
+            raise fail(ERR, f"{path}, line {number}: no e-mail address", Exit.BAD_INPUT)
+        rows.append((number, row["email"], row.get("name", ""), row.get("cohort") or None))
+    if not rows:
+        raise fail(ERR, f"{path}: no reps listed", Exit.BAD_INPUT)
+    return rows
 
 
 def _switch(value: str) -> bool:

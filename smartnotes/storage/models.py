@@ -102,6 +102,9 @@ class Seat(Base):
     )
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     granted_by: Mapped[str] = mapped_column(String(200), default="")
+    # The persona cohort the rep belongs to (deal-closer, relationship-builder, all-rounder,
+    # or the tenant's own label): success metrics and limits are read per cohort.
+    cohort: Mapped[str | None] = mapped_column(String(60), nullable=True)
 
 
 class Run(Base):

@@ -157,3 +157,55 @@ async def test_time_zones_for_a_tenant_and_a_rep(tmp_path: Path) -> None:
         user = await directory.find_user(session, "contoso", "maria@northwind.test")
         assert user is not None
         assert user.timezone is None
+
+
+async def test_seats_get_cohorts_one_by_one_or_from_a_csv(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    code, _, err = await _run(
+        data, "admin", "seat", "add", "contoso", "john@northwind.test", "--cohort", "Deal-Closer"
+    )
+    assert code == 0, err
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "Email,Name,Cohort\n"
+        "laura@northwind.test,Laura Ortiz,relationship-builder\n"
+        "iris@northwind.test,Iris Berg,all-rounder\n"
+        "sam@northwind.test,Sam Lee,\n",
+        encoding="utf-8",
+    )
+    code, _, err = await _run(data, "admin", "seat", "import", "contoso", str(roster))
+    assert code == 0, err
+    assert "3 seat(s)" in err
+    code, out, _ = await _run(data, "admin", "seat", "list", "contoso")
+    lines = {line.split("│")[1].strip(): line for line in out.splitlines() if "@" in line}
+    assert "deal-closer" in lines["john@northwind.test"]
+    assert "relationship-builder" in lines["laura@northwind.test"]
+    assert "Iris Berg" in lines["iris@northwind.test"]
+    assert "all-rounder" in lines["iris@northwind.test"]
+
+    code, _, err = await _run(
+        data, "admin", "seat", "cohort", "contoso", "sam@northwind.test", "all-rounder"
+    )
+    assert code == 0, err
+    code, _, err = await _run(data, "admin", "seat", "cohort", "contoso", "who@x.test", "x")
+    assert (code, err.strip()) == (2, "error: no seat for who@x.test in tenant contoso")
+
+    # A bad line names itself, and nothing of the file is written.
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "email,name,cohort\nnew@northwind.test,New Rep,deal-closer\nnobody,No Mail,x\n",
+        encoding="utf-8",
+    )
+    code, _, err = await _run(data, "admin", "seat", "import", "contoso", str(bad))
+    assert code == 2
+    assert "line 3: no e-mail address" in err
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text(
+        "email,name,cohort\nnew@northwind.test,New Rep,deal-closer\nx@northwind.test,X,!!\n",
+        encoding="utf-8",
+    )
+    code, _, err = await _run(data, "admin", "seat", "import", "contoso", str(wrong))
+    assert code == 2
+    assert "line 3: cohort '!!'" in err
+    code, out, _ = await _run(data, "admin", "seat", "list", "contoso")
+    assert "new@northwind.test" not in out
