@@ -102,3 +102,16 @@ def test_chunks_swapped_or_moved_between_files_are_refused(tmp_path: Path) -> No
 def test_bad_keys_are_named(value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_keys(value)
+
+
+def test_a_kept_graph_download_is_sealed_and_read_back(tmp_path: Path) -> None:
+    from smartnotes.meetings.media import _read_kept, _write
+
+    sealer = Sealer({"old": OLD})
+    path = tmp_path / "graph" / "recording.mp4"
+    _write(path, b"the meeting's words", sealer)
+    assert is_sealed(path)
+    assert b"words" not in path.read_bytes()
+    assert _read_kept(str(path), sealer) == b"the meeting's words"
+    # A copy that cannot be opened is no copy: it is downloaded again.
+    assert _read_kept(str(path), Sealer({"new": NEW})) is None
