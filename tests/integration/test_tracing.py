@@ -25,6 +25,7 @@ from tests.conftest import TEST_KEY
 from tests.fakes.anthropic_server import FakeAnthropic, tasks_reply
 from tests.integration.test_api_review import CLAUDE_TASKS, REP, UPLOAD
 from tests.seed import seed_user
+from tests.waits import until
 
 pytestmark = pytest.mark.models
 
@@ -76,6 +77,12 @@ async def test_a_processed_call_is_traced_from_request_to_claude(
     assert status == 202, created
     run_id = created["run_id"]
     await live.wait_for(run_id, REP, lambda v: v["status"] == "needs_review")
+
+    async def job_ended() -> bool:
+        # The job's span ends just after the run is ready, when the job returns.
+        return bool(_named(spans.get_finished_spans(), "job process_run"))
+
+    await until(job_ended)
     finished = spans.get_finished_spans()
 
     servers = [s for s in finished if s.kind is SpanKind.SERVER]
