@@ -4,7 +4,6 @@ process (``pipeline.local_llm.LocalModel``) or a model server
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Generator
 from typing import Any, Protocol
 
@@ -12,7 +11,6 @@ from typing import Any, Protocol
 class ChatModel(Protocol):
     name: str
     n_ctx: int
-    lock: threading.Lock
 
     def count_tokens(self, text: str) -> int: ...
 

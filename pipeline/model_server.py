@@ -15,7 +15,6 @@ exactly as with the in-process model.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Generator
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -60,9 +59,6 @@ class ServerModel(JoinedChat):
         self.schema_format = schema_format
         self.seed = seed
         self._closing = False
-        # Concurrent generations are the server's to schedule; the lock is kept for callers
-        # that sequence their work on the model the way they do with llama.cpp in process.
-        self.lock = threading.Lock()
         self._model_id = model or self._served_model()
         self.name = _display_name(self._model_id)
         self._count = self._tokenizer()

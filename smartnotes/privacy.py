@@ -23,15 +23,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, String, Table, Text, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pipeline.events import utcnow
+from smartnotes.runs.intake import delete_files
 from smartnotes.storage.models import (
     AuditEntry,
     Base,
@@ -235,7 +235,7 @@ class Privacy:
             )
         # The rows are gone (committed) before the files: a crash in between leaves files no
         # row points to, which the next erasure of nobody would not find; so they go now.
-        await asyncio.to_thread(_unlink_all, files)
+        await asyncio.to_thread(delete_files, files)
         return erased
 
 
@@ -303,12 +303,6 @@ def _scrub(value: Any, pattern: re.Pattern[str], replacement: str) -> Any:
     if isinstance(value, dict):
         return {k: _scrub(v, pattern, replacement) for k, v in value.items()}
     return value
-
-
-def _unlink_all(refs: Iterable[str | None]) -> None:
-    for ref in refs:
-        if ref:
-            Path(ref).unlink(missing_ok=True)
 
 
 def _user(user: User) -> dict[str, Any]:

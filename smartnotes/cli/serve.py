@@ -32,6 +32,7 @@ def serve(
     ] = True,
 ) -> None:
     """Start Smart Notes: the review API, the webhooks, the bot and the job worker."""
+    from pipeline.errors import ModelError
     from smartnotes.meetings.runtime import GraphSetupError
     from smartnotes.storage.open import SchemaError
     from smartnotes.teams.runtime import BotSetupError
@@ -54,7 +55,8 @@ def serve(
             access_log=None,
             loop=_event_loop(),
         )
-    except (SchemaError, GraphSetupError, BotSetupError) as exc:
+    # A model file or model server that is not there is set-up, not a crash.
+    except (SchemaError, GraphSetupError, BotSetupError, ModelError) as exc:
         raise fail(ERR, str(exc), Exit.BAD_SETUP) from None
     except OSError as exc:
         raise fail(

@@ -36,6 +36,7 @@ def worker(
 
     Runs, CRM deliveries, Graph's side and the upkeep. SIGTERM lets running jobs finish within
     SMARTNOTES_SHUTDOWN_GRACE; what is left resumes on another worker."""
+    from pipeline.errors import ModelError
     from smartnotes.meetings.runtime import GraphSetupError
     from smartnotes.storage.open import SchemaError
     from smartnotes.teams.runtime import BotSetupError
@@ -58,7 +59,8 @@ def worker(
     logs.configure(settings.log_format, settings.log_level)
     try:
         asyncio.run(_work(settings, chosen))
-    except (SchemaError, GraphSetupError, BotSetupError) as exc:
+    # A model file or model server that is not there is set-up, not a crash.
+    except (SchemaError, GraphSetupError, BotSetupError, ModelError) as exc:
         raise fail(ERR, str(exc), Exit.BAD_SETUP) from None
 
 

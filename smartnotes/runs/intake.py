@@ -7,7 +7,7 @@ import io
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -177,6 +177,12 @@ class TranscriptStore:
         return removed
 
     def delete(self, ref: str | None) -> None:
+        delete_files([ref])
+
+
+def delete_files(refs: Iterable[str | None]) -> None:
+    """Remove stored files by their refs (a run's transcript, a kept download); gone is fine."""
+    for ref in refs:
         if ref:
             Path(ref).unlink(missing_ok=True)
 

@@ -18,12 +18,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pipeline.events import utcnow
+from smartnotes.runs.intake import delete_files
 from smartnotes.settings import RetentionSettings
 from smartnotes.storage.models import AuditEntry, MeetingMedia, Run, RunStatus
 
@@ -110,7 +110,7 @@ class Retention:
                     .where(Run.id.in_([r.id for r in rows]))
                     .values(transcript_ref=None, transcript_deleted_at=utcnow())
                 )
-            await asyncio.to_thread(_unlink_all, [r.transcript_ref for r in rows])
+            await asyncio.to_thread(delete_files, [r.transcript_ref for r in rows])
             count += len(rows)
 
     async def _downloads(self, cutoff: datetime) -> int:
@@ -131,7 +131,7 @@ class Retention:
                     .where(MeetingMedia.id.in_([r.id for r in rows]))
                     .values(file_ref=None)
                 )
-            await asyncio.to_thread(_unlink_all, [r.file_ref for r in rows])
+            await asyncio.to_thread(delete_files, [r.file_ref for r in rows])
             count += len(rows)
 
     async def _runs(self, cutoff: datetime) -> int:
@@ -150,16 +150,10 @@ class Retention:
                 # Steps, tasks, feedback, CRM-write records, notifications, attendees and
                 # cards go with the run (ON DELETE CASCADE).
                 await session.execute(delete(Run).where(Run.id.in_([r.id for r in rows])))
-            await asyncio.to_thread(_unlink_all, [r.transcript_ref for r in rows])
+            await asyncio.to_thread(delete_files, [r.transcript_ref for r in rows])
             count += len(rows)
 
     async def _audit(self, cutoff: datetime) -> int:
         async with self.sessions() as session, session.begin():
             result = await session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _unlink_all(refs: list[str | None]) -> None:
-    for ref in refs:
-        if ref:
-            Path(ref).unlink(missing_ok=True)

@@ -229,3 +229,16 @@ async def test_human_output_streams_summary_then_tasks(tmp_path: Path) -> None:
     assert "call's start time is unknown" in err
     for step in ("Summarizing", "Analyzing", "Creating tasks"):
         assert f"✓ {step}" in err
+
+
+async def test_serve_names_a_model_it_cannot_reach_instead_of_crashing(tmp_path: Path) -> None:
+    env = _env(
+        SMARTNOTES_DATA_DIR=str(tmp_path / "data"),
+        SMARTNOTES_PORT="0",
+        # Port 9 (discard) on loopback: nothing answers there.
+        SMARTNOTES_SUMMARIZER_URL="http://127.0.0.1:9/v1",
+    )
+    code, _, err = await _smartnotes("serve", env=env)
+    assert code == 3
+    assert "error: the summarizer model server at http://127.0.0.1:9 did not list a model" in err
+    assert "Traceback" not in err
