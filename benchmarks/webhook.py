@@ -34,6 +34,8 @@ from sqlalchemy import func, select  # noqa: E402
 
 from benchmarks.common import Errors, Timings, free_port, report, wait_ready  # noqa: E402
 from smartnotes import directory  # noqa: E402
+from smartnotes.consent import record_consent  # noqa: E402
+from smartnotes.settings import Settings  # noqa: E402
 from smartnotes.storage.database import database_url, sessions  # noqa: E402
 from smartnotes.storage.models import Run  # noqa: E402
 from smartnotes.storage.open import open_database  # noqa: E402
@@ -71,6 +73,13 @@ async def seed(data_dir: Path) -> None:
     ):
         for n in range(REPS):
             await directory.add_seat(session, TENANT, f"rep{n}@bench.test", by="bench")
+        # The service runs with the default terms; without agreement every call is turned away.
+        await record_consent(
+            session,
+            TENANT,
+            by="Bench Admin <admin@bench.test>",
+            terms_version=str(Settings.model_fields["terms_version"].default),
+        )
 
 
 async def fire(

@@ -126,7 +126,8 @@ class SmartNotesBot:
     async def _command(self, context: TurnContext, user: TeamsUser | None) -> None:
         if user is None:
             return
-        text = " ".join(TurnContext.remove_recipient_mention(context.activity).lower().split())
+        said = " ".join(TurnContext.remove_recipient_mention(context.activity).split())
+        text = said.lower()
         try:
             if text in ("help", ""):
                 await context.send_activity(card_message(build_help_card()))
@@ -141,15 +142,19 @@ class SmartNotesBot:
                 await context.send_activity(
                     await self.backend.switch(user, confidential=text.endswith("on"))
                 )
+            elif text == "brief" or text.startswith("brief "):
+                answer = await self.backend.brief(user, said.partition(" ")[2])
+                await context.send_activity(
+                    card_message(answer) if isinstance(answer, dict) else answer
+                )
             elif text == "confidential":
                 await context.send_activity(
                     "Say confidential on to keep your calls to local models (the transcript is "
                     "deleted after processing and only you see the notes), or confidential off."
                 )
             else:
-                await context.send_activity(
-                    f"I don't know the command \u201c{text[:60]}\u201d. Type help for the list."
-                )
+                # Anything else is a question about the rep's calls.
+                await context.send_activity(card_message(await self.backend.ask(user, said)))
         except UnknownUserError:
             await context.send_activity(NOT_SET_UP)
 

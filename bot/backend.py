@@ -103,4 +103,14 @@ class TeamsBackend(Protocol):
         see them; raises SearchRefusedError or UnknownUserError."""
         ...
 
+    async def ask(self, user: TeamsUser, question: str) -> dict[str, Any]:
+        """The card answering a free question from the user's own calls, with its sources;
+        raises UnknownUserError."""
+        ...
+
+    async def brief(self, user: TeamsUser, customer: str) -> dict[str, Any] | str:
+        """The brief card on the user's customer of that name, or a sentence saying why there
+        is none (no such customer, several, nothing known yet); raises UnknownUserError."""
+        ...
+
     async def meeting_ended(self, meeting: MeetingEnded) -> bool: ...

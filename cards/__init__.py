@@ -5,6 +5,8 @@ and input ids in ``cards.verbs`` that the bot routes on, and ``parse_inputs`` tu
 card sends back into the rep's edits.
 """
 
+from cards.answer_card import build_answer_card
+from cards.brief import Brief, BriefCall, BriefMeeting, BriefPerson, BriefTask, build_brief_card
 from cards.elements import card_size
 from cards.messages import (
     Switches,
@@ -34,11 +36,18 @@ __all__ = [
     "CUSTOMER_INPUT",
     "MAX_BYTES",
     "SUMMARY_INPUT",
+    "Brief",
+    "BriefCall",
+    "BriefMeeting",
+    "BriefPerson",
+    "BriefTask",
     "CardInputs",
     "CardTooLargeError",
     "Switches",
     "Verb",
     "action_data",
+    "build_answer_card",
+    "build_brief_card",
     "build_error_card",
     "build_failure_card",
     "build_help_card",

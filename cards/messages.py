@@ -25,6 +25,7 @@ from cards.wording import STATUS_TEXT, client_time, local_time, step_name
 COMMANDS = (
     ("help", "Show this list."),
     ("status", "Your recent calls and where their notes stand."),
+    ("brief <customer>", "Before you meet a customer: the last calls, open tasks and people."),
     ("off", "Switch Smart Notes off: your calls are no longer processed."),
     ("on", "Switch Smart Notes back on."),
     ("confidential on", "Process your calls with local models only and keep no transcript."),
@@ -68,8 +69,19 @@ def build_welcome_card() -> dict[str, Any]:
 
 def build_help_card() -> dict[str, Any]:
     return card(
-        [_title("Smart Notes commands"), text("Type one of these in this chat:"), _commands()],
-        fallback_text="Commands: " + ", ".join(command for command, _ in COMMANDS),
+        [
+            _title("Smart Notes commands"),
+            text("Type one of these in this chat:"),
+            _commands(),
+            text(
+                "Or ask anything about your calls, like *What did Contoso promise about the "
+                "DPA?* The answer comes from your calls' notes, tasks and transcripts, with "
+                "the calls it cites."
+            ),
+        ],
+        fallback_text="Commands: "
+        + ", ".join(command for command, _ in COMMANDS)
+        + ". Or ask a question about your calls.",
     )
 
 

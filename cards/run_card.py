@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cards.coach_section import coach_section
 from cards.elements import (
     Element,
     action_set,
@@ -153,11 +154,16 @@ def _render(view: _View, layout: _Layout) -> Element:
         body.append(container([plain(span(view.notice, weight="bolder"))], style="attention"))
     body.append(header(view.run))
     if view.run["status"] == "cancelled":
-        body.append(text(CANCELLED_LINE))
+        # A run the service cancelled (not the rep) says why.
+        error = view.run.get("error")
+        body.append(text(f"Not processed — {error['message']}." if error else CANCELLED_LINE))
         return card(body, fallback_text=FALLBACK_TEXT)
     body.extend(_state_lines(view))
     body.append(_summary(view, layout))
     body.append(_tasks(view, layout))
+    coach = coach_section(view.run.get("coaching")) if not layout.tasks.compact else None
+    if coach is not None:
+        body.append(coach)
     # A card opened days later asks the bot for itself again: current state, a fresh link.
     refresh = execute("Refresh", Verb.REFRESH, action_data(view.run))
     return card(body, _actions(view), fallback_text=FALLBACK_TEXT, refresh=refresh)

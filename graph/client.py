@@ -28,6 +28,8 @@ The requests, as Microsoft documents them for v1.0 (https://learn.microsoft.com/
 - ``GET /users/{organizer}/onlineMeetings/getAllTranscripts(meetingOrganizerUserId='{id}',
   startDateTime={t})/delta``, then every ``@odata.nextLink`` up to the ``@odata.deltaLink``
   (calltranscript-delta);
+- ``GET /users/{id}/calendarView?startDateTime={t}&endDateTime={t}`` with ``$select`` and
+  ``Prefer: outlook.timezone``, every ``@odata.nextLink`` followed (user-list-calendarview);
 - ``POST /subscriptions``, ``PATCH``/``DELETE /subscriptions/{id}``,
   ``POST /subscriptions/{id}/reauthorize``, ``GET /subscriptions`` (subscription-*).
 """
@@ -71,6 +73,9 @@ from msgraph.generated.models.meeting_participant_info import MeetingParticipant
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.online_meeting import OnlineMeeting
 from msgraph.generated.models.subscription import Subscription as SdkSubscription
+from msgraph.generated.users.item.calendar_view.calendar_view_request_builder import (
+    CalendarViewRequestBuilder,
+)
 from msgraph.generated.users.item.online_meetings.item.online_meeting_item_request_builder import (
     OnlineMeetingItemRequestBuilder,
 )
@@ -88,7 +93,9 @@ from msgraph_core.middleware import GraphTelemetryHandler
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 from tzlocal.windows_tz import win_tz
 
+from graph.calendar import EVENT_FIELDS, PREFER_UTC, calendar_event, graph_window
 from graph.types import (
+    CalendarEvent,
     GraphAuthError,
     GraphError,
     GraphNotFoundError,
@@ -107,6 +114,7 @@ from graph.types import (
 __all__ = ["DEFAULT_BASE_URL", "GRAPH_SCOPE", "METERED_API_HINT", "GraphClient"]
 
 _T = TypeVar("_T")
+_CalendarQuery = CalendarViewRequestBuilder.CalendarViewRequestBuilderGetQueryParameters
 
 DEFAULT_BASE_URL = "https://graph.microsoft.com/v1.0"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -276,6 +284,33 @@ class GraphClient:
         Needs ``MailboxSettings.Read``."""
         settings = await self._call(self._sdk.users.by_user_id(user_id).mailbox_settings.get())
         return iana_zone(settings.time_zone if settings is not None else None)
+
+    async def calendar_view(
+        self, user_id: str, start: datetime, end: datetime, *, page_size: int = 50
+    ) -> list[CalendarEvent]:
+        """The events of the user's default calendar that overlap ``start``..``end``, each
+        occurrence of a series on its own, every page read; times in UTC (:mod:`graph.calendar`).
+        Needs ``Calendars.Read`` (or ``Calendars.ReadBasic``)."""
+        builder = self._sdk.users.by_user_id(user_id).calendar_view
+        first = RequestConfiguration[_CalendarQuery](
+            query_parameters=_CalendarQuery(
+                start_date_time=graph_window(start),
+                end_date_time=graph_window(end),
+                select=list(EVENT_FIELDS),
+                top=page_size,
+            )
+        )
+        first.headers.add("Prefer", PREFER_UTC)
+        page = await self._call(builder.get(first))
+        found: list[CalendarEvent] = []
+        while page is not None:
+            found.extend(calendar_event(item) for item in page.value or [])
+            if not page.odata_next_link:
+                break
+            following = RequestConfiguration[_CalendarQuery]()
+            following.headers.add("Prefer", PREFER_UTC)
+            page = await self._call(builder.with_url(page.odata_next_link).get(following))
+        return found
 
     # -- transcripts -----------------------------------------------------------------------
 

@@ -127,3 +127,38 @@ class GraphThrottledError(GraphError):
     def __init__(self, status: int, code: str, message: str, retry_after: float | None) -> None:
         super().__init__(status, code, message)
         self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class EventPerson:
+    """An event's organizer or attendee as the calendar names them (``emailAddress``)."""
+
+    email: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class CalendarEvent:
+    """One event, occurrence or exception of a user's calendar view, times in UTC.
+
+    ``uid`` is the event's ``iCalUId`` (the same in every attendee's calendar, and different
+    for each occurrence of a series), or its ``id`` where Graph gave none.
+    """
+
+    id: str
+    uid: str
+    start: datetime
+    end: datetime
+    subject: str | None = None
+    cancelled: bool = False
+    organizer: EventPerson | None = None
+    attendees: tuple[EventPerson, ...] = ()
+
+    @property
+    def people(self) -> tuple[EventPerson, ...]:
+        """The organizer and the attendees, each address once."""
+        seen: dict[str, EventPerson] = {}
+        for person in (self.organizer, *self.attendees):
+            if person is not None:
+                seen.setdefault(person.email, person)
+        return tuple(seen.values())

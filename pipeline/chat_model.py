@@ -7,10 +7,14 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any, Protocol
 
+from pipeline.usage import BusyClock
+
 
 class ChatModel(Protocol):
     name: str
     n_ctx: int
+    # The time spent generating, per calling thread: what a run's usage records.
+    busy: BusyClock
 
     def count_tokens(self, text: str) -> int: ...
 

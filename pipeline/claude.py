@@ -29,6 +29,7 @@ from pipeline.extraction import (
 from pipeline.prompting import Prompts
 from pipeline.tasks import ExtractedTask, extraction_schema
 from pipeline.transcript import Transcript
+from pipeline.usage import RunUsage
 
 TOOL_NAME = "record_tasks"
 
@@ -74,12 +75,17 @@ class ClaudeExtractor:
         )
 
     async def extract(
-        self, transcript: Transcript, context: CallContext, warnings: list[str] | None = None
+        self,
+        transcript: Transcript,
+        context: CallContext,
+        warnings: list[str] | None = None,
+        usage: RunUsage | None = None,
     ) -> list[ExtractedTask]:
+        """``usage`` gets the tokens of every answer, also of one whose tasks are refused."""
         parts = plan_parts(transcript, self.part_tokens, approximate_tokens)
         results = await asyncio.gather(
             *(
-                self._extract_part(transcript, part, context, i, len(parts), warnings)
+                self._extract_part(transcript, part, context, i, len(parts), warnings, usage)
                 for i, part in enumerate(parts, start=1)
             )
         )
@@ -93,6 +99,7 @@ class ClaudeExtractor:
         number: int,
         parts: int,
         warnings: list[str] | None,
+        usage: RunUsage | None,
     ) -> list[ExtractedTask]:
         prompt = user_prompt(self.prompts, transcript, part, context, number, parts)
         async with self._parallel:
@@ -111,8 +118,11 @@ class ClaudeExtractor:
             except json.JSONDecodeError as exc:
                 # The SDK lets a 200 with a broken body through as a plain decode error.
                 raise ExtractionError("Claude returned malformed output (not JSON)") from exc
-        if self.on_usage is not None and message.usage is not None:
-            self.on_usage(message.usage.input_tokens, message.usage.output_tokens)
+        if message.usage is not None:
+            if self.on_usage is not None:
+                self.on_usage(message.usage.input_tokens, message.usage.output_tokens)
+            if usage is not None:
+                usage.claude(message.usage.input_tokens, message.usage.output_tokens)
         if message.stop_reason == "max_tokens":
             raise ExtractionError("Claude returned malformed output (answer cut off)")
         for block in message.content:
@@ -152,3 +162,8 @@ def _reason(exc: anthropic.APIError) -> str:
     if isinstance(exc, anthropic.APIResponseValidationError):
         return "Claude returned malformed output"
     return f"Claude failed ({type(exc).__name__})"
+
+
+def failure_reason(exc: anthropic.APIError) -> str:
+    """Why a Messages API call failed, in the sentence the rep reads for the extractor's."""
+    return _reason(exc)

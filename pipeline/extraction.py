@@ -16,6 +16,7 @@ from pipeline.errors import ExtractionError
 from pipeline.prompting import Prompts, fill, quote_material
 from pipeline.tasks import ExtractedTask
 from pipeline.transcript import Segment, Transcript, merge_turns
+from pipeline.usage import RunUsage
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,15 @@ class TaskExtractor(Protocol):
     model_name: str
 
     async def extract(
-        self, transcript: Transcript, context: CallContext, warnings: list[str] | None = None
+        self,
+        transcript: Transcript,
+        context: CallContext,
+        warnings: list[str] | None = None,
+        usage: RunUsage | None = None,
     ) -> list[ExtractedTask]:
         """The tasks in the call; what had to be repaired in the model's answer is added to
-        ``warnings`` (a field cut to its limit, a task without a title dropped)."""
+        ``warnings`` (a field cut to its limit, a task without a title dropped), and what the
+        model's service counted as used to ``usage``."""
         ...
 
 

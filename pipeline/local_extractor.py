@@ -23,6 +23,7 @@ from pipeline.prompting import Prompts, fill
 from pipeline.summarizer import transcript_prompt
 from pipeline.tasks import ExtractedTask, extraction_schema
 from pipeline.transcript import Transcript
+from pipeline.usage import RunUsage, model_time
 
 # Upper bound of one bounded task in tokens (about 1,000 characters of JSON).
 _TOKENS_PER_TASK = 360
@@ -48,9 +49,19 @@ class LocalExtractor:
         self._instructions = system_prompt(prompts)
 
     async def extract(
-        self, transcript: Transcript, context: CallContext, warnings: list[str] | None = None
+        self,
+        transcript: Transcript,
+        context: CallContext,
+        warnings: list[str] | None = None,
+        usage: RunUsage | None = None,
     ) -> list[ExtractedTask]:
-        return await asyncio.to_thread(self.extract_sync, transcript, context, warnings)
+        """``usage`` gets the time the model spent on this call."""
+
+        def work() -> list[ExtractedTask]:
+            with model_time(self.model.busy, usage):
+                return self.extract_sync(transcript, context, warnings)
+
+        return await asyncio.to_thread(work)
 
     def extract_sync(
         self, transcript: Transcript, context: CallContext, warnings: list[str] | None = None

@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.chat_model import JoinedChat
 from pipeline.cores import model_threads
 from pipeline.errors import ModelError
+from pipeline.usage import BusyClock
 
 # A meeting transcript needs room: llama.cpp's 512-token default holds about two minutes of talk.
 DEFAULT_CONTEXT = 8192
@@ -56,6 +57,7 @@ class LocalModel(JoinedChat):
         self.name = _model_name(self._llm, path)
         self.n_ctx = self._llm.n_ctx()
         self.lock = threading.Lock()
+        self.busy = BusyClock()
         self._closing = False
         self._grammars: dict[str, Any] = {}
 
@@ -79,7 +81,7 @@ class LocalModel(JoinedChat):
         """Yield the reply's text pieces as llama.cpp produces them (holds ``lock``); with
         ``json_schema``, under the grammar llama.cpp makes of it."""
         grammar = self._grammar(json_schema) if json_schema is not None else None
-        with self.lock:
+        with self.lock, self.busy.running():
             try:
                 chunks = self._llm.create_chat_completion(
                     messages=messages,  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ import httpx
 
 from pipeline.chat_model import JoinedChat
 from pipeline.errors import ModelError
+from pipeline.usage import BusyClock
 
 SchemaFormat = Literal["json_object", "json_schema"]
 # Reading a reply: a token every few seconds at worst, even on a loaded CPU server.
@@ -58,6 +59,7 @@ class ServerModel(JoinedChat):
         self.n_ctx = n_ctx
         self.schema_format = schema_format
         self.seed = seed
+        self.busy = BusyClock()
         self._closing = False
         self._model_id = model or self._served_model()
         self.name = _display_name(self._model_id)
@@ -146,7 +148,10 @@ class ServerModel(JoinedChat):
         if json_schema is not None:
             body["response_format"] = self._response_format(json_schema)
         try:
-            with self._http.stream("POST", "/v1/chat/completions", json=body) as answer:
+            with (
+                self.busy.running(),
+                self._http.stream("POST", "/v1/chat/completions", json=body) as answer,
+            ):
                 if answer.status_code != 200:
                     answer.read()
                     raise ModelError(

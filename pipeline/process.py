@@ -28,6 +28,7 @@ from pipeline.sources import check_file, file_is_audio, read_text_transcript, tr
 from pipeline.summarizer import Summarizer
 from pipeline.tasks import ExtractedTask, Task, TaskOrigin
 from pipeline.transcript import Transcript
+from pipeline.usage import RunUsage, model_time
 
 
 class ExtractorInfo(BaseModel):
@@ -76,6 +77,9 @@ class PipelineResult(BaseModel):
         return not self.errors
 
 
+# Why only local models run when the caller does not say.
+CONFIDENTIAL = "confidential call: only local models run"
+
 # Receives the tasks as soon as they exist, with the extractor that made them.
 TasksCallback = Callable[[list[Task], ExtractorInfo], Awaitable[None]]
 
@@ -87,6 +91,8 @@ class Emitter:
         self._sink = sink
         self.steps: dict[Step, StepRecord] = {}
         self.warnings: list[str] = []
+        # The recording's length, as the transcriber reports it with its progress.
+        self.recording_seconds = 0.0
 
     async def emit(self, event: PipelineEvent) -> None:
         if event.kind == "step_started" and event.step is not None:
@@ -98,6 +104,8 @@ class Emitter:
             record.error = event.text or None
         elif event.kind == "warning":
             self.warnings.append(event.text)
+        elif event.kind == "progress" and event.step == Step.TRANSCRIBING and event.total:
+            self.recording_seconds = event.total
         if self._sink is not None:
             outcome = self._sink(event)
             if inspect.isawaitable(outcome):
@@ -144,19 +152,21 @@ class Pipeline:
         sink: EventSink | None = None,
         *,
         local_only: bool = False,
-        local_only_reason: str = "confidential call: only local models run",
+        local_only_reason: str = CONFIDENTIAL,
         emitter: Emitter | None = None,
         summary: str | None = None,
         on_tasks: TasksCallback | None = None,
+        usage: RunUsage | None = None,
     ) -> PipelineResult:
         """Both steps from the full transcript; a ``summary`` already made (a run resumed after
         a crash) is kept and only the tasks are made. ``on_tasks`` gets the tasks the moment
-        they are made, while the summary may still be streaming."""
+        they are made, while the summary may still be streaming. ``usage`` gets what the
+        models used, as they use it."""
         self.check_length(transcript)
         emitter = emitter or Emitter(sink)
         summary_done = asyncio.Event()
         summary_job = asyncio.create_task(
-            self._summarize(transcript, emitter, summary_done)
+            self._summarize(transcript, emitter, summary_done, usage)
             if summary is None
             else _already(summary, summary_done)
         )
@@ -168,6 +178,7 @@ class Pipeline:
                 summary_done,
                 local_only_reason if local_only else None,
                 on_tasks,
+                usage,
             )
         )
         try:
@@ -228,14 +239,19 @@ class Pipeline:
         sink: EventSink | None = None,
         *,
         local_only: bool = False,
+        local_only_reason: str = CONFIDENTIAL,
         summary: str | None = None,
         on_tasks: TasksCallback | None = None,
+        usage: RunUsage | None = None,
     ) -> tuple[Transcript, PipelineResult]:
-        """A transcript file or a recording, start to end; audio is transcribed first."""
+        """A transcript file or a recording, start to end; audio is transcribed first.
+        ``local_only_reason`` says why only local models run (the run shows it)."""
         emitter = Emitter(sink)
         check_file(path)
         if file_is_audio(path):
             transcript = await transcribe_file(path, transcriber(), emitter.emit)
+            if usage is not None:
+                usage.audio_seconds = emitter.recording_seconds or transcript.duration
         else:
             transcript = await asyncio.to_thread(read_text_transcript, path)
         self.check_length(transcript)
@@ -253,19 +269,26 @@ class Pipeline:
             transcript,
             context,
             local_only=local_only,
+            local_only_reason=local_only_reason,
             emitter=emitter,
             summary=summary,
             on_tasks=on_tasks,
+            usage=usage,
         )
         return transcript, result
 
     async def _summarize(
-        self, transcript: Transcript, emitter: Emitter, finished: asyncio.Event
+        self,
+        transcript: Transcript,
+        emitter: Emitter,
+        finished: asyncio.Event,
+        usage: RunUsage | None = None,
     ) -> tuple[str, str | None]:
         await emitter.step("step_started", Step.SUMMARIZING)
-        try:
-            text = await run_with_events(
-                lambda post: self.summarizer.summarize(
+
+        def summarize(post: Callable[[PipelineEvent], None]) -> str:
+            with model_time(self.summarizer.model.busy, usage):
+                return self.summarizer.summarize(
                     transcript,
                     lambda piece: post(
                         PipelineEvent(kind="token", step=Step.SUMMARIZING, text=piece)
@@ -279,9 +302,10 @@ class Pipeline:
                             text=f"part {min(done + 1, total)} of {total}",
                         )
                     ),
-                ),
-                emitter.emit,
-            )
+                )
+
+        try:
+            text = await run_with_events(summarize, emitter.emit)
             if not text:
                 raise PipelineError("the summarizer produced no text")
         except PipelineError as exc:
@@ -300,11 +324,12 @@ class Pipeline:
         summary_done: asyncio.Event,
         local_only_reason: str | None,
         on_tasks: TasksCallback | None = None,
+        usage: RunUsage | None = None,
     ) -> tuple[list[Task], ExtractorInfo | None, str | None]:
         await emitter.step("step_started", Step.ANALYZING)
         try:
             extracted, info = await self._extract(
-                transcript, context, emitter, summary_done, local_only_reason
+                transcript, context, emitter, summary_done, local_only_reason, usage
             )
         except PipelineError as exc:
             await emitter.step("step_failed", Step.ANALYZING, str(exc))
@@ -327,14 +352,17 @@ class Pipeline:
         emitter: Emitter,
         summary_done: asyncio.Event,
         local_only_reason: str | None,
+        usage: RunUsage | None,
     ) -> tuple[list[ExtractedTask], ExtractorInfo]:
         remote = None if local_only_reason else self.remote_extractor
         reason = local_only_reason or self.remote_unavailable_reason
         repaired: list[str] = []
         if remote is not None:
             try:
-                tasks = await remote.extract(transcript, context, repaired)
+                tasks = await remote.extract(transcript, context, repaired, usage)
                 await _repairs(emitter, repaired)
+                if usage is not None:
+                    usage.extractor = "claude"
                 return tasks, ExtractorInfo(
                     name="claude", model=remote.model_name, repairs=repaired
                 )
@@ -353,8 +381,10 @@ class Pipeline:
         await emitter.emit(
             PipelineEvent(kind="progress", step=Step.ANALYZING, text="local extractor running")
         )
-        tasks = await self.local_extractor.extract(transcript, context, repaired)
+        tasks = await self.local_extractor.extract(transcript, context, repaired, usage)
         await _repairs(emitter, repaired)
+        if usage is not None:
+            usage.extractor = "local"
         return tasks, ExtractorInfo(
             name="local",
             model=self.local_extractor.model_name,

@@ -33,6 +33,7 @@ class Prompts:
     extract_local: str
     crm_task_fields: str
     writing_style: str
+    coach: str
 
     @classmethod
     def load(cls, override_dir: Path | None = None) -> Prompts:

@@ -5,7 +5,9 @@ credential), or raises ``AuthError`` (its kind, but invalid). The service tries 
 The built-in one verifies Smart Notes API tokens: HS256 JWTs with issuer, audience, expiry
 and a bounded lifetime, signed with the service's secret (``SMARTNOTES_API_TOKEN_SECRET``, or
 a key generated in the data directory on first start). Teams SSO and the CRM's signed tokens
-plug in the same way. There is no bypass: tests sign real tokens.
+plug in the same way. The admin console's token (``issue_admin_token``) is signed with the
+same secret for another audience and carries the admin role. There is no bypass: tests sign
+real tokens.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Identity:
     method: str
     # Set for credentials good for one run only (the review page's token).
     run_id: str | None = None
+    # Set for the admin console's credentials: the role the sign-in proved ("admin").
+    role: str | None = None
 
 
 class Authenticator(Protocol):
@@ -235,3 +239,64 @@ class ReviewTokenAuth:
         if token is None:
             return None
         return self.verified.check(token.strip(), partial(_verify_review_token, self.secret))
+
+
+# The admin console's token: same key as API tokens, its own audience, so neither kind of
+# token opens the other's door. An Entra ID app role signs in the same way once Teams SSO
+# comes: whatever proves the role, the console keeps this token in its cookie.
+ADMIN_AUDIENCE = "smartnotes-admin"
+ADMIN_MAX_LIFETIME = 8 * 3600
+ADMIN_ROLE = "admin"
+
+
+def issue_admin_token(secret: bytes, tenant_id: str, email: str, *, ttl: int = 3600) -> str:
+    """A tenant admin's console token: one tenant, the admin's e-mail, at most 8 hours."""
+    if not 0 < ttl <= ADMIN_MAX_LIFETIME:
+        raise ValueError(f"token lifetime must be between 1 and {ADMIN_MAX_LIFETIME} seconds")
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": ADMIN_AUDIENCE,
+        "sub": email.strip().lower(),
+        "tid": tenant_id,
+        "role": ADMIN_ROLE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def verify_admin_token(secret: bytes, token: str) -> tuple[Identity, float]:
+    """The admin behind a console token and when it expires; raises ``AuthError``."""
+    claims = _claims(
+        secret,
+        token,
+        audience=ADMIN_AUDIENCE,
+        max_lifetime=ADMIN_MAX_LIFETIME,
+        issuer=ISSUER,
+        extra=("role",),
+    )
+    if claims["role"] != ADMIN_ROLE:
+        raise AuthError("invalid token: not an admin")
+    identity = Identity(
+        tenant_id=claims["tid"], email=claims["sub"], method="admin-token", role=ADMIN_ROLE
+    )
+    return identity, float(claims["exp"])
+
+
+class AdminCookieAuth:
+    """The admin console's session: the admin token in an HttpOnly cookie scoped to
+    ``/admin``, set by the console's sign-in. Not one of the API's authenticators."""
+
+    COOKIE = "smartnotes_admin"
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self.verified = VerifiedTokens()
+
+    async def authenticate(self, request: web.Request) -> Identity | None:
+        token = request.cookies.get(self.COOKIE)
+        if not token:
+            return None
+        return self.verified.check(token, partial(verify_admin_token, self.secret))

@@ -75,7 +75,11 @@ async def add_seat(
     if seat is None:
         seat = Seat(tenant_id=tenant_id, user_id=user.id, granted_by=by)
         session.add(seat)
-        session.add(AuditEntry(actor=by, action="seat_added", detail={"user": user.email}))
+        session.add(
+            AuditEntry(
+                actor=by, action="seat_added", detail={"user": user.email, "tenant": tenant_id}
+            )
+        )
     if cohort is not None:
         _set_cohort(session, seat, user, check_cohort(cohort), by)
     return user
@@ -97,7 +101,9 @@ def _set_cohort(session: AsyncSession, seat: Seat, user: User, cohort: str | Non
         seat.cohort = cohort
         session.add(
             AuditEntry(
-                actor=by, action="seat_cohort", detail={"user": user.email, "cohort": cohort}
+                actor=by,
+                action="seat_cohort",
+                detail={"user": user.email, "tenant": user.tenant_id, "cohort": cohort},
             )
         )
 
@@ -120,7 +126,11 @@ async def remove_seat(session: AsyncSession, tenant_id: str, email: str, *, by: 
         delete(Seat).where(Seat.tenant_id == tenant_id, Seat.user_id == user.id)
     )
     if getattr(removed, "rowcount", 0):
-        session.add(AuditEntry(actor=by, action="seat_removed", detail={"user": user.email}))
+        session.add(
+            AuditEntry(
+                actor=by, action="seat_removed", detail={"user": user.email, "tenant": tenant_id}
+            )
+        )
 
 
 async def set_tenant_enabled(
@@ -144,7 +154,9 @@ async def set_user_enabled(
     user.enabled = enabled
     session.add(
         AuditEntry(
-            actor=by, action="user_on" if enabled else "user_off", detail={"user": user.email}
+            actor=by,
+            action="user_on" if enabled else "user_off",
+            detail={"user": user.email, "tenant": user.tenant_id},
         )
     )
 
@@ -160,7 +172,7 @@ async def set_confidential_default(
         AuditEntry(
             actor=by,
             action="confidential_default",
-            detail={"user": user.email, "confidential": confidential},
+            detail={"user": user.email, "tenant": user.tenant_id, "confidential": confidential},
         )
     )
 
@@ -203,7 +215,11 @@ async def set_user_save_mode(
         raise DirectoryError(f"no user {email} in tenant {tenant_id}")
     user.save_mode = mode
     session.add(
-        AuditEntry(actor=by, action="user_save_mode", detail={"user": user.email, "mode": mode})
+        AuditEntry(
+            actor=by,
+            action="user_save_mode",
+            detail={"user": user.email, "tenant": user.tenant_id, "mode": mode},
+        )
     )
 
 
@@ -228,7 +244,7 @@ async def set_timezone(
         if user is None:
             raise DirectoryError(f"no user {email} in tenant {tenant_id}")
         user.timezone = zone
-        detail = {"user": user.email, "timezone": zone}
+        detail = {"user": user.email, "tenant": user.tenant_id, "timezone": zone}
     session.add(AuditEntry(actor=by, action="timezone", detail=detail))
 
 

@@ -20,6 +20,19 @@ from pipeline.summarizer import Summarizer, SummaryOptions
 from smartnotes.settings import Settings
 
 
+def claude_client(settings: Settings) -> anthropic.AsyncAnthropic | None:
+    """The Messages API client every Claude call of the service uses; None without a key."""
+    key = settings.anthropic_api_key
+    if key is None:
+        return None
+    return anthropic.AsyncAnthropic(
+        api_key=key.get_secret_value(),
+        base_url=settings.anthropic_base_url,
+        timeout=settings.extractor_timeout,
+        max_retries=settings.extractor_max_retries,
+    )
+
+
 class Engine:
     """Owns the loaded models; the transcriber loads on first use (text calls never need it)."""
 
@@ -63,15 +76,9 @@ class Engine:
         )
 
     def _claude(self) -> ClaudeExtractor | None:
-        key = self.settings.anthropic_api_key
-        if key is None:
+        client = self._client = claude_client(self.settings)
+        if client is None:
             return None
-        client = self._client = anthropic.AsyncAnthropic(
-            api_key=key.get_secret_value(),
-            base_url=self.settings.anthropic_base_url,
-            timeout=self.settings.extractor_timeout,
-            max_retries=self.settings.extractor_max_retries,
-        )
         return ClaudeExtractor(
             client,
             self.prompts,

@@ -1,11 +1,12 @@
 """Prometheus metrics: what an operator graphs and alerts on.
 
 Two kinds. Per process: how long requests and pipeline steps take, which extractor made the
-tasks (Claude, or the local fallback and why). For the whole deployment, read from the
-database when scraped, so that any replica answers the same: runs by state, jobs waiting and
-how long the oldest has waited, CRM writes not yet delivered (how many, how old, how many
-failing), Graph notifications not yet worked and parked. Every service owns its registry:
-nothing is global, so several services in one process (the tests) do not mix their figures.
+tasks (Claude, or the local fallback and why), which calls the gate turned away and why. For
+the whole deployment, read from the database when scraped, so that any replica answers the
+same: runs by state, jobs waiting and how long the oldest has waited, CRM writes not yet
+delivered (how many, how old, how many failing), Graph notifications not yet worked and
+parked. Every service owns its registry: nothing is global, so several services in one
+process (the tests) do not mix their figures.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.calls_skipped = Counter(
+            "smartnotes_calls_skipped",
+            "Calls the gate did not process, by reason (no_consent, tenant_off, no_seat, ...).",
+            ["reason"],
+            registry=r,
+        )
         self.runs = Gauge("smartnotes_runs", "Runs by state.", ["status"], registry=r)
         self.jobs = Gauge(
             "smartnotes_jobs", "Jobs by queue and state.", ["queue", "status"], registry=r
@@ -97,6 +104,9 @@ class Metrics:
 
     def extracted(self, extractor: str, fallback_reason: str | None) -> None:
         self.extractions.labels(extractor, "yes" if fallback_reason else "no").inc()
+
+    def call_skipped(self, reason: str) -> None:
+        self.calls_skipped.labels(reason).inc()
 
     def claude_used(self, input_tokens: int, output_tokens: int) -> None:
         self.claude_tokens.labels("input").inc(input_tokens)

@@ -2,8 +2,9 @@
 
 Erasure removes, in every tenant where the e-mail address has a user:
 
-- the user, with their seat, switches, Teams conversation reference, notifications and the
-  feedback they gave;
+- the user, with their seat, switches, Teams conversation reference, notifications, the
+  feedback they gave, the record of the meeting briefs sent to them and their usage records
+  (the tenant's usage report loses their rows);
 - the runs they own, with everything of those runs (steps, tasks, decisions, CRM-write
   records, cards) and the stored transcript or recording;
 - the stored transcript of every other run they took part in (attendee or participant), or
@@ -11,7 +12,10 @@ Erasure removes, in every tenant where the e-mail address has a user:
 - every other mention of them in the service's tables (a participant entry, a task's owner or
   quote, a summary, a CRM write still pending, an audit entry, a Graph record): their e-mail
   address, display name, Entra object id and user id are replaced by a pseudonym,
-  ``erased-`` and a hash of the address, so the audit log keeps a pseudonymised trail.
+  ``erased-`` and a hash of the address, so the audit log keeps a pseudonymised trail;
+- a consent to AI processing they gave or withdrew for their tenant stays (it is the proof of
+  what the tenant agreed to), with the pseudonym for who gave or withdrew it. Someone known
+  only from a consent (an admin without a seat) is a person to export and erase as well.
 
 Notes already saved to the CRM are the CRM's; the embedded CRM's tables are not touched. The
 scan covers every row of the service's own tables: minutes on a large database, which is
@@ -31,16 +35,21 @@ from sqlalchemy import JSON, String, Table, Text, delete, func, or_, select, upd
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pipeline.events import utcnow
+from smartnotes.consent import person_email, person_name
 from smartnotes.runs.intake import delete_files
+from smartnotes.search.index import forget
 from smartnotes.storage.models import (
     AuditEntry,
     Base,
+    Consent,
     Feedback,
+    MeetingBrief,
     Notification,
     Run,
     RunAttendee,
     RunTask,
     Seat,
+    UsageRecord,
     User,
 )
 
@@ -68,6 +77,8 @@ class _Person:
     email: str
     user_ids: list[str]
     needles: list[str]
+    # Consents they gave or withdrew.
+    consents: list[Consent] = field(default_factory=list)
 
     def pattern(self) -> re.Pattern[str]:
         # Longest first, so a name is not half-replaced by a shorter needle inside it.
@@ -82,7 +93,8 @@ async def _person(session: AsyncSession, email: str) -> _Person | None:
         .scalars()
         .all()
     )
-    if not users:
+    consents = await _consents_by(session, address)
+    if not users and not consents:
         return None
     needles = [address]
     for user in users:
@@ -91,7 +103,38 @@ async def _person(session: AsyncSession, email: str) -> _Person | None:
             needles.append(user.aad_object_id)
         if len(user.display_name.strip()) >= MIN_NAME_LENGTH:
             needles.append(user.display_name.strip())
-    return _Person(address, [u.id for u in users], needles)
+    for consent in consents:
+        # The name they gave with their address ("Name <email>") identifies them too.
+        for stored in _theirs(consent, address):
+            if len(person_name(stored)) >= MIN_NAME_LENGTH:
+                needles.append(person_name(stored))
+    return _Person(address, [u.id for u in users], needles, consents)
+
+
+async def _consents_by(session: AsyncSession, address: str) -> list[Consent]:
+    """The consents the person gave or withdrew."""
+    candidates = (
+        await session.execute(
+            select(Consent)
+            .where(
+                or_(
+                    func.lower(Consent.accepted_by).contains(address, autoescape=True),
+                    func.lower(Consent.withdrawn_by).contains(address, autoescape=True),
+                )
+            )
+            .order_by(Consent.id)
+        )
+    ).scalars()
+    return [c for c in candidates if _theirs(c, address)]
+
+
+def _theirs(consent: Consent, address: str) -> list[str]:
+    """Who gave and who withdrew the consent, where that is the person."""
+    return [
+        stored
+        for stored in (consent.accepted_by, consent.withdrawn_by)
+        if stored and person_email(stored) == address
+    ]
 
 
 class Privacy:
@@ -136,6 +179,7 @@ class Privacy:
                     ).scalars()
                 ],
                 "runs": [await _run(session, run) for run in owned],
+                "consents": [_consent(c, person.email) for c in person.consents],
                 "attended": [
                     {
                         "run_id": r.id,
@@ -151,6 +195,32 @@ class Privacy:
                     for f in (
                         await session.execute(
                             select(Feedback).where(Feedback.user_id.in_(person.user_ids))
+                        )
+                    ).scalars()
+                ],
+                "usage": [
+                    _usage(u)
+                    for u in (
+                        await session.execute(
+                            select(UsageRecord)
+                            .where(UsageRecord.user_id.in_(person.user_ids))
+                            .order_by(UsageRecord.at)
+                        )
+                    ).scalars()
+                ],
+                "meeting_briefs": [
+                    {
+                        "event_id": b.event_id,
+                        "starts_at": b.starts_at.isoformat(),
+                        "customer_id": b.customer_id,
+                        "status": b.status,
+                        "sent_at": b.sent_at.isoformat() if b.sent_at else None,
+                    }
+                    for b in (
+                        await session.execute(
+                            select(MeetingBrief)
+                            .where(MeetingBrief.user_id.in_(person.user_ids))
+                            .order_by(MeetingBrief.starts_at)
                         )
                     ).scalars()
                 ],
@@ -177,8 +247,16 @@ class Privacy:
                     for a in (
                         await session.execute(
                             select(AuditEntry)
-                            .where(AuditEntry.actor.in_([person.email, *person.user_ids]))
-                            .order_by(AuditEntry.at)
+                            .where(
+                                or_(
+                                    AuditEntry.actor.in_([person.email, *person.user_ids]),
+                                    # Who gave a consent acts as "Name <email>".
+                                    func.lower(AuditEntry.actor).endswith(
+                                        f"<{person.email}>", autoescape=True
+                                    ),
+                                )
+                            )
+                            .order_by(AuditEntry.at, AuditEntry.id)
                         )
                     ).scalars()
                 ],
@@ -215,10 +293,15 @@ class Privacy:
                 .where(Run.id.in_([r.id for r in kept]))
                 .values(transcript_ref=None, transcript_deleted_at=utcnow())
             )
+            # Transcript lines in the search index go with the transcripts; the notes and tasks
+            # there are rewritten with every other table below.
+            await forget(session, touched, transcripts_only=True)
             erased.transcripts = len([f for f in files if f])
             await session.execute(delete(RunAttendee).where(RunAttendee.email == person.email))
-            # Seats, switches, the Teams reference, notifications and feedback go with them.
+            # Seats, switches, the Teams reference, notifications, feedback and usage records
+            # go with them.
             await session.execute(delete(User).where(User.id.in_(person.user_ids)))
+            _pseudonymise_consents(person, erased)
             await _pseudonymise(session, person, erased)
             session.add(
                 AuditEntry(
@@ -295,6 +378,19 @@ async def _pseudonymise(session: AsyncSession, person: _Person, erased: Erased) 
             erased.rows_rewritten += changed
 
 
+def _pseudonymise_consents(person: _Person, erased: Erased) -> None:
+    """The proof of consent stays; who gave or withdrew it becomes the pseudonym, whole (the
+    name given with the address included)."""
+    for consent in person.consents:
+        if person_email(consent.accepted_by) == person.email:
+            consent.accepted_by = erased.subject
+        if consent.withdrawn_by and person_email(consent.withdrawn_by) == person.email:
+            consent.withdrawn_by = erased.subject
+    if person.consents:
+        erased.tables["consents"] = len(person.consents)
+        erased.rows_rewritten += len(person.consents)
+
+
 def _scrub(value: Any, pattern: re.Pattern[str], replacement: str) -> Any:
     if isinstance(value, str):
         return pattern.sub(replacement, value)
@@ -315,6 +411,33 @@ def _user(user: User) -> dict[str, Any]:
         "confidential_default": user.confidential_default,
         "timezone": user.timezone,
         "created_at": user.created_at.isoformat(),
+    }
+
+
+def _usage(record: UsageRecord) -> dict[str, Any]:
+    return {
+        "tenant": record.tenant_id,
+        "run_id": record.run_id,
+        "at": record.at.isoformat(),
+        "calls": record.calls,
+        "audio_seconds": record.audio_seconds,
+        "claude_input_tokens": record.claude_input_tokens,
+        "claude_output_tokens": record.claude_output_tokens,
+        "local_model_seconds": record.local_model_seconds,
+        "extractor": record.extractor,
+        "limited_by": record.limited_by,
+    }
+
+
+def _consent(consent: Consent, email: str) -> dict[str, Any]:
+    return {
+        "tenant": consent.tenant_id,
+        "terms_version": consent.terms_version,
+        "given_by_them": person_email(consent.accepted_by) == email,
+        "accepted_by": consent.accepted_by,
+        "accepted_at": consent.accepted_at.isoformat(),
+        "withdrawn_by": consent.withdrawn_by,
+        "withdrawn_at": consent.withdrawn_at.isoformat() if consent.withdrawn_at else None,
     }
 
 

@@ -9,16 +9,24 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_adapters.contract import CRMAdapter
+from pipeline.chat_model import ChatModel
+from pipeline.prompting import Prompts
 from smartnotes import tracing
+from smartnotes.ask.asker import Asker, open_asker
 from smartnotes.auth import ApiTokenAuth, Authenticator, ReviewTokenAuth, load_secret
+from smartnotes.briefs.lookahead import LookAhead
+from smartnotes.briefs.runtime import build_look_ahead
+from smartnotes.coaching.runner import Coach
+from smartnotes.coaching.runner import due as coaching_due
 from smartnotes.crm.build import build_crm
 from smartnotes.crm.outbox import Outbox
-from smartnotes.engine import Engine
+from smartnotes.engine import Engine, claude_client
 from smartnotes.jobs.engine import (
     CRM,
     GRAPH,
@@ -30,16 +38,26 @@ from smartnotes.jobs.engine import (
     job_app,
     work,
 )
-from smartnotes.jobs.tasks import register_crm, register_graph, register_runs, register_upkeep
+from smartnotes.jobs.tasks import (
+    register_briefs,
+    register_crm,
+    register_graph,
+    register_index,
+    register_runs,
+    register_upkeep,
+)
 from smartnotes.meetings.runtime import GraphRuntime, open_graph
 from smartnotes.metrics import Metrics
 from smartnotes.runs.autosave import AutoSaver
+from smartnotes.runs.gate import SkipNotices
 from smartnotes.runs.intake import CallEvent, Submitted, TranscriptStore, submit_call
 from smartnotes.runs.live import LiveEvents
 from smartnotes.runs.live_bridge import LiveBridge
 from smartnotes.runs.processor import RunProcessor
 from smartnotes.runs.retention import Retention
 from smartnotes.runs.review import Review, Viewer
+from smartnotes.search.follower import IndexFollower
+from smartnotes.search.index import reconcile, reindex
 from smartnotes.settings import Settings
 from smartnotes.storage.database import libpq_conninfo
 from smartnotes.storage.database import sessions as make_sessions
@@ -95,17 +113,27 @@ class Service:
     token_secret: bytes
     review_secret: bytes
     processor: RunProcessor | None = None
+    asker: Asker | None = None
     teams: Teams | None = None
     graph: GraphRuntime | None = None
+    # Briefs before customer meetings: with the bot, Graph and briefs on.
+    briefs: LookAhead | None = None
     metrics: Metrics | None = None
     stopping: bool = field(default=False)
     viewers: ViewerCache = field(default_factory=ViewerCache)
+    notices: SkipNotices = field(default_factory=lambda: SkipNotices(None))
 
     async def submit(self, event: CallEvent) -> Submitted:
         """A finished call from any source: its run, queued for processing when it is new."""
         submitted = await submit_call(
-            self.sessions, self.store, event, self.settings.default_timezone
+            self.sessions,
+            self.store,
+            event,
+            self.settings.default_timezone,
+            terms_version=self.settings.terms_version,
         )
+        if submitted.skipped is not None:
+            self.notices.skipped(event.tenant_id, submitted.skipped, self.settings.terms_version)
         if submitted.created and submitted.run_id is not None:
             await self.jobs.enqueue(submitted.run_id)
         return submitted
@@ -177,6 +205,7 @@ class Service:
             jobs = Jobs(jobs_app)
             outbox = Outbox(sessions, crm, jobs=jobs, live=live)
             processor: RunProcessor | None = None
+            local_model: ChatModel | None = None
             if process:
                 models = await asyncio.to_thread(
                     Engine, settings, on_claude_usage=metrics.claude_used
@@ -191,8 +220,16 @@ class Service:
                     store,
                     live=live,
                     metrics=metrics,
+                    terms_version=settings.terms_version,
+                    usage=settings.usage,
                 )
                 register_runs(jobs_app, processor.process, time_limit=settings.run_time_limit)
+                local_model = models.model
+            asker = await stack.enter_async_context(
+                open_asker(
+                    settings, sessions, model=local_model, on_claude_usage=metrics.claude_used
+                )
+            )
             service = cls(
                 settings=settings,
                 db=db,
@@ -207,9 +244,14 @@ class Service:
                 token_secret=secret,
                 review_secret=review_secret,
                 processor=processor,
+                asker=asker,
                 metrics=metrics,
+                notices=SkipNotices(metrics),
             )
             stack.callback(live.close)
+            follower = IndexFollower(jobs.index)
+            live.record_listeners.append(follower)
+            stack.push_async_callback(follower.aclose)
             service.teams = await stack.enter_async_context(
                 open_teams(
                     settings,
@@ -219,10 +261,14 @@ class Service:
                     cancel=service.cancel,
                     review_secret=review_secret,
                     meeting_ended=service.meeting_ended,
+                    asker=asker,
                 )
             )
             service.graph = await stack.enter_async_context(
-                open_graph(settings, sessions, service.submit, jobs=jobs)
+                open_graph(settings, sessions, service.submit, jobs=jobs, notices=service.notices)
+            )
+            service.briefs = build_look_ahead(
+                settings, service.review, service.teams, service.graph, review_secret
             )
             if queues:
                 await _start_worker(service, stack, queues)
@@ -246,6 +292,29 @@ async def _start_worker(
             purge_expired=retention.purge,
             keep_hours=settings.jobs_keep_hours,
         )
+        coach = Coach(
+            service.sessions,
+            service.store,
+            service.live,
+            Prompts.load(settings.prompts_dir),
+            client=claude_client(settings),
+            model=settings.extractor_model,
+            usage=settings.usage,
+            material_dir=settings.coach_material_dir,
+            on_usage=service.metrics.claude_used if service.metrics else None,
+        )
+
+        async def index_then_coach(run_id: str) -> None:
+            await reindex(service.sessions, service.store, run_id)
+            if await coaching_due(service.sessions, run_id):
+                await jobs.coach(run_id)
+
+        register_index(
+            jobs.app,
+            reindex=index_then_coach,
+            reconcile=partial(reconcile, service.sessions, jobs.index),
+            coach=coach.run,
+        )
     graph = service.graph
     if graph is not None and GRAPH in queues:
         register_graph(
@@ -257,6 +326,8 @@ async def _start_worker(
         )
         # Notifications sent while no worker was up are lost: look for what they announced.
         await jobs.catch_up_now()
+    if service.briefs is not None and GRAPH in queues:
+        register_briefs(jobs.app, look_ahead=service.briefs.run)
     unfinished = await service.processor.unfinished() if service.processor is not None else []
     delivering: list[str] = []
     if CRM in queues:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,6 +81,75 @@ class RetentionSettings(BaseModel):
     run_days: int = Field(default=365, ge=1, le=3650)
     # The audit log.
     audit_days: int = Field(default=730, ge=1, le=3650)
+    # Usage records: billing records, kept longer than the runs they describe.
+    usage_days: int = Field(default=730, ge=1, le=3650)
+
+
+class CohortLimit(BaseModel):
+    """One cohort's limits (null: unlimited); a field left out is the ``*`` entry's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    calls_per_day: int | None = Field(default=None, ge=0)
+    claude_tokens_per_month: int | None = Field(default=None, ge=0)
+
+    def over(self, default: CohortLimit) -> CohortLimit:
+        """These limits, with the ones left out taken from ``default``."""
+        return CohortLimit(
+            **{
+                name: getattr(self if name in self.model_fields_set else default, name)
+                for name in CohortLimit.model_fields
+            }
+        )
+
+
+# Reps in no cohort, or one not listed: a busy rep's day, with room; a month of such days of
+# hour-long calls (about 10,000 tokens each), with room.
+DEFAULT_LIMIT = CohortLimit(calls_per_day=40, claude_tokens_per_month=5_000_000)
+
+
+class PriceSettings(BaseModel):
+    """What usage costs, for the estimate per seat: ``SMARTNOTES_USAGE__PRICES__*``. Whisper
+    and the local model run on the operator's own machines: 0 unless priced here."""
+
+    claude_input_per_mtok: float = Field(default=3.0, ge=0)
+    claude_output_per_mtok: float = Field(default=15.0, ge=0)
+    audio_per_minute: float = Field(default=0.0, ge=0)
+    local_model_per_hour: float = Field(default=0.0, ge=0)
+    currency: str = Field(default="USD", min_length=1, max_length=12)
+
+
+class UsageSettings(BaseModel):
+    """Metering per seat and the limits per persona cohort: ``SMARTNOTES_USAGE__*``.
+
+    ``limits`` maps a cohort to its limits, ``*`` for reps in no cohort or one not listed (a
+    limit left out of an entry is the ``*`` entry's, and one left out of ``*`` the built-in
+    default's); past a limit, a rep's calls are still processed, with the local extractor instead of
+    Claude (see ``smartnotes.usage.limits``)."""
+
+    limits: dict[str, CohortLimit] = Field(default_factory=lambda: {"*": DEFAULT_LIMIT})
+    prices: PriceSettings = Field(default_factory=PriceSettings)
+
+    @field_validator("limits")
+    @classmethod
+    def _cohort_labels(cls, value: dict[str, CohortLimit]) -> dict[str, CohortLimit]:
+        # Stored cohorts are lower case with single spaces (smartnotes.directory.check_cohort).
+        cleaned = {" ".join(key.strip().lower().split()): limit for key, limit in value.items()}
+        if "" in cleaned:
+            raise ValueError("a cohort name is empty (use '*' for reps in no cohort)")
+        cleaned["*"] = cleaned["*"].over(DEFAULT_LIMIT) if "*" in cleaned else DEFAULT_LIMIT
+        return cleaned
+
+
+class SuccessSettings(BaseModel):
+    """How the success metrics count: ``SMARTNOTES_SUCCESS__*`` (see ``smartnotes.insights``)."""
+
+    # A rep is active over this many days when they worked with their notes on at least
+    # ``active_share`` as many days as they had calls.
+    window_days: int = Field(default=30, ge=7, le=90)
+    active_share: float = Field(default=0.5, gt=0, le=1)
+    # The adoption rate (active reps over seats) the tenant aims for.
+    adoption_target: float = Field(default=0.6, gt=0, le=1)
 
 
 class ReviewSettings(BaseModel):
@@ -137,6 +206,16 @@ class BotSettings(BaseModel):
     @property
     def enabled(self) -> bool:
         return bool(self.app_id)
+
+
+class BriefSettings(BaseModel):
+    """Pre-meeting briefs in the rep's Teams chat: ``SMARTNOTES_BRIEF__*``. Sent only where
+    both the bot and Graph are configured; ``brief <customer>`` in the chat answers either way."""
+
+    # The look-ahead over reps' calendars that sends a brief before each customer meeting.
+    enabled: bool = True
+    # How long before the meeting starts its brief arrives.
+    lead_minutes: int = Field(default=15, ge=1, le=240)
 
 
 class GraphSettings(BaseModel):
@@ -293,17 +372,30 @@ class Settings(BaseSettings):
     calls: CallsSettings = Field(default_factory=CallsSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
+    success: SuccessSettings = Field(default_factory=SuccessSettings)
     site: SiteSettings = Field(default_factory=SiteSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
     graph: GraphSettings = Field(default_factory=GraphSettings)
+    brief: BriefSettings = Field(default_factory=BriefSettings)
     # Accept bot activities without a verified token. Local experiments only: anyone who can
     # reach the service could then act as any Teams user. Logged as a warning at every start.
     dangerously_allow_unauthenticated: bool = False
 
     prompts_dir: Path | None = None
+    # The team's own material the deal coach may cite (battlecards, pricing and security
+    # answers): text or Markdown files, at the top for every tenant, in a folder named after a
+    # tenant id for that tenant. Empty: none.
+    coach_material_dir: Path | None = None
     recall_check: bool = True
     max_call_minutes: int = Field(default=180, ge=1)
     default_timezone: str = "UTC"
+    # The terms of use in force, named by the date they took effect (shown on ``/terms``): a
+    # tenant's calls are processed only once someone agreed to this version for it
+    # (``smartnotes admin tenant on TENANT --accept-terms``); a new version needs new consent.
+    terms_version: str = Field(
+        default="2026-11-01", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )
 
     @field_validator("default_timezone")
     @classmethod

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smartnotes import directory
+from smartnotes.consent import record_consent
+from smartnotes.settings import Settings
 from smartnotes.storage.models import Run, RunAttendee, RunSource, RunStatus, RunTask, TaskStatus
 
 SUMMARY = "Daniel wants annual pricing; Maria sends a revised quote by Friday."
@@ -37,12 +39,39 @@ TASKS: list[dict[str, Any]] = [
 ]
 
 
+# The terms in force where a test's settings leave the version alone, and who agrees to them.
+TERMS = str(Settings.model_fields["terms_version"].default)
+TENANT_ADMIN = "Test Admin <admin@tenant.test>"
+
+
+async def seed_consent(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant: str,
+    *,
+    by: str = TENANT_ADMIN,
+    terms_version: str = TERMS,
+) -> None:
+    """The tenant's agreement to AI processing, without which none of its calls is processed."""
+    async with sessions() as session, session.begin():
+        await record_consent(session, tenant, by=by, terms_version=terms_version)
+
+
 async def seed_user(
-    sessions: async_sessionmaker[AsyncSession], tenant: str, email: str, name: str = ""
+    sessions: async_sessionmaker[AsyncSession],
+    tenant: str,
+    email: str,
+    name: str = "",
+    *,
+    consent: bool = True,
 ) -> str:
+    """A rep with a seat; with ``consent``, their tenant has agreed to the terms in force (an
+    admin's act the tests of processing would otherwise each repeat)."""
     async with sessions() as session, session.begin():
         user = await directory.add_seat(session, tenant, email, by="test", display_name=name)
-        return user.id
+        user_id = user.id
+    if consent:
+        await seed_consent(sessions, tenant)
+    return user_id
 
 
 async def seed_run(

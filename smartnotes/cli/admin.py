@@ -8,6 +8,7 @@ import getpass
 import io
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -20,17 +21,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_adapters.embedded import EmbeddedCRM
 from crm_adapters.errors import CRMError
-from smartnotes import directory
+from smartnotes import consent, directory
 from smartnotes.cli.common import Exit, fail, load_settings
+from smartnotes.runs.gate import Skip, skipped_calls
 from smartnotes.storage.database import sessions
+from smartnotes.storage.models import Consent
 from smartnotes.storage.open import SchemaError, open_database
+from smartnotes.usage.report import MonthlyUsage, UsageError, month_bounds, monthly
 
 T = TypeVar("T")
 
 admin_app = typer.Typer(help="Tenants, seats and the on/off switches.", no_args_is_help=True)
 seat_app = typer.Typer(help="Who has a Smart Notes seat.", no_args_is_help=True)
 tenant_app = typer.Typer(
-    help="Switch Smart Notes on or off for a whole tenant.", no_args_is_help=True
+    help="Switch Smart Notes on or off for a whole tenant, and its consent to AI processing.",
+    no_args_is_help=True,
 )
 user_app = typer.Typer(
     help="Switch Smart Notes or confidential mode for one user.", no_args_is_help=True
@@ -129,6 +134,26 @@ def review_link(
     OUT.print(f"{settings.public_url()}/review/{run_id}?token={token}", soft_wrap=True)
 
 
+@admin_app.command("console-token")
+def console_token(
+    tenant: Tenant,
+    email: Annotated[str, typer.Argument(help="The admin's e-mail address.")],
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds (at most 8 hours).")] = 3600,
+) -> None:
+    """Print a token to sign in to the admin console (/admin) as an admin of TENANT. The
+    admin needs no seat; paste the token into the sign-in form, never into a URL."""
+    from smartnotes.auth import ADMIN_MAX_LIFETIME, issue_admin_token, load_secret
+
+    settings = load_settings(ERR)
+    if not 0 < ttl <= ADMIN_MAX_LIFETIME:
+        raise fail(ERR, f"--ttl must be between 1 and {ADMIN_MAX_LIFETIME} seconds", Exit.BAD_INPUT)
+    if not tenant.strip() or "@" not in email:
+        raise fail(ERR, "give a tenant id and the admin's e-mail address", Exit.BAD_INPUT)
+    configured = settings.api_token_secret
+    secret = load_secret(configured.get_secret_value() if configured else None, settings.data_dir)
+    OUT.print(issue_admin_token(secret, tenant.strip(), email, ttl=ttl), soft_wrap=True)
+
+
 Cohort = Annotated[
     str | None,
     typer.Option(
@@ -144,16 +169,22 @@ def seat_add(
     name: Annotated[str, typer.Option(help="Display name.")] = "",
     cohort: Cohort = None,
 ) -> None:
-    """Give a user a seat: Smart Notes processes their calls from now on."""
+    """Give a user a seat: Smart Notes processes their calls from now on (once the tenant
+    agreed to AI processing: ``admin tenant on``)."""
+    version = load_settings(ERR).terms_version
 
-    async def work(engine: AsyncEngine) -> None:
+    async def work(engine: AsyncEngine) -> bool:
         async with sessions(engine)() as session, session.begin():
             await directory.add_seat(
                 session, tenant, email, by=_actor(), display_name=name, cohort=cohort
             )
+            return await consent.in_force(session, tenant, version) is not None
 
-    _with_db(work)
+    agreed = _with_db(work)
     ERR.print(f"Seat added for {escape(email)} in {escape(tenant)}.")
+    if not agreed:
+        # Seats may well come first; the admin learns now why calls would not be processed.
+        ERR.print(f"Note: {escape(consent.needed(tenant, version))}", soft_wrap=True)
 
 
 @seat_app.command("remove")
@@ -218,8 +249,9 @@ def seat_import(
     """Give seats (and cohorts) to every rep of a CSV file, all or none: a bad line names
     itself and nothing is written."""
     rows = _seat_csv(csv_file)
+    version = load_settings(ERR).terms_version
 
-    async def work(engine: AsyncEngine) -> None:
+    async def work(engine: AsyncEngine) -> bool:
         async with sessions(engine)() as session, session.begin():
             for line, email, name, cohort in rows:
                 try:
@@ -228,9 +260,12 @@ def seat_import(
                     )
                 except directory.DirectoryError as exc:
                     raise directory.DirectoryError(f"{csv_file}, line {line}: {exc}") from None
+            return await consent.in_force(session, tenant, version) is not None
 
-    _with_db(work)
+    agreed = _with_db(work)
     ERR.print(f"{len(rows)} seat(s) in {escape(tenant)} from {escape(str(csv_file))}.")
+    if not agreed:
+        ERR.print(f"Note: {escape(consent.needed(tenant, version))}", soft_wrap=True)
 
 
 def _seat_csv(path: Path) -> list[tuple[int, str, str, str | None]]:
@@ -264,15 +299,160 @@ def _switch(value: str) -> bool:
 
 @tenant_app.command("switch")
 def tenant_switch(tenant: Tenant, state: Annotated[str, typer.Argument(help="on or off")]) -> None:
-    """Switch Smart Notes on or off for every user of a tenant."""
-    enabled = _switch(state)
+    """Switch Smart Notes on or off for every user of a tenant (on: see ``tenant on``)."""
+    if _switch(state):
+        _tenant_on(tenant, accept_terms=False, by=None)
+    else:
+        _tenant_off(tenant)
 
+
+AcceptTerms = Annotated[
+    bool,
+    typer.Option(
+        "--accept-terms",
+        help="The person named by --by agrees, for the tenant, to AI processing of its calls "
+        "under the terms in force (shown at /terms).",
+    ),
+]
+By = Annotated[
+    str | None,
+    typer.Option("--by", help='The person who agrees or withdraws: "Name <email>".'),
+]
+
+
+@tenant_app.command("on")
+def tenant_on(tenant: Tenant, accept_terms: AcceptTerms = False, by: By = None) -> None:
+    """Switch Smart Notes on for a tenant. Its calls are processed only once someone agreed
+    for it to AI processing under the terms in force: the first time (and when the terms
+    change) add --accept-terms --by "Name <email>", which records who agreed, when, to which
+    version."""
+    _tenant_on(tenant, accept_terms=accept_terms, by=by)
+
+
+@tenant_app.command("off")
+def tenant_off(tenant: Tenant) -> None:
+    """Switch Smart Notes off for every user of a tenant (its consent stays recorded)."""
+    _tenant_off(tenant)
+
+
+def _tenant_on(tenant: str, *, accept_terms: bool, by: str | None) -> None:
+    version = load_settings(ERR).terms_version
+    if by is not None and not accept_terms:
+        raise fail(
+            ERR, "--by names who accepts the terms: give it with --accept-terms", Exit.BAD_INPUT
+        )
+    if accept_terms and by is None:
+        raise fail(
+            ERR,
+            '--accept-terms needs --by "Name <email>": the person who agrees for the tenant',
+            Exit.BAD_INPUT,
+        )
+
+    async def work(engine: AsyncEngine) -> tuple[bool, str, str]:
+        async with sessions(engine)() as session, session.begin():
+            if by is not None:
+                agreed, new = await consent.record_consent(
+                    session, tenant, by=by, terms_version=version, actor=_actor()
+                )
+            else:
+                found = await consent.in_force(session, tenant, version)
+                if found is None:
+                    raise directory.DirectoryError(
+                        f"tenant {tenant} has not agreed to AI processing under the terms in "
+                        f"force ({version}, shown at /terms), so Smart Notes stays off for it; "
+                        'run again with --accept-terms --by "Name <email>" naming the person '
+                        "who agrees for the tenant"
+                    )
+                agreed, new = found, False
+            await directory.set_tenant_enabled(session, tenant, True, by=_actor())
+            return new, agreed.accepted_by, _when(agreed.accepted_at)
+
+    new, who, when = _with_db(work)
+    recorded = "Consent recorded" if new else "Consent on record"
+    ERR.print(
+        f"{recorded}: {escape(who)} agreed for tenant {escape(tenant)} to AI processing under "
+        f"the terms {escape(version)} ({when}).",
+        soft_wrap=True,
+    )
+    ERR.print(f"Smart Notes is on for tenant {escape(tenant)}.")
+
+
+def _tenant_off(tenant: str) -> None:
     async def work(engine: AsyncEngine) -> None:
         async with sessions(engine)() as session, session.begin():
-            await directory.set_tenant_enabled(session, tenant, enabled, by=_actor())
+            await directory.set_tenant_enabled(session, tenant, False, by=_actor())
 
     _with_db(work)
-    ERR.print(f"Smart Notes is {state} for tenant {escape(tenant)}.")
+    ERR.print(f"Smart Notes is off for tenant {escape(tenant)}.")
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@tenant_app.command("consent")
+def tenant_consent(
+    tenant: Tenant,
+    withdraw: Annotated[
+        bool,
+        typer.Option(
+            "--withdraw",
+            help="Withdraw the tenant's consent (with --by): nothing of its calls is processed "
+            "from then on, runs already queued included.",
+        ),
+    ] = False,
+    by: By = None,
+) -> None:
+    """Who agreed for a tenant to AI processing, when, to which version of the terms, whether
+    that covers the terms in force, and how many calls went unprocessed for want of it."""
+    version = load_settings(ERR).terms_version
+    if withdraw != (by is not None):
+        raise fail(ERR, 'withdrawing needs both --withdraw and --by "Name <email>"', Exit.BAD_INPUT)
+    if withdraw and by is not None:
+        _withdraw(tenant, by)
+        return
+
+    async def work(engine: AsyncEngine) -> tuple[Consent | None, bool, int]:
+        async with sessions(engine)() as session:
+            covering = await consent.in_force(session, tenant, version)
+            record = covering or await consent.latest(session, tenant)
+            since = record.accepted_at if record is not None else None
+            skipped = await skipped_calls(session, tenant, Skip.NO_CONSENT, since)
+            return record, covering is not None, skipped
+
+    record, covers, skipped = _with_db(work)
+    lines = [f"Tenant {escape(tenant)}; terms in force: {escape(version)} (shown at /terms)"]
+    if record is None:
+        lines.append("  consent: none recorded")
+    else:
+        lines.append(
+            f"  consent: terms {escape(record.terms_version)}, given by "
+            f"{escape(record.accepted_by)} on {_when(record.accepted_at)}"
+        )
+        if record.withdrawn_at is not None:
+            lines.append(
+                f"  withdrawn by {escape(record.withdrawn_by or '')} on "
+                f"{_when(record.withdrawn_at)}"
+            )
+    lines.append(f"  covers the terms in force: {'yes' if covers else 'no'}")
+    since_text = f" since {_when(record.accepted_at)}" if record is not None else ""
+    lines.append(f"  calls not processed for want of consent{since_text}: {skipped}")
+    OUT.print("\n".join(lines), soft_wrap=True)
+
+
+def _withdraw(tenant: str, by: str) -> None:
+    async def work(engine: AsyncEngine) -> list[str]:
+        async with sessions(engine)() as session, session.begin():
+            withdrawn = await consent.withdraw_consent(session, tenant, by=by, actor=_actor())
+            return sorted({c.terms_version for c in withdrawn})
+
+    versions = _with_db(work)
+    ERR.print(
+        f"Consent to the terms {escape(', '.join(versions))} withdrawn for tenant "
+        f"{escape(tenant)}: none of its calls is processed from now on, runs already queued "
+        "included.",
+        soft_wrap=True,
+    )
 
 
 @user_app.command("switch")
@@ -509,7 +689,7 @@ def export(
 ) -> None:
     """Everything Smart Notes keeps about a person, as one JSON document (a subject access
     request): their user and seat, the runs they own with notes and tasks, the runs they
-    attended, their feedback, notifications and audit entries."""
+    attended, their feedback, notifications, usage records and audit entries."""
     from smartnotes.privacy import Privacy
 
     async def work(engine: AsyncEngine) -> dict[str, Any] | None:
@@ -559,3 +739,89 @@ def erase(
         f"run(s), {erased.transcripts} transcript(s), {erased.rows_rewritten} other row(s) "
         "pseudonymised."
     )
+
+
+USAGE_FORMATS = ("table", "csv", "json")
+
+
+@admin_app.command("usage")
+def usage(
+    tenant: Tenant,
+    month: Annotated[
+        str | None, typer.Option(help="The calendar month (UTC), YYYY-MM; default: this one.")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="table, csv (a header row, a row per rep) or json.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option(help="Write the report here instead of printing it.")
+    ] = None,
+) -> None:
+    """Usage per seat in a month, for billing: calls, audio minutes, Claude's tokens, the local
+    model's time, calls the cohort limits sent to the local extractor, and the estimated cost
+    at the configured prices (SMARTNOTES_USAGE__PRICES__*); the tenant's total under it."""
+    from pipeline.events import utcnow
+
+    settings = load_settings(ERR)
+    if output_format not in USAGE_FORMATS:
+        raise fail(ERR, f"--format must be one of {', '.join(USAGE_FORMATS)}", Exit.BAD_INPUT)
+    chosen = month if month is not None else f"{utcnow():%Y-%m}"
+    try:
+        month_bounds(chosen)
+    except UsageError as exc:
+        raise fail(ERR, f"--month: {exc}", Exit.BAD_INPUT) from None
+
+    async def work(engine: AsyncEngine) -> MonthlyUsage:
+        async with sessions(engine)() as session:
+            return await monthly(session, tenant, chosen, settings.usage.prices)
+
+    try:
+        report = _with_db(work)
+    except UsageError as exc:
+        raise fail(ERR, str(exc), Exit.BAD_INPUT) from None
+    if output_format == "table":
+        rendered: Table | str = _usage_table(report)
+    elif output_format == "csv":
+        rendered = report.to_csv().rstrip("\n")
+    else:
+        rendered = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
+    if output is None:
+        if isinstance(rendered, Table):
+            OUT.print(rendered)
+        else:
+            OUT.out(rendered, highlight=False)
+        return
+    try:
+        with output.open("w", encoding="utf-8") as handle:
+            Console(file=handle, width=160, highlight=False, color_system=None).print(
+                rendered, soft_wrap=not isinstance(rendered, Table)
+            )
+    except OSError as exc:
+        raise fail(ERR, f"cannot write {output}: {exc.strerror or exc}", Exit.BAD_INPUT) from None
+    ERR.print(f"Wrote {escape(str(output))}: {len(report.seats)} seat(s) in {report.month}.")
+
+
+def _usage_table(report: MonthlyUsage) -> Table:
+    table = Table(title=f"Usage of {escape(report.tenant_id)} in {report.month}")
+    # Names and numbers wrap rather than being cut short: this is what is billed.
+    for header in ("e-mail", "cohort"):
+        table.add_column(header, overflow="fold")
+    for header in ("calls", "audio min", "Claude in", "Claude out", "local s", "limited"):
+        table.add_column(header, justify="right", overflow="fold")
+    table.add_column(f"cost {escape(report.prices.currency)}", justify="right", overflow="fold")
+    rows = [(escape(s.email), escape(s.cohort or ""), s.usage) for s in report.seats]
+    for number, (email, cohort, used) in enumerate([*rows, ("total", "", report.total)]):
+        figures = used.to_json(report.prices)
+        table.add_row(
+            email,
+            cohort,
+            str(figures["calls"]),
+            f"{figures['audio_minutes']:.1f}",
+            f"{figures['claude_input_tokens']:,}",
+            f"{figures['claude_output_tokens']:,}",
+            f"{figures['local_model_seconds']:.1f}",
+            str(figures["calls_limited"]),
+            f"{figures['estimated_cost']:.2f}",
+            end_section=number == len(rows) - 1,
+        )
+    return table

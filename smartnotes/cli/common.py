@@ -6,6 +6,7 @@ from enum import IntEnum
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
 
@@ -31,3 +32,7 @@ def load_settings(err: Console) -> Settings:
         problem = exc.errors()[0]
         name = "SMARTNOTES_" + "__".join(str(p) for p in problem["loc"]).upper()
         raise fail(err, f"configuration: {name}: {problem['msg']}", Exit.BAD_SETUP) from None
+    except SettingsError as exc:
+        # A variable that must hold JSON (SMARTNOTES_USAGE__LIMITS, SMARTNOTES_CRM) does not.
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        raise fail(err, f"configuration: {exc}{cause}", Exit.BAD_SETUP) from None

@@ -5,19 +5,29 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pipeline.errors import InputError, ModelError, PipelineError
 from smartnotes.cli.common import Exit, fail, load_settings
 from smartnotes.evaluation.gold import LabelledCall, load_set
+from smartnotes.evaluation.record import record as record_score
+from smartnotes.evaluation.record import tenant_exists
 from smartnotes.evaluation.run import Extractor, evaluate, report
 from smartnotes.evaluation.scoring import CallScore, Totals
+from smartnotes.settings import Settings
+from smartnotes.storage.open import SchemaError, open_database
+
+T = TypeVar("T")
 
 _MEASURES = ("recall", "precision", "deadline_accuracy", "grounding_rate")
 
@@ -41,6 +51,14 @@ def evaluate_command(
         list[str] | None, typer.Option("--call", help="Only this call (repeatable).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    record: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TENANT",
+            help="Keep the quality score for this tenant (its labelled calls): the admin "
+            "console and `admin metrics` show the latest.",
+        ),
+    ] = None,
     fail_under: Annotated[
         float | None,
         typer.Option(
@@ -61,6 +79,10 @@ def evaluate_command(
     except InputError as exc:
         raise fail(err, str(exc), Exit.BAD_INPUT) from None
     chosen: Extractor = "local" if extractor == "local" else "auto"
+    if record is not None and not _with_database(
+        err, settings, partial(tenant_exists, tenant_id=record)
+    ):
+        raise fail(err, f"--record: no tenant {record}", Exit.BAD_INPUT)
 
     def progress(score: CallScore) -> None:
         if not as_json:
@@ -77,16 +99,39 @@ def evaluate_command(
     except PipelineError as exc:
         raise fail(err, str(exc), Exit.INCOMPLETE) from None
     document = report(scores)
+    if record is not None:
+        keep = partial(
+            record_score, tenant_id=record, calls=len(scores), overall=document["overall"]
+        )
+        score = _with_database(err, settings, keep)
+        err.print(f"Quality score {score:.2f} kept for tenant {escape(record)}.")
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         show(out, scores, document)
     if fail_under is not None:
-        overall = document["overall"]
-        below = [m for m in _MEASURES if overall[m] < fail_under]
-        if below:
-            err.print(f"below {fail_under}: {', '.join(below)}")
-            raise typer.Exit(1)
+        _check_floor(err, document, fail_under)
+
+
+def _with_database(
+    err: Console, settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]
+) -> T:
+    async def run() -> T:
+        async with open_database(settings.database()) as engine:
+            return await work(engine)
+
+    try:
+        return asyncio.run(run())
+    except (SchemaError, SQLAlchemyError, OSError) as exc:
+        raise fail(err, f"database: {str(exc).splitlines()[0]}", Exit.BAD_SETUP) from None
+
+
+def _check_floor(err: Console, document: dict[str, Any], fail_under: float) -> None:
+    overall = document["overall"]
+    below = [m for m in _MEASURES if overall[m] < fail_under]
+    if below:
+        err.print(f"below {fail_under}: {', '.join(below)}")
+        raise typer.Exit(1)
 
 
 def _option_problem(peer: str | None, extractor: str) -> str | None:

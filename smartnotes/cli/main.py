@@ -45,6 +45,7 @@ def _register_subcommands() -> None:
     from smartnotes.cli.graph import graph_app
     from smartnotes.cli.jobs import jobs_app
     from smartnotes.cli.manifest import manifest_app
+    from smartnotes.cli.metrics import metrics_command
     from smartnotes.cli.serve import serve
     from smartnotes.cli.worker import worker
 
@@ -53,6 +54,7 @@ def _register_subcommands() -> None:
     app.command("eval")(evaluate_command)
 
     app.add_typer(db_app, name="db")
+    admin_app.command("metrics")(metrics_command)
     app.add_typer(admin_app, name="admin")
     app.add_typer(crm_app, name="crm")
     app.add_typer(manifest_app, name="manifest")

@@ -6,8 +6,9 @@ It stands in for Claude wherever the real API can't be reached: the scripted pee
 documented ``{"type": "error", "error": {...}}`` envelope), for every part of a request that
 Smart Notes sends: authentication headers, unknown fields, an unknown model, ``max_tokens``
 beyond the model's output limit, a sampling temperature out of range or for a model that takes
-none, tools whose input schema is not a JSON Schema, a ``tool_choice`` naming no tool, and
-messages that do not start with the user. A request refused here would be refused by Claude,
+none, tools whose input schema is not a JSON Schema, a ``tool_choice`` naming no tool,
+messages that do not start with the user, and tool calls without their results
+(``message_content``). A request refused here would be refused by Claude,
 so a test that passes against it proves the request is one Claude takes.
 """
 
@@ -23,6 +24,8 @@ from typing import Any
 from aiohttp import web
 from jsonschema import SchemaError
 from jsonschema.validators import Draft202012Validator
+
+from smartnotes.evaluation.message_content import ContentError, check_conversation
 
 # Maximum output tokens per model family, from Anthropic's model overview. Dated snapshots
 # ("claude-sonnet-4-5-20250929") and "-latest" aliases belong to their family.
@@ -125,6 +128,10 @@ def check_request(body: Any) -> None:
     _check_messages(body.get("messages"))
     tools = _check_tools(body.get("tools"))
     _check_tool_choice(body.get("tool_choice"), tools)
+    try:
+        check_conversation(body["messages"], tools)
+    except ContentError as exc:
+        raise _invalid(str(exc)) from None
 
 
 def _invalid(message: str) -> RequestRefusedError:

@@ -39,9 +39,13 @@ DELIVER_CRM = "deliver_crm_writes"
 GRAPH_WORK = "graph_work"
 GRAPH_RENEW = "graph_renew_subscriptions"
 GRAPH_CATCH_UP = "graph_catch_up"
+BRIEF_LOOKAHEAD = "brief_look_ahead"
 AUTO_SAVE = "auto_save"
 PURGE_JOBS = "purge_finished_jobs"
 PURGE_EXPIRED = "purge_expired"
+INDEX_RUN = "index_run"
+INDEX_RECONCILE = "index_reconcile"
+COACH_RUN = "coach_run"
 # Queues, so that a worker can be given only some of the work (``smartnotes worker --queues``):
 # runs need the models; the rest is I/O.
 RUNS, CRM, GRAPH, UPKEEP = "runs", "crm", "graph", "upkeep"
@@ -109,6 +113,21 @@ class Jobs:
             DELIVER_CRM, queue=CRM, lock=crm_lock(run_id), connection=connection
         )
         await task.defer_async(run_id=run_id)
+
+    async def index(self, run_id: str) -> None:
+        """Rebuild the run's search segments; once is enough while one waits (it reads the
+        run as it is when it starts)."""
+        lock = f"index:{run_id}"
+        task = self.app.configure_task(INDEX_RUN, queue=UPKEEP, lock=lock, queueing_lock=lock)
+        with contextlib.suppress(exceptions.AlreadyEnqueued):
+            await task.defer_async(run_id=run_id)
+
+    async def coach(self, run_id: str) -> None:
+        """Coach the ready run; once is enough while one waits."""
+        lock = f"coach:{run_id}"
+        task = self.app.configure_task(COACH_RUN, queue=UPKEEP, lock=lock, queueing_lock=lock)
+        with contextlib.suppress(exceptions.AlreadyEnqueued):
+            await task.defer_async(run_id=run_id)
 
     async def graph_work_now(self) -> None:
         """Work Graph's inbox, downloads and polls now; once is enough while one waits."""

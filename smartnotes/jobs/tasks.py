@@ -14,6 +14,8 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from smartnotes.jobs.engine import (
     AUTO_SAVE,
+    BRIEF_LOOKAHEAD,
+    COACH_RUN,
     CRM,
     DELIVER_CRM,
     GRAPH,
@@ -21,6 +23,8 @@ from smartnotes.jobs.engine import (
     GRAPH_LOCK,
     GRAPH_RENEW,
     GRAPH_WORK,
+    INDEX_RECONCILE,
+    INDEX_RUN,
     PROCESS_RUN,
     PURGE_EXPIRED,
     PURGE_JOBS,
@@ -134,6 +138,17 @@ def register_graph(
             await catch_up()
 
 
+def register_briefs(app: procrastinate.App, *, look_ahead: Callable[[], Awaitable[object]]) -> None:
+    """Briefs before customer meetings: once a minute, reps' calendars are read for the
+    meetings about to start. It reads Graph, so it runs on Graph's queue under Graph's lock."""
+
+    @app.periodic(cron="* * * * *", periodic_id=BRIEF_LOOKAHEAD)
+    @app.task(name=BRIEF_LOOKAHEAD, queue=GRAPH, lock=GRAPH_LOCK, queueing_lock=BRIEF_LOOKAHEAD)
+    async def brief_look_ahead(timestamp: int | None = None) -> None:
+        with job_span(BRIEF_LOOKAHEAD):
+            await look_ahead()
+
+
 def register_upkeep(
     app: procrastinate.App,
     *,
@@ -162,3 +177,33 @@ def register_upkeep(
     async def purge_finished_jobs(timestamp: int | None = None) -> None:
         with job_span(PURGE_JOBS):
             await app.job_manager.delete_old_jobs(nb_hours=keep_hours)
+
+
+def register_index(
+    app: procrastinate.App,
+    *,
+    reindex: Callable[[str], Awaitable[object]],
+    reconcile: Callable[[], Awaitable[object]],
+    coach: Callable[[str], Awaitable[None]],
+) -> None:
+    """The search index: a run's segments rebuilt when it changed, and every five minutes the
+    runs whose change was not followed by a rebuild (a process gone between the two). The
+    deal coach runs for a ready run once, deferred by ``reindex`` when it finds one due."""
+
+    @app.task(name=COACH_RUN, queue=UPKEEP)
+    async def coach_run(run_id: str) -> None:
+        with about_run(run_id), job_span(COACH_RUN, run_id):
+            await coach(run_id)
+
+    @app.task(name=INDEX_RUN, queue=UPKEEP)
+    async def index_run(run_id: str) -> None:
+        with about_run(run_id), job_span(INDEX_RUN, run_id):
+            await reindex(run_id)
+
+    @app.periodic(cron="*/5 * * * *", periodic_id=INDEX_RECONCILE)
+    @app.task(
+        name=INDEX_RECONCILE, queue=UPKEEP, lock=INDEX_RECONCILE, queueing_lock=INDEX_RECONCILE
+    )
+    async def index_reconcile(timestamp: int | None = None) -> None:
+        with job_span(INDEX_RECONCILE):
+            await reconcile()

@@ -37,6 +37,8 @@ from graph.types import (
     Person,
 )
 from pipeline.events import utcnow
+from smartnotes.consent import covering
+from smartnotes.runs.gate import Decision, Skip, SkipNotices, code
 from smartnotes.runs.intake import CallEvent, Participant, Submitted
 from smartnotes.runs.notify import Kind, notify
 from smartnotes.storage.models import AuditEntry, MeetingMedia, Run, RunSource, Seat, Tenant, User
@@ -129,15 +131,19 @@ class MediaFetcher:
         submit: Callable[[CallEvent], Awaitable[Submitted]],
         *,
         tenant_id: str,
+        terms_version: str,
         keep_dir: Path,
         max_recording_bytes: int,
         clock: Callable[[], datetime] = utcnow,
         sealer: Sealer | None = None,
+        notices: SkipNotices | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.submit = submit
         self.tenant_id = tenant_id
+        self.terms_version = terms_version
+        self.notices = notices
         self.sealer = sealer
         self.keep_dir = keep_dir
         self.max_recording_bytes = max_recording_bytes
@@ -215,6 +221,12 @@ class MediaFetcher:
         ref = MeetingRef(row.organizer_id, row.meeting_id)
         if row.kind == RECORDING and await self._meeting_has_run(row):
             return await self._finish(row, "skipped", "the meeting's transcript made its run")
+        if not await self._agreed():
+            # Not even the meeting is read: the tenant has not agreed to its processing.
+            if self.notices is not None:
+                self.notices.skipped(self.tenant_id, Skip.NO_CONSENT, self.terms_version)
+            why = Decision(False, Skip.NO_CONSENT, terms_version=self.terms_version).why
+            return await self._finish(row, "skipped", why, drop_content=True, skip=Skip.NO_CONSENT)
         meeting = await self.client.get_meeting(ref)
         licensed = await licensed_people(self.sessions, self.tenant_id, meeting.people)
         if not licensed:
@@ -239,7 +251,9 @@ class MediaFetcher:
             )
         )
         if submitted.run_id is None:
-            reason = str(submitted.skipped) if submitted.skipped else "not processed"
+            reason = submitted.why or (
+                str(submitted.skipped) if submitted.skipped else "not processed"
+            )
             return await self._finish(row, "skipped", reason, drop_content=True)
         confidential = await self._confidential(submitted.run_id)
         # A confidential run's transcript lives only in the run, until processing ends.
@@ -330,6 +344,7 @@ class MediaFetcher:
         *,
         run_id: str | None = None,
         drop_content: bool = False,
+        skip: Skip | None = None,
     ) -> str:
         if drop_content and row.file_ref:
             await asyncio.to_thread(Path(row.file_ref).unlink, missing_ok=True)
@@ -350,11 +365,21 @@ class MediaFetcher:
                     AuditEntry(
                         actor="system",
                         action="meeting_skipped",
-                        detail={"kind": row.kind, "item": row.item_id, "reason": reason},
+                        detail={
+                            "kind": row.kind,
+                            "item": row.item_id,
+                            "reason": reason,
+                            "tenant": self.tenant_id,
+                            "skip": code(skip) if skip else None,
+                        },
                     )
                 )
             await session.commit()
         return status
+
+    async def _agreed(self) -> bool:
+        async with self.sessions() as session:
+            return bool(await session.scalar(select(covering(self.tenant_id, self.terms_version))))
 
     async def _later(
         self, row: MeetingMedia, reason: str, retry_after: float | None, known: _Attempt

@@ -31,6 +31,7 @@ from smartnotes.jobs.engine import Jobs
 from smartnotes.meetings.inbox import InboxWorker, InboxWriter
 from smartnotes.meetings.media import MediaFetcher
 from smartnotes.meetings.sync import CatchUp, MeetingEndPolls, Subscriptions
+from smartnotes.runs.gate import SkipNotices
 from smartnotes.runs.intake import CallEvent, Submitted
 from smartnotes.settings import GraphSettings, Settings
 
@@ -239,9 +240,10 @@ async def open_graph(
     submit: Callable[[CallEvent], Awaitable[Submitted]],
     *,
     jobs: Jobs | None = None,
+    notices: SkipNotices | None = None,
 ) -> AsyncIterator[GraphRuntime | None]:
     """The Graph runtime; ``jobs`` is where its work is queued (none for a command that works
-    it itself)."""
+    it itself); ``notices`` hears of meetings the tenant's missing consent kept unread."""
     config = settings.graph
     if not config.enabled:
         yield None
@@ -258,9 +260,11 @@ async def open_graph(
             client,
             submit,
             tenant_id=config.tenant,
+            terms_version=settings.terms_version,
             keep_dir=settings.data_dir / "graph",
             max_recording_bytes=config.max_recording_bytes,
             sealer=settings.sealer(),
+            notices=notices,
         )
         runtime: GraphRuntime
         subscriptions = Subscriptions(
@@ -280,7 +284,7 @@ async def open_graph(
             fetcher=fetcher,
             inbox=InboxWorker(sessions, fetcher, lifecycle, tenant_id=config.tenant),
             subscriptions=subscriptions,
-            catchup=CatchUp(sessions, client, config),
+            catchup=CatchUp(sessions, client, config, terms_version=settings.terms_version),
             polls=MeetingEndPolls(sessions, client, fetcher, config),
             rich=rich,
             http=http,

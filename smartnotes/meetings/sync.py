@@ -22,6 +22,7 @@ from graph.ids import organizer_from_join_url
 from graph.notifications import LifecycleEvent
 from graph.types import GraphError, GraphNotFoundError, MeetingRef, NewSubscription
 from pipeline.events import utcnow
+from smartnotes.consent import covering
 from smartnotes.meetings.media import RECORDING, TRANSCRIPT, Found, MediaFetcher, record_found
 from smartnotes.settings import GraphSettings
 from smartnotes.storage.models import GraphCursor, GraphSubscription, MeetingEnd, Seat, Tenant, User
@@ -192,11 +193,13 @@ class CatchUp:
         client: GraphClient,
         config: GraphSettings,
         *,
+        terms_version: str,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.config = config
+        self.terms_version = terms_version
         self.clock = clock
 
     async def run(self) -> int:
@@ -239,6 +242,8 @@ class CatchUp:
                 .where(
                     User.tenant_id == self.config.tenant,
                     Tenant.enabled.is_(True),
+                    # Not even a list of a tenant's meetings is read before it agreed.
+                    covering(Tenant.id, self.terms_version),
                     User.enabled.is_(True),
                     User.aad_object_id.is_not(None),
                 )

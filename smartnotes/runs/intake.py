@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pipeline.events import utcnow
-from smartnotes.runs.gate import Skip, decide
+from smartnotes.runs.gate import Skip, code, decide
 from smartnotes.runs.offload import sized
 from smartnotes.storage.models import (
     AuditEntry,
@@ -65,6 +65,8 @@ class Submitted:
     run_id: str | None
     created: bool
     skipped: Skip | None = None
+    # The reason as told to the caller (the skip, with what it depends on: the terms' version).
+    why: str | None = None
 
 
 async def rep_timezone(session: AsyncSession, user: User, default: str) -> str:
@@ -192,6 +194,8 @@ async def submit_call(
     store: TranscriptStore,
     event: CallEvent,
     default_timezone: str = "UTC",
+    *,
+    terms_version: str,
 ) -> Submitted:
     """Create the run for a call, or find the one the same event already created."""
     key = event.idempotency_key or event.call_id
@@ -203,6 +207,7 @@ async def submit_call(
             session,
             event.tenant_id,
             event.owner_email,
+            terms_version=terms_version,
             opted_out=event.opted_out,
             confidential=event.confidential,
         )
@@ -212,11 +217,17 @@ async def submit_call(
                 AuditEntry(
                     actor="system",
                     action="call_skipped",
-                    detail={"source": event.source, "reason": str(decision.reason)},
+                    detail={
+                        "source": event.source,
+                        "reason": decision.why,
+                        "skip": code(decision.reason) if decision.reason else None,
+                        "tenant": event.tenant_id,
+                        "user": event.owner_email.strip().lower(),
+                    },
                 )
             )
             await session.commit()
-            return Submitted(None, created=False, skipped=decision.reason)
+            return Submitted(None, created=False, skipped=decision.reason, why=decision.why)
         run = Run(
             id=new_id(),  # known now, so the transcript is stored without a round trip
             tenant_id=event.tenant_id,

@@ -49,6 +49,9 @@ class LiveEvents:
         # Called with the run id of every item of this process, for whoever follows all runs
         # (the Teams card: the process where a change happens updates it, once).
         self.listeners: list[Callable[[str], None]] = []
+        # Called with the run id when its record changed in this process (not for streamed
+        # events): what follows the record, such as the search index, hears it once.
+        self.record_listeners: list[Callable[[str], None]] = []
         # Told every item of this process, to pass on to the others (the bridge).
         self.publish: Callable[[str, PipelineEvent | Changed], None] | None = None
 
@@ -79,6 +82,8 @@ class LiveEvents:
             self._partial.pop(run_id, None)
 
     async def changed(self, run_id: str) -> None:
+        for listener in self.record_listeners:
+            listener(run_id)
         self._send(run_id, Changed(run_id))
 
     @asynccontextmanager

@@ -10,6 +10,7 @@ from smartnotes.storage.models import Notification
 class Kind:
     READY = "run_ready"
     FAILED = "run_failed"
+    NOT_PROCESSED = "run_not_processed"
     SAVED = "run_saved"
     AUTO_SAVED = "run_auto_saved"
     AUTO_SAVE_BLOCKED = "run_auto_save_blocked"

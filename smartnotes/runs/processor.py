@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_adapters.contract import CRMAdapter
@@ -21,15 +22,20 @@ from pipeline.asr import Transcriber
 from pipeline.errors import PipelineError
 from pipeline.events import PipelineEvent, Step, utcnow
 from pipeline.extraction import CallContext
-from pipeline.process import ExtractorInfo, Pipeline, PipelineResult
+from pipeline.process import CONFIDENTIAL, ExtractorInfo, Pipeline, PipelineResult
 from pipeline.tasks import Task
+from pipeline.usage import RunUsage
+from smartnotes.consent import covering
 from smartnotes.metrics import Metrics
+from smartnotes.runs.gate import Decision, Skip, code
 from smartnotes.runs.intake import TranscriptStore
 from smartnotes.runs.live import LiveEvents
 from smartnotes.runs.notify import Kind, notify
 from smartnotes.runs.task_merge import new_tasks, touched
+from smartnotes.settings import UsageSettings
 from smartnotes.storage.models import AuditEntry, Run, RunStatus, RunStep, RunTask, TaskStatus, User
 from smartnotes.storage.sealed import SealError
+from smartnotes.usage import metering
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,9 @@ class RunProcessor:
         store: TranscriptStore,
         live: LiveEvents | None = None,
         metrics: Metrics | None = None,
+        *,
+        terms_version: str,
+        usage: UsageSettings | None = None,
     ) -> None:
         self.sessions = sessions
         self.pipeline = pipeline
@@ -54,6 +63,8 @@ class RunProcessor:
         self.store = store
         self.live = live
         self.metrics = metrics
+        self.terms_version = terms_version
+        self.usage = usage or UsageSettings()
 
     async def unfinished(self) -> list[str]:
         """The runs left queued or running, oldest first."""
@@ -70,6 +81,8 @@ class RunProcessor:
         return ids
 
     async def process(self, run_id: str) -> None:
+        if await self._cancel_without_consent(run_id):
+            return
         async with self.sessions() as session, session.begin():
             run = await session.get(Run, run_id, with_for_update=True)
             if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
@@ -90,6 +103,29 @@ class RunProcessor:
                 ).first()
                 is not None
             )
+            meter = await metering.start(
+                session,
+                run,
+                self.usage,
+                uses_claude=not tasks_done
+                and not run.confidential
+                and self.pipeline.remote_extractor is not None,
+            )
+        usage = RunUsage()
+        try:
+            await self._process(run_id, snapshot, tasks_done, meter, usage)
+        finally:
+            # Also when the run is stopped: what the models used is paid for all the same.
+            await asyncio.shield(self._save_usage(meter, usage))
+
+    async def _process(
+        self,
+        run_id: str,
+        snapshot: _Snapshot,
+        tasks_done: bool,
+        meter: metering.Meter,
+        usage: RunUsage,
+    ) -> None:
         if snapshot.customer_id is None and snapshot.emails:
             await self._match_customer(run_id, snapshot.emails)
         if snapshot.summary is not None and tasks_done:
@@ -108,6 +144,7 @@ class RunProcessor:
             nonlocal saved_early
             await self._save_tasks(run_id, tasks, info, None)
             saved_early = True
+            await self._save_usage(meter, usage)
             await self._changed(run_id)
 
         try:
@@ -117,9 +154,11 @@ class RunProcessor:
                     snapshot.context(),
                     self.transcriber,
                     sink,
-                    local_only=snapshot.confidential,
+                    local_only=snapshot.confidential or meter.limited is not None,
+                    local_only_reason=meter.limited.reason if meter.limited else CONFIDENTIAL,
                     summary=snapshot.summary,
                     on_tasks=tasks_ready,
+                    usage=usage,
                 )
         except SealError as exc:
             await self._fail(run_id, "loading", f"the stored transcript cannot be opened: {exc}")
@@ -132,6 +171,53 @@ class RunProcessor:
         elif result.summary:
             await self.save_summary(run_id, result.summary)
         await self._finish(run_id, snapshot, result)
+
+    async def _cancel_without_consent(self, run_id: str) -> bool:
+        """A run queued before its tenant's consent was withdrawn, or before new terms took
+        effect, is not processed. It ends cancelled, as when the rep says "don't process this
+        call", not failed: nothing went wrong that a retry could mend (the rep cannot give the
+        tenant's consent), and its transcript is deleted, since nothing may process it now."""
+        async with self.sessions() as session, session.begin():
+            run = await session.get(Run, run_id, with_for_update=True)
+            if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+                return False
+            if await session.scalar(select(covering(run.tenant_id, self.terms_version))):
+                return False
+            why = Decision(False, Skip.NO_CONSENT, terms_version=self.terms_version).why
+            if run.status == RunStatus.RUNNING:
+                await _close_interrupted_steps(session, run)
+            await asyncio.to_thread(self.store.delete, run.transcript_ref)
+            run.transcript_ref, run.transcript_deleted_at = None, utcnow()
+            run.status, run.step, run.error = RunStatus.CANCELLED, None, why
+            run.version += 1
+            session.add(
+                AuditEntry(
+                    actor="system",
+                    run_id=run_id,
+                    action="run_cancelled",
+                    detail={"reason": why, "skip": code(Skip.NO_CONSENT), "tenant": run.tenant_id},
+                )
+            )
+            notify(
+                session,
+                run.owner_id,
+                run_id,
+                Kind.NOT_PROCESSED,
+                "Smart Notes did not process your call: your organization has not agreed to AI "
+                "processing under the current terms. Your administrator can change that.",
+            )
+        log.warning("run %s cancelled: %s", run_id, why)
+        await self._changed(run_id)
+        return True
+
+    async def _save_usage(self, meter: metering.Meter, usage: RunUsage) -> None:
+        try:
+            async with self.sessions() as session, session.begin():
+                await metering.save(session, meter, usage)
+        except SQLAlchemyError:
+            # The call stays counted (its record was written when processing started); only
+            # the amounts are missing, which must not hide how the run itself ended.
+            log.exception("the usage of usage record %d could not be saved", meter.record_id)
 
     async def _match_customer(self, run_id: str, emails: list[str]) -> None:
         await self.record_step(run_id, MATCHING_CUSTOMER, "running")

@@ -6,6 +6,8 @@
 - Runs, with their steps, tasks, decisions, feedback, CRM-write records and notifications,
   after ``run_days`` (default 365), unless a save is still being delivered.
 - Audit entries after ``audit_days`` (default 730).
+- Usage records (billing records) after ``usage_days`` (default 730), counted from the
+  processing they record; they outlive the run they describe.
 
 Ages count from when the run (or entry) was created. Notes and tasks saved to the CRM are the
 CRM's and are not touched. An hourly job (``purge_expired``) applies it; each pass is logged
@@ -24,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pipeline.events import utcnow
 from smartnotes.runs.intake import delete_files
+from smartnotes.search.index import forget
 from smartnotes.settings import RetentionSettings
-from smartnotes.storage.models import AuditEntry, MeetingMedia, Run, RunStatus
+from smartnotes.storage.models import AuditEntry, MeetingMedia, Run, RunStatus, UsageRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +45,12 @@ class Purged:
     downloads: int = 0
     runs: int = 0
     audit_entries: int = 0
+    usage_records: int = 0
 
     def __bool__(self) -> bool:
-        return any((self.transcripts, self.downloads, self.runs, self.audit_entries))
+        return any(
+            (self.transcripts, self.downloads, self.runs, self.audit_entries, self.usage_records)
+        )
 
 
 class Retention:
@@ -62,14 +68,17 @@ class Retention:
             downloads=await self._downloads(now - timedelta(days=days.transcript_days)),
             runs=await self._runs(now - timedelta(days=days.run_days)),
             audit_entries=await self._audit(now - timedelta(days=days.audit_days)),
+            usage_records=await self._usage(now - timedelta(days=days.usage_days)),
         )
         if purged:
             log.info(
-                "retention: %d transcripts, %d downloads, %d runs, %d audit entries deleted",
+                "retention: %d transcripts, %d downloads, %d runs, %d audit entries, "
+                "%d usage records deleted",
                 purged.transcripts,
                 purged.downloads,
                 purged.runs,
                 purged.audit_entries,
+                purged.usage_records,
             )
             async with self.sessions() as session, session.begin():
                 session.add(
@@ -81,6 +90,7 @@ class Retention:
                             "downloads": purged.downloads,
                             "runs": purged.runs,
                             "audit_entries": purged.audit_entries,
+                            "usage_records": purged.usage_records,
                         },
                     )
                 )
@@ -110,6 +120,7 @@ class Retention:
                     .where(Run.id.in_([r.id for r in rows]))
                     .values(transcript_ref=None, transcript_deleted_at=utcnow())
                 )
+                await forget(session, [r.id for r in rows], transcripts_only=True)
             await asyncio.to_thread(delete_files, [r.transcript_ref for r in rows])
             count += len(rows)
 
@@ -156,4 +167,9 @@ class Retention:
     async def _audit(self, cutoff: datetime) -> int:
         async with self.sessions() as session, session.begin():
             result = await session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def _usage(self, cutoff: datetime) -> int:
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(delete(UsageRecord).where(UsageRecord.at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)

@@ -10,6 +10,7 @@ user's run leaks. Edits carry the version they were made against; a stale one is
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -277,6 +278,8 @@ class Review:
                     await session.delete(task)
                     replaced += 1
             run.extractor = run.extractor_model = run.extractor_fallback_reason = None
+            # The coach read the old tasks: it coaches the new ones once they are ready.
+            run.coaching = None
             run.status, run.step, run.error, run.failed_step = RunStatus.QUEUED, None, None, None
             run.version += 1
             _audit(session, viewer, run, "tasks_retriggered", {"replaced": replaced})
@@ -304,7 +307,9 @@ class Review:
     ) -> dict[str, Any]:
         async with self.sessions() as session, session.begin():
             run = await self._find(session, viewer, run_id)
-            if target != "summary":
+            if _COACHED.match(target):
+                _coached_item(run, target)
+            elif target != "summary":
                 await self._task(session, run, target, field="target")
             session.add(
                 Feedback(
@@ -741,6 +746,21 @@ async def _sides(session: AsyncSession, run: Run, viewer: Viewer) -> CallSides:
 
 async def _tasks(session: AsyncSession, run_id: str) -> list[RunTask]:
     return list((await session.execute(_TASKS, {"run_id": run_id})).scalars())
+
+
+# Feedback on one of the coach's suggestions: "next_step:2", "objection:0".
+_COACHED = re.compile(r"^(next_step|objection):(\d{1,2})$")
+_COACHED_LISTS = {"next_step": "next_steps", "objection": "objections"}
+
+
+def _coached_item(run: Run, target: str) -> None:
+    match = _COACHED.match(target)
+    coaching = run.coaching or {}
+    if match is None:
+        raise InvalidError("target", "no such suggestion in this run")
+    items = coaching.get(_COACHED_LISTS[match[1]]) or []
+    if int(match[2]) >= len(items):
+        raise InvalidError("target", "no such suggestion in this run")
 
 
 def _audit(

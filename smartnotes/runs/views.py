@@ -146,6 +146,8 @@ def run_view(
             "edited": run.summary_edited is not None,
             "streaming": summary is None and streaming_summary is not None,
         },
+        # The deal coach: next steps, objections, sentiment (null until it ran).
+        "coaching": run.coaching,
         "extractor": {
             "name": run.extractor,
             "model": run.extractor_model,

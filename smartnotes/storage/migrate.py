@@ -16,10 +16,19 @@ from smartnotes.jobs.sqlite_connector import JOB_TABLE_PREFIX
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
+# The database's own full-text index on search_segments (migration 0012): SQLite's FTS5 table
+# with its shadow tables; PostgreSQL's stored vector column and its GIN index.
+_SEARCH_INDEX = ("search_fts", "ix_search_segments_fts")
+
+
 def modelled(name: str | None, kind: str, _: object) -> bool:
     """Whether a table is one of our models: the job engine's tables are procrastinate's
-    schema (migration 0009), left out when the models are compared with the database."""
-    return not (kind == "table" and (name or "").startswith(JOB_TABLE_PREFIX))
+    schema (migration 0009) and the full-text index is the database's own; both are left out
+    when the models are compared with the database."""
+    named = name or ""
+    if kind == "table" and named.startswith(JOB_TABLE_PREFIX):
+        return False
+    return not named.startswith(_SEARCH_INDEX)
 
 
 def alembic_config(url: str = "") -> Config:

@@ -91,6 +91,22 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class Consent(Base):
+    """A tenant's agreement to AI processing of its calls: who agreed, when, to which version
+    of the terms. Without one for the terms in force nothing of the tenant's is processed."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_tenant_accepted", "tenant_id", "accepted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    terms_version: Mapped[str] = mapped_column(String(40))
+    accepted_by: Mapped[str] = mapped_column(String(320))
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
 class Seat(Base):
     __tablename__ = "seats"
 
@@ -152,7 +168,14 @@ class Run(Base):
     # Optimistic locking for the rep's edits: a stale version is a 409, not an overwrite.
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, index=True
+    )
+    # The deal coach's next steps, objections and sentiment (``smartnotes.coaching``); null
+    # until it ran.
+    coaching: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The ``updated_at`` the search index was last rebuilt from (``smartnotes.search``).
+    indexed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class RunStep(Base):
@@ -289,6 +312,29 @@ class RunCard(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+class MeetingBrief(Base):
+    """A pre-meeting brief for one rep and one event of their calendar, claimed (inserted, or
+    taken back after a failed send) in a transaction before it is sent: one rep never gets a
+    meeting's brief twice, whichever worker looks and however often."""
+
+    __tablename__ = "meeting_briefs"
+    __table_args__ = (UniqueConstraint("user_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The event's iCalUId (the same in every attendee's calendar), else Graph's event id.
+    event_id: Mapped[str] = mapped_column(String(500))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    customer_id: Mapped[str] = mapped_column(String(200))
+    # sending (claimed), sent, failed (the next look-ahead before the meeting tries again).
+    status: Mapped[str] = mapped_column(String(20), default="sending")
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class MeetingEnd(Base):
     """A Teams meeting that ended where the app is installed, recorded for the transcript fetch
     (the same event delivered twice is one row)."""
@@ -396,3 +442,66 @@ class GraphCursor(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class UsageRecord(Base):
+    """What one processing of a call used, for the rep's seat: metered per seat and month and
+    exported for billing. Not tied to the run's row: usage outlives the run's retention."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_records_tenant_at", "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # 1 for a call's first processing; 0 for a re-run of its task extraction.
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    audio_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    claude_input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    claude_output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    local_model_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    extractor: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # The cohort limit that sent this call to the local extractor, when one did.
+    limited_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class EvalScore(Base):
+    """The quality score of ``smartnotes eval`` over a tenant's own labelled calls."""
+
+    __tablename__ = "eval_scores"
+    __table_args__ = (Index("ix_eval_scores_tenant_at", "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    calls: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SearchSegment(Base):
+    """What a rep can search across calls: a run's note, its tasks and its transcript's
+    segments, by customer. Rebuilt from the run whenever the run changes. Who may see a hit is
+    decided from the run at query time (the review's visibility rule), never copied here.
+
+    The full-text index is the database's own, outside the models: an FTS5 table kept by
+    triggers on SQLite; on PostgreSQL a stored generated column ``search_fts_vector``
+    (``to_tsvector('english', text)``) with a GIN index (migration 0012)."""
+
+    __tablename__ = "search_segments"
+    __table_args__ = (Index("ix_search_segments_tenant_customer", "tenant_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # note, task or transcript.
+    kind: Mapped[str] = mapped_column(String(20))
+    # The task's id for a task; null otherwise.
+    ref: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    speaker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Seconds from the start of the call, for a transcript segment.
+    start_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    text: Mapped[str] = mapped_column(Text)

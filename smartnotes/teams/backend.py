@@ -33,6 +33,7 @@ from cards import (
     CUSTOMER_INPUT,
     Switches,
     Verb,
+    build_answer_card,
     build_error_card,
     build_run_card,
     build_status_card,
@@ -40,6 +41,10 @@ from cards import (
 )
 from pipeline.events import utcnow
 from smartnotes import directory
+from smartnotes.ask.answers import MAX_QUESTION
+from smartnotes.ask.asker import Asker
+from smartnotes.briefs.facts import Rep
+from smartnotes.briefs.on_demand import brief_on_demand
 from smartnotes.runs.review import (
     ConflictError,
     ForbiddenError,
@@ -49,6 +54,7 @@ from smartnotes.runs.review import (
     UnavailableError,
     Viewer,
 )
+from smartnotes.search.query import Searcher, SearchError
 from smartnotes.storage.models import (
     MeetingEnd,
     Run,
@@ -89,8 +95,10 @@ class TeamsBackendImpl:
         review_url_for: Callable[[Viewer, str], str | None],
         meeting_ended_hook: Callable[[], None] | None = None,
         answering: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
+        asker: Asker | None = None,
     ) -> None:
         self.sessions = sessions
+        self.asker = asker
         self.answering = answering
         self.review = review
         self.tenant_id = tenant_id
@@ -225,6 +233,19 @@ class TeamsBackendImpl:
         )
         runs = await self.review.list_runs(viewer, limit=5)
         return build_status_card(runs, lambda run_id: self.review_url_for(viewer, run_id), switches)
+
+    async def ask(self, user: TeamsUser, question: str) -> dict[str, Any]:
+        viewer = await self.viewer(user)
+        if self.asker is None:
+            return build_error_card("Questions about your calls are not available here.")
+        if len(question) > MAX_QUESTION:
+            return build_error_card(f"Ask in at most {MAX_QUESTION} characters.")
+        searcher = Searcher(viewer.tenant_id, viewer.user_id, viewer.email)
+        try:
+            answer = await self.asker.answer(question, searcher)
+        except SearchError as exc:
+            return build_error_card(_sentence(exc))
+        return build_answer_card(answer.to_json())
 
     # Card presses --------------------------------------------------------------------------
 
@@ -421,6 +442,19 @@ class TeamsBackendImpl:
                     viewer, run_id, task["id"], changes, task["version"]
                 )
         return view
+
+    async def brief(self, user: TeamsUser, customer: str) -> dict[str, Any] | str:
+        viewer = await self.viewer(user)
+        async with self.sessions() as session:
+            found = await session.get(User, viewer.user_id)
+        rep = Rep(viewer.tenant_id, viewer.user_id, viewer.email, found.timezone if found else None)
+        return await brief_on_demand(
+            self.sessions,
+            self.review.directory(),
+            rep,
+            customer,
+            review_url_for=self.review_url_for,
+        )
 
     # Meetings ------------------------------------------------------------------------------
 

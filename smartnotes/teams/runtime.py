@@ -23,6 +23,7 @@ from bot.agent import SmartNotesBot
 from bot.auth import BotConnections, ChannelTokenValidator, CredentialTokens
 from bot.publisher import CardPublisher
 from graph.credentials import CredentialError, make_credential
+from smartnotes.ask.asker import Asker
 from smartnotes.auth import REVIEW_MAX_LIFETIME, issue_review_token
 from smartnotes.runs.live import LiveEvents
 from smartnotes.runs.review import Review, Viewer
@@ -65,6 +66,7 @@ async def open_teams(
     cancel: Callable[[str], Awaitable[bool]],
     review_secret: bytes,
     meeting_ended: Callable[[], None] | None = None,
+    asker: Asker | None = None,
 ) -> AsyncIterator[Teams | None]:
     config = settings.bot
     dangerous = settings.dangerously_allow_unauthenticated
@@ -114,6 +116,7 @@ async def open_teams(
             review_url_for=links,
             meeting_ended_hook=meeting_ended,
             answering=cards.answering,
+            asker=asker,
         )
         live.listeners.append(cards.touch)
         try:

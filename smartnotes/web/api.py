@@ -86,7 +86,7 @@ async def body(request: web.Request, model: type[B]) -> B:
 
 def skipped(submitted: Submitted) -> web.Response:
     """A call the gate let through to nothing: say why, with nothing else kept."""
-    reason = str(submitted.skipped) if submitted.skipped else "not processed"
+    reason = submitted.why or (str(submitted.skipped) if submitted.skipped else "not processed")
     return web.json_response({"run_id": None, "created": False, "skipped": reason})
 
 

@@ -15,7 +15,7 @@ from smartnotes import tracing
 from smartnotes.logs import answer_request_id, request_id_middleware
 from smartnotes.service import Service
 from smartnotes.settings import Settings
-from smartnotes.web import api, bot, calls, graph, metrics, review_page, site
+from smartnotes.web import admin, api, ask, bot, calls, graph, metrics, review_page, search, site
 from smartnotes.web.errors import errors_middleware
 from smartnotes.web.keys import SERVICE
 from smartnotes.web.metrics import timing_middleware
@@ -65,12 +65,15 @@ def create_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_routes(api.routes)
+    app.router.add_routes(search.routes)
+    app.router.add_routes(ask.routes)
     app.router.add_routes(calls.routes)
     app.router.add_routes(review_page.routes)
     app.router.add_routes(bot.routes)
     app.router.add_routes(graph.routes)
     app.router.add_routes(site.routes)
     app.router.add_routes(metrics.routes)
+    admin.install(app)
     return app
 
 

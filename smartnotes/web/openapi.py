@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 from smartnotes import __version__
-from smartnotes.web.review_schemas import AcceptAllIn, CustomerChoiceIn, ProspectIn
+from smartnotes.web.review_schemas import AcceptAllIn, AskIn, CustomerChoiceIn, ProspectIn
 from smartnotes.web.schemas import (
     BODIES,
     Body,
@@ -25,7 +25,7 @@ from smartnotes.web.schemas import (
 )
 
 REF = "#/components/schemas/{model}"
-REVIEW_BODIES: tuple[type[Body], ...] = (AcceptAllIn, CustomerChoiceIn, ProspectIn)
+REVIEW_BODIES: tuple[type[Body], ...] = (AcceptAllIn, CustomerChoiceIn, ProspectIn, AskIn)
 
 _STEP = {
     "type": "object",
@@ -140,6 +140,49 @@ _RUN = {
         },
     ]
 }
+_CITATION = {
+    "type": "object",
+    "properties": {
+        "number": {"type": "integer", "description": "The [n] the answer's text cites it by"},
+        "run_id": {"type": "string"},
+        "call_at": {"type": "string", "format": "date-time"},
+        "call_url": {"type": ["string", "null"]},
+        "customer_id": {"type": ["string", "null"]},
+        "customer_name": {"type": ["string", "null"]},
+        "kind": {"enum": ["note", "task", "transcript"]},
+        "task_id": {"type": ["string", "null"]},
+        "speaker": {"type": ["string", "null"]},
+        "at_seconds": {"type": ["number", "null"]},
+        "quote": {"type": "string", "description": "The cited words, exactly as stored"},
+        "own": {"type": "boolean"},
+    },
+}
+_ANSWER = {
+    "type": "object",
+    "required": ["question", "answer", "found", "citations", "answered_by", "searched"],
+    "properties": {
+        "question": {"type": "string"},
+        "answer": {"type": "string"},
+        "found": {
+            "type": "boolean",
+            "description": "Whether a source backs the answer; false: the answer is I don't know",
+        },
+        "citations": {"type": "array", "items": _CITATION},
+        "answered_by": {
+            "type": "object",
+            "properties": {
+                "engine": {"enum": ["claude", "local", "none"]},
+                "model": {"type": ["string", "null"]},
+                "reason": {
+                    "type": ["string", "null"],
+                    "description": "Why the local model answered, or why no model was asked",
+                },
+                "label": {"type": "string"},
+            },
+        },
+        "searched": {"type": "array", "items": {"type": "string"}},
+    },
+}
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -198,6 +241,12 @@ OPERATIONS: tuple[tuple[str, str, str, str, type[Body] | None, int, str], ...] =
     ("post", "/api/customers", "createProspect",
      "Create the call's customer as a new prospect in the CRM and choose it for the run",
      ProspectIn, 201, "CreatedCustomer"),
+    ("get", "/api/search", "searchCalls",
+     "Notes, tasks and transcript lines of the caller's calls (own, or attended and not "
+     "confidential) that match the question, best first", None, 200, "SearchHits"),
+    ("post", "/api/ask", "askCalls",
+     "A question answered from the caller's calls, every statement with its sources; "
+     "\"I don't know\" when none backs an answer", AskIn, 200, "Answer"),
     ("get", "/api/notifications", "listNotifications", "The caller's notifications", None,
      200, "NotificationList"),
     ("post", "/api/notifications/{notification_id}/read", "markNotificationRead",
@@ -232,6 +281,31 @@ def openapi_document() -> dict[str, Any]:
             "properties": {"notifications": {"type": "array", "items": {"type": "object"}}},
         },
         "Read": {"type": "object", "properties": {"read": {"type": "boolean"}}},
+        "SearchHits": {
+            "type": "object",
+            "properties": {
+                "hits": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "run_id": {"type": "string"},
+                            "call_at": {"type": "string", "format": "date-time"},
+                            "call_url": {"type": ["string", "null"]},
+                            "customer_id": {"type": ["string", "null"]},
+                            "customer_name": {"type": ["string", "null"]},
+                            "kind": {"enum": ["note", "task", "transcript"]},
+                            "task_id": {"type": ["string", "null"]},
+                            "speaker": {"type": ["string", "null"]},
+                            "at_seconds": {"type": ["number", "null"]},
+                            "text": {"type": "string"},
+                            "own": {"type": "boolean"},
+                        },
+                    },
+                }
+            },
+        },
+        "Answer": _ANSWER,
         "EventStream": {"type": "string", "description": "text/event-stream"},
         "Transcript": {
             "type": "object",
@@ -317,6 +391,28 @@ def openapi_document() -> dict[str, Any]:
 
 
 _QUERY: dict[str, list[dict[str, Any]]] = {
+    "searchCalls": [
+        {
+            "name": "q",
+            "in": "query",
+            "required": True,
+            "description": "Words to look for (any of them; common words are ignored)",
+            "schema": {"type": "string", "maxLength": 500},
+        },
+        {
+            "name": "customer",
+            "in": "query",
+            "required": False,
+            "description": "Only calls with this CRM customer",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 20},
+        },
+    ],
     "searchCustomers": [
         {"name": "run_id", "in": "query", "required": True, "schema": {"type": "string"}},
         {

@@ -1,4 +1,5 @@
-"""Request bodies of the review API's customer and bulk routes (see ``schemas`` for the rest)."""
+"""Request bodies of the review API's customer, bulk and question routes (see ``schemas`` for
+the rest)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from smartnotes.ask.answers import MAX_QUESTION
 from smartnotes.web.schemas import Body, Version
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -32,3 +34,12 @@ class ProspectIn(Body):
     name: Name
     email: Email | None = None
     version: Version | None = Field(default=None)
+
+
+class AskIn(Body):
+    """A question about the caller's calls, optionally about one CRM customer's calls."""
+
+    question: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION)
+    ]
+    customer_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None

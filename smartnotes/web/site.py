@@ -58,12 +58,27 @@ async def privacy(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/terms")
 async def terms(request: web.Request) -> web.StreamResponse:
-    site = request.app[SERVICE].settings.site
-    return await _legal("Terms of use", site.terms_url, site.terms_file, DEFAULT_TERMS, request)
+    settings = request.app[SERVICE].settings
+    site = settings.site
+    # The version tenants agree to (``smartnotes admin tenant on --accept-terms``).
+    return await _legal(
+        "Terms of use",
+        site.terms_url,
+        site.terms_file,
+        DEFAULT_TERMS,
+        request,
+        version=settings.terms_version,
+    )
 
 
 async def _legal(
-    title: str, url: str | None, path: Path | None, default: str, request: web.Request
+    title: str,
+    url: str | None,
+    path: Path | None,
+    default: str,
+    request: web.Request,
+    *,
+    version: str | None = None,
 ) -> web.StreamResponse:
     if url:
         raise web.HTTPFound(url)
@@ -81,7 +96,12 @@ async def _legal(
         templates()
         .get_template("site.html")
         .render(
-            title=title, operator=operator, version=__version__, paragraphs=paragraphs, home=False
+            title=title,
+            operator=operator,
+            version=__version__,
+            paragraphs=paragraphs,
+            home=False,
+            terms_version=version,
         )
     )
     return _html(page)

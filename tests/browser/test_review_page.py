@@ -23,11 +23,14 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from crm_adapters.embedded import EmbeddedCRM
+from pipeline.coach_local import CallTask, local_coaching
+from pipeline.formats import parse_transcript_text
 from smartnotes.auth import issue_review_token
 from smartnotes.settings import CallsSettings, ReviewSettings, Settings
-from smartnotes.storage.models import Run, RunStatus
+from smartnotes.storage.models import Feedback, Run, RunStatus
 from smartnotes.web.signing import sign_headers
 from tests.api_client import Api, running_api
 from tests.conftest import TEST_KEY
@@ -530,3 +533,69 @@ async def test_ten_review_pages_in_one_browser_all_load_and_act(
         _, view = await live.call("GET", f"/api/runs/{answer['run_id']}", as_user=(TENANT, REP))
         assert [t["status"] for t in view["tasks"] if t["title"] == title] == ["rejected"]
     await context.close()
+
+
+COACHED_CALL = """WEBVTT
+
+00:00:06.000 --> 00:00:12.000
+<v Daniel Okafor>Honestly the price is too high for our budget this year.
+
+00:00:13.000 --> 00:00:18.000
+<v Daniel Okafor>Maybe we can start with a pilot, I'm not sure yet.
+
+00:00:19.000 --> 00:00:24.000
+<v Maria Chen>I will send you a revised quote by Friday.
+"""
+
+
+async def test_the_deal_coach_shows_where_each_suggestion_comes_from(
+    live: Api, browser: Browser
+) -> None:
+    answer = await seeded(live, "call-coached")
+    coaching = local_coaching(
+        parse_transcript_text(COACHED_CALL),
+        "Maria Chen",
+        [],
+        [
+            CallTask(
+                "Send revised quote",
+                "2026-11-20",
+                "I will send you a revised quote by Friday",
+                19.0,
+                "Maria Chen",
+            )
+        ],
+        "no Claude API key is configured",
+    )
+    async with live.service.sessions() as session, session.begin():
+        run = await session.get(Run, answer["run_id"])
+        assert run is not None
+        run.coaching = coaching.model_dump(mode="json")
+    page = await checked_page(browser, viewport={"width": 900, "height": 1000})
+    await page.goto(review_url(live, answer))
+    coach = page.locator("#coach")
+    await expect(coach.get_by_role("heading", name="Deal coach")).to_be_visible()
+    await expect(page.locator("#coach-by")).to_have_text(
+        "by the local analysis (no Claude API key is configured)"
+    )
+    await expect(coach.locator(".coach-list").first.locator("> li")).to_have_count(2)
+    await expect(coach.get_by_text("80% confident")).to_be_visible()
+    # The objection, and the next step to answer it, both quote where it was said.
+    await expect(
+        coach.get_by_text("Daniel Okafor at 0:06: \u201cHonestly the price is too high")
+    ).to_have_count(2)
+    await coach.get_by_text("Suggested answers").click()
+    await expect(coach.get_by_text("concise", exact=True)).to_be_visible()
+    await expect(coach.locator(".mood figcaption")).to_have_text(
+        "Daniel Okafor: neutral (0.00), hesitation 50%"
+    )
+    assert await axe_violations(page) == []
+    await shot(page, "11-deal-coach")
+
+    await coach.get_by_role(
+        "button", name="Like suggestion: Send revised quote", exact=True
+    ).click()
+    await expect(page.locator("#notice")).to_have_text("Thanks for the feedback.")
+    async with live.service.sessions() as session:
+        given = (await session.execute(select(Feedback.target, Feedback.rating))).all()
+    assert [tuple(row) for row in given] == [("next_step:0", "like")]

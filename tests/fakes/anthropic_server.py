@@ -45,6 +45,18 @@ def tool_message(
     return message
 
 
+def tool_call(name: str, tool_input: Any) -> Reply:
+    """Claude calling one of the request's tools; the next request must carry its result."""
+    return Reply(body=tool_message(tool_input, name=name))
+
+
+def tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``tool_result`` blocks of a request's last message: what the client answered to
+    the tool calls of the previous reply (the server has checked they pair up)."""
+    content = body["messages"][-1]["content"]
+    return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+
+
 def tasks_reply(tasks: list[dict[str, Any]], *, delay: float = 0.0) -> Reply:
     return Reply(body=tool_message({"tasks": tasks}), delay=delay)
 
@@ -61,15 +73,24 @@ def error_reply(status: int, kind: str, message: str, *, retry_after_ms: int | N
     )
 
 
+Scripted = Reply | Callable[[dict[str, Any]], Reply]
+
+
 class FakeAnthropic:
-    def __init__(self, default: Reply | Callable[[dict[str, Any]], Reply] | None = None) -> None:
-        self.script: deque[Reply] = deque()
+    def __init__(self, default: Scripted | None = None) -> None:
+        # A callable answers from the request it is given (e.g. the tool results it carries).
+        self.script: deque[Scripted] = deque()
         self.default = default or tasks_reply([])
         self._server = MessagesServer(self._respond)
 
     @property
     def requests(self) -> list[dict[str, Any]]:
         return self._server.accepted
+
+    @property
+    def extractions(self) -> list[dict[str, Any]]:
+        """The task extraction's requests only (not the deal coach's or an answer's)."""
+        return [r for r in self.requests if r.get("tool_choice", {}).get("name") == "record_tasks"]
 
     @property
     def keys(self) -> list[str]:
@@ -83,17 +104,13 @@ class FakeAnthropic:
     def base_url(self) -> str:
         return self._server.base_url
 
-    def then(self, *replies: Reply) -> FakeAnthropic:
+    def then(self, *replies: Scripted) -> FakeAnthropic:
         self.script.extend(replies)
         return self
 
     async def _respond(self, body: dict[str, Any]) -> Answer:
-        if self.script:
-            reply = self.script.popleft()
-        elif callable(self.default):
-            reply = self.default(body)
-        else:
-            reply = self.default
+        scripted = self.script.popleft() if self.script else self.default
+        reply = scripted(body) if callable(scripted) else scripted
         if reply.delay:
             await asyncio.sleep(reply.delay)
         return Answer(status=reply.status, body=reply.body, headers=reply.headers, raw=reply.raw)

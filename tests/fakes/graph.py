@@ -38,6 +38,9 @@ What it speaks, and where Microsoft documents it:
   meeting transcripts and recordings"), ``clientState`` at most 128 characters, https
   notification URLs (http is let through for loopback hosts only, so tests need no TLS).
 
+- ``GET /users/{id}/calendarView`` ("List calendarView"): ``calendar`` (``graph_calendar.py``)
+  holds every user's events; ``calendar.granted`` false is an app without ``Calendars.Read``.
+
 - ``GET /{tenant}/discovery/v2.0/keys`` (``jwks_url``): the Microsoft identity platform's
   token-signing keys as a JWKS, the key that signs rich notifications' validation tokens.
 
@@ -76,6 +79,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graph.types import MeetingRef
+from tests.fakes.graph_calendar import Calendars
 from tests.fakes.graph_support import (
     DEFAULT_ERRORS,
     EVALUATION_EXCEEDED,
@@ -155,6 +159,7 @@ class FakeGraph:
         self.mailbox_zones: dict[str, str] = {}
         # Whether the app was granted MailboxSettings.Read.
         self.mailbox_settings_granted = True
+        self.calendar = Calendars()
         self._media: dict[str, MediaItem] = {}
         self._cursors: dict[str, PageCursor] = {}
         self._seq = 0
@@ -184,6 +189,7 @@ class FakeGraph:
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
         app.router.add_get("/{tenant}/discovery/v2.0/keys", self._jwks)
         app.router.add_get("/v1.0/users/{uid}/mailboxSettings", self._mailbox_settings)
+        app.router.add_get("/v1.0/users/{uid}/calendarView", self._calendar_view)
         users = "/v1.0/users/{uid}/onlineMeetings"
         app.router.add_get(users, self._find_meetings)
         function = r"{fn:getAllTranscripts\([^/]*\)}"
@@ -711,6 +717,9 @@ class FakeGraph:
                 "language": {"locale": "en-US", "displayName": "English (United States)"},
             }
         )
+
+    async def _calendar_view(self, request: web.Request) -> web.Response:
+        return await self.calendar.view(request, self.base_url)
 
     def _owned(self, request: web.Request) -> MeetingRecord | web.Response:
         meeting = self._meetings.get(request.match_info["mid"])

@@ -128,14 +128,22 @@ async def test_metrics_show_the_runs_steps_extractor_requests_and_the_outbox(
     assert status == 202
     run_id = created["run_id"]
     await live.wait_for(run_id, REP, _ready)
+    # The deal coach asks Claude too, once the notes are ready: wait for it, so the counts
+    # below hold whichever finishes first.
+    await live.wait_for(run_id, REP, lambda view: view.get("coaching") is not None)
     status, samples = await _scrape(live)
     assert status == 200
     assert samples["smartnotes_runs{status=needs_review}"] == 1
     assert samples["smartnotes_run_step_seconds_count{status=done,step=summarizing}"] == 1
     assert samples["smartnotes_extractions_total{extractor=claude,fallback=no}"] == 1
-    # Tokens as the Messages API counted them in its answer (the local server's usage block).
-    assert samples["smartnotes_claude_tokens_total{kind=input}"] == 1200
-    assert samples["smartnotes_claude_tokens_total{kind=output}"] == 300
+    # Tokens as the Messages API counted them in its answers (the local server's usage block):
+    # the extraction's and the coach's.
+    assert [r["tool_choice"]["name"] for r in fake_claude.requests] == [
+        "record_tasks",
+        "record_coaching",
+    ]
+    assert samples["smartnotes_claude_tokens_total{kind=input}"] == 2 * 1200
+    assert samples["smartnotes_claude_tokens_total{kind=output}"] == 2 * 300
     assert (
         samples["smartnotes_http_request_seconds_count{method=POST,route=/api/runs,status=2xx}"]
         == 1
@@ -296,7 +304,8 @@ async def test_retrigger_keeps_the_summary_edit_and_later_notifies(
     assert view["summary"]["generated"] == generated
     assert view["tasks"][0]["title"] == CLAUDE_TASKS[1]["title"]
     assert sum(1 for s in view["steps"] if s["step"] == "summarizing") == summaries_before
-    assert len(fake_claude.requests) == 2
+    extractions = [r for r in fake_claude.requests if r["tool_choice"]["name"] == "record_tasks"]
+    assert len(extractions) == 2
 
 
 async def test_dont_process_this_call_stops_it_in_flight(

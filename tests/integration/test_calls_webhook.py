@@ -258,7 +258,7 @@ async def test_opted_out_call_and_unknown_rep_store_nothing_but_the_decision(api
     async with api.service.sessions() as session:
         query = select(AuditEntry.action).order_by(AuditEntry.id)
         actions = (await session.execute(query)).scalars().all()
-    assert actions == ["seat_added", "call_skipped", "call_skipped"]
+    assert actions == ["seat_added", "consent_given", "call_skipped", "call_skipped"]
     kept = (api.service.settings.data_dir / "transcripts").rglob("*")
     assert not [path for path in kept if path.is_file()]
 

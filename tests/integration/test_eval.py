@@ -90,3 +90,25 @@ async def test_a_broken_labelled_set_is_a_clear_input_error(
     code, _, err = await _smartnotes("eval", str(tmp_path), "--peer", "gold", env=_env())
     assert code == 2
     assert message in err
+
+
+async def test_the_score_is_kept_for_a_tenant_and_shown_in_its_metrics(tmp_path: Path) -> None:
+    env = _env(SMARTNOTES_DATA_DIR=str(tmp_path / "data"))
+    first = sorted(EVALS.glob("*.gold.json"))[0].name.removesuffix(".gold.json")
+    args = ("eval", str(EVALS), "--peer", "gold", "--call", first, "--json")
+    code, _, err = await _smartnotes(*args, "--record", "acme", env=env)
+    assert (code, err.strip()) == (2, "error: --record: no tenant acme")
+
+    code, _, err = await _smartnotes("admin", "seat", "add", "acme", "ann@acme.test", env=env)
+    assert code == 0, err
+    code, out, err = await _smartnotes(*args, "--record", "acme", env=env)
+    assert code == 0, err
+    overall = json.loads(out)["overall"]
+    expected = (
+        sum(overall[m] for m in ("recall", "precision", "deadline_accuracy", "grounding_rate")) / 4
+    )
+    assert f"Quality score {expected:.2f} kept for tenant acme." in err
+    code, out, err = await _smartnotes("admin", "metrics", "acme", "--json", env=env)
+    assert code == 0, err
+    kept = json.loads(out)["eval"]
+    assert (kept["calls"], kept["score"]) == (1, pytest.approx(expected))

@@ -27,6 +27,7 @@ from smartnotes import directory
 from smartnotes.meetings.media import MAX_ATTEMPTS
 from smartnotes.meetings.runtime import GraphRuntime
 from smartnotes.meetings.sync import TENANT_WIDE
+from smartnotes.runs.gate import Skip, skipped_calls
 from smartnotes.settings import GraphSettings, Settings
 from smartnotes.storage.models import (
     AuditEntry,
@@ -40,7 +41,7 @@ from smartnotes.storage.models import (
 )
 from tests.api_client import Api, running_api
 from tests.fakes.graph import FakeGraph
-from tests.seed import seed_user
+from tests.seed import TERMS, seed_user
 
 TENANT = "northwind"
 CLIENT_STATE = "graph-client-state-" + "k" * 24
@@ -299,6 +300,23 @@ async def test_a_meeting_without_a_licensed_switched_on_participant_is_not_downl
     assert [(r.status, r.error) for r in rows] == [
         ("skipped", "no licensed, switched-on participant")
     ] * 2
+
+
+async def test_a_meeting_of_a_tenant_without_consent_is_not_read_at_all(setup: Setup) -> None:
+    await seed_user(setup.api.service.sessions, TENANT, "maria@northwind.example", consent=False)
+    transcript = setup.fake.add_transcript(setup.meeting(), VTT)
+    payload = setup.fake.change_notification(transcript, "sub-1", CLIENT_STATE)
+    assert (await setup.fake.send(setup.webhook, payload))[0] == 202
+    await setup.graph.work_once()
+
+    assert setup.fake.downloads == {}
+    assert not [r for r in setup.fake.requests if "onlineMeetings" in r.path], "nor the meeting"
+    assert await setup.runs() == []
+    why = f"the tenant has not agreed to AI processing (terms {TERMS})"
+    assert [(r.status, r.error) for r in await setup.media()] == [("skipped", why)]
+    async with setup.api.service.sessions() as session:
+        skipped = await skipped_calls(session, TENANT, Skip.NO_CONSENT)
+    assert skipped == 1, "the admin's count of calls not processed includes the meeting"
 
 
 async def test_the_licensed_attendee_owns_the_run_when_the_organizer_is_not_ours(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,16 @@ import pytest_asyncio
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
+from smartnotes.consent import withdraw_consent
 from smartnotes.privacy import Privacy, pseudonym
 from smartnotes.settings import Settings
 from smartnotes.storage.models import (
     AuditEntry,
     Base,
+    Consent,
     CrmWrite,
     Feedback,
+    MeetingBrief,
     Notification,
     Run,
     TeamsConversation,
@@ -27,13 +31,15 @@ from smartnotes.storage.models import (
 )
 from tests.api_client import Api, running_api
 from tests.commands import clean_env, smartnotes
-from tests.seed import seed_run, seed_user
+from tests.seed import TERMS, seed_consent, seed_run, seed_user
 
 TENANT = "northwind"
 MARIA = "Maria.Chen@northwind.test"
 NAME = "Maria Chen"
 AAD = "5d2e8a41-3c6f-4b7a-9e10-00000000a11c"
 OLGA = "olga@northwind.test"
+# An admin without a seat, known to the service only from the consent she withdrew.
+IDA = "ida@northwind.test"
 
 
 @pytest_asyncio.fixture
@@ -46,8 +52,13 @@ async def api(tmp_path: Path, service_database: SecretStr | None) -> AsyncIterat
 async def _seed(api: Api, tmp_path: Path) -> tuple[str, str, str]:
     """Maria's own run, and Olga's run of a call Maria attended; both with a transcript."""
     sessions = api.service.sessions
-    maria = await seed_user(sessions, TENANT, MARIA.lower(), NAME)
-    olga = await seed_user(sessions, TENANT, OLGA, "Olga Petrova")
+    maria = await seed_user(sessions, TENANT, MARIA.lower(), NAME, consent=False)
+    olga = await seed_user(sessions, TENANT, OLGA, "Olga Petrova", consent=False)
+    # Maria agreed for the tenant to old terms, Ida withdrew that, Maria agreed to the new.
+    await seed_consent(sessions, TENANT, by=f"{NAME} <{MARIA}>", terms_version="2025-06-01")
+    async with sessions() as session, session.begin():
+        await withdraw_consent(session, TENANT, by=f"Ida Lindqvist <{IDA}>")
+    await seed_consent(sessions, TENANT, by=f"{NAME} <{MARIA}>")
     mine = await seed_run(
         sessions,
         TENANT,
@@ -104,6 +115,15 @@ async def _seed(api: Api, tmp_path: Path) -> tuple[str, str, str]:
                     conversation_id="a:maria-chat",
                     reference={"user": {"name": NAME, "aadObjectId": AAD}},
                 ),
+                MeetingBrief(
+                    tenant_id=TENANT,
+                    user_id=maria,
+                    event_id="040000008200E00074C5B7101A82E008-maria",
+                    starts_at=datetime(2026, 12, 1, 14, tzinfo=UTC),
+                    customer_id="contoso",
+                    status="sent",
+                    sent_at=datetime(2026, 12, 1, 13, 45, tzinfo=UTC),
+                ),
                 AuditEntry(actor=maria, run_id=mine, action="run_saved"),
                 AuditEntry(actor="cli:admin", action="seat_added", detail={"email": MARIA}),
                 CrmWrite(
@@ -139,8 +159,24 @@ async def test_a_person_is_exported_then_erased_everywhere(api: Api, tmp_path: P
     assert [a["run_id"] for a in document["attended"]] == [theirs]
     assert {f["comment"] for f in document["feedback"]} == {"", "Missed the DPA."}
     assert [n["message"] for n in document["notifications"]] == ["Ready."]
-    assert [a["action"] for a in document["audit"]] == ["run_saved"]
+    assert [(b["customer_id"], b["status"]) for b in document["meeting_briefs"]] == [
+        ("contoso", "sent")
+    ]
+    assert [a["action"] for a in document["audit"]] == [
+        "consent_given",
+        "consent_given",
+        "run_saved",
+    ]
+    assert [
+        (c["terms_version"], c["given_by_them"], c["withdrawn_by"]) for c in document["consents"]
+    ] == [("2025-06-01", True, f"Ida Lindqvist <{IDA}>"), (TERMS, True, None)]
     assert await privacy.export("nobody@northwind.test") is None
+    # Someone known only from a consent is a person with data, too.
+    idas = await privacy.export(IDA)
+    assert idas is not None
+    assert idas["users"] == []
+    assert [c["terms_version"] for c in idas["consents"]] == ["2025-06-01"]
+    assert not idas["consents"][0]["given_by_them"]
 
     erased = await privacy.erase(MARIA, actor="cli:dpo")
     assert erased is not None
@@ -149,6 +185,7 @@ async def test_a_person_is_exported_then_erased_everywhere(api: Api, tmp_path: P
     everything = (await _everything(api)).lower()
     for trace in (MARIA, NAME, AAD, maria):
         assert trace.lower() not in everything, f"{trace} is still stored"
+    assert "meeting_briefs:" not in everything, "the briefs sent to her go with her"
     assert not (tmp_path / f"{mine}.vtt").exists()
     assert not (tmp_path / f"{theirs}.vtt").exists(), "the transcript she spoke in is gone"
 
@@ -164,6 +201,13 @@ async def test_a_person_is_exported_then_erased_everywhere(api: Api, tmp_path: P
     assert audit["run_saved"].actor == subject
     assert audit["person_erased"].detail["subject"] == subject
     assert audit["person_erased"].actor == "cli:dpo"
+    # The proof of consent stays, with the pseudonym for Maria; Ida's withdrawal is hers.
+    async with api.service.sessions() as session:
+        consents = (await session.execute(select(Consent).order_by(Consent.id))).scalars().all()
+    assert [(c.terms_version, c.accepted_by, c.withdrawn_by) for c in consents] == [
+        ("2025-06-01", subject, f"Ida Lindqvist <{IDA}>"),
+        (TERMS, subject, None),
+    ]
     assert await privacy.erase(MARIA, actor="cli:dpo") is None
 
 

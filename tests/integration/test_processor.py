@@ -18,7 +18,7 @@ from crm_adapters.embedded import EmbeddedCRM
 from pipeline.asr import Transcriber
 from pipeline.local_llm import LocalModel
 from pipeline.prompting import Prompts
-from smartnotes import directory
+from smartnotes import consent, directory
 from smartnotes.crm.outbox import Outbox
 from smartnotes.jobs.engine import Jobs, job_app
 from smartnotes.jobs.tasks import register_runs
@@ -34,9 +34,18 @@ from smartnotes.runs.processor import RunProcessor
 from smartnotes.runs.review import ConflictError, Review, Viewer
 from smartnotes.storage.database import make_engine, sessions
 from smartnotes.storage.migrate import upgrade
-from smartnotes.storage.models import AuditEntry, Run, RunSource, RunStatus, RunStep, RunTask
+from smartnotes.storage.models import (
+    AuditEntry,
+    Notification,
+    Run,
+    RunSource,
+    RunStatus,
+    RunStep,
+    RunTask,
+)
 from tests.conftest import claude_extractor, make_pipeline
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.seed import TERMS, seed_consent
 
 TENANT, REP = "contoso-tenant", "maria@northwind.test"
 VTT = b"""WEBVTT
@@ -124,12 +133,14 @@ async def world(
     await crm.add_customer("Contoso Logistics", ["daniel@contoso.test"])
     async with factory() as session, session.begin():
         await directory.add_seat(session, TENANT, REP, by="admin", display_name="Maria Chen")
+    await seed_consent(factory, TENANT)
     processor = RunProcessor(
         factory,
         make_pipeline(local_model, prompts),
         lambda: Transcriber(Path(asr_model_path)),
         crm,
         TranscriptStore(tmp_path / "transcripts"),
+        terms_version=TERMS,
     )
     app = job_app(engine)
     await app.open_async()
@@ -140,7 +151,7 @@ async def world(
 
 
 async def _submit(world: World, event: CallEvent = EVENT) -> str:
-    submitted = await submit_call(world.sessions, world.store, event)
+    submitted = await submit_call(world.sessions, world.store, event, terms_version=TERMS)
     assert submitted.run_id is not None
     return submitted.run_id
 
@@ -262,3 +273,37 @@ async def test_a_cancelled_run_is_not_processed(world: World) -> None:
     run = await world.run(run_id)
     assert run.status == RunStatus.CANCELLED
     assert await world.tasks(run_id) == []
+
+
+async def test_a_run_queued_before_the_consent_was_withdrawn_is_cancelled_unread(
+    world: World,
+) -> None:
+    run_id = await _submit(world)
+    transcript = (await world.run(run_id)).transcript_ref
+    assert transcript is not None
+    async with world.sessions() as session, session.begin():
+        await consent.withdraw_consent(session, TENANT, by="Ada Admin <ada@contoso.test>")
+    await world.jobs.enqueue(run_id)
+    await world.run_until_idle()
+
+    run = await world.run(run_id)
+    why = f"the tenant has not agreed to AI processing (terms {TERMS})"
+    assert (run.status, run.error) == (RunStatus.CANCELLED, why)
+    assert (run.summary_generated, run.transcript_ref) == (None, None)
+    assert not await asyncio.to_thread(Path(transcript).exists)
+    assert await world.steps(run_id) == [], "no step ran: nothing read the call"
+    assert await world.tasks(run_id) == []
+    async with world.sessions() as session:
+        cancelled = (
+            await session.execute(
+                select(AuditEntry).where(
+                    AuditEntry.run_id == run_id, AuditEntry.action == "run_cancelled"
+                )
+            )
+        ).scalar_one()
+        told = (
+            await session.execute(select(Notification).where(Notification.run_id == run_id))
+        ).scalar_one()
+    assert cancelled.detail["reason"] == why
+    assert told.kind == "run_not_processed"
+    assert "has not agreed to AI processing" in told.message

@@ -114,6 +114,7 @@ async def service(
     cli_env.update(ANTHROPIC_API_KEY=TEST_KEY, SMARTNOTES_ANTHROPIC_BASE_URL=fake_claude.base_url)
     for command in (
         ["admin", "seat", "add", TENANT, REP, "--name", "Maria Chen"],
+        ["admin", "tenant", "on", TENANT, "--accept-terms", "--by", "Ada Admin <ada@tenant.test>"],
         ["crm", "add-customer", "Contoso Logistics", "--email", "daniel@contoso.test"],
     ):
         await asyncio.to_thread(
@@ -169,7 +170,7 @@ async def test_kill_9_mid_run_then_restart_finishes_it_exactly_once(
             return (
                 view["summary"]["generated"] is not None
                 and ("analyzing", "running") in steps
-                and len(fake_claude.requests) == 1
+                and len(fake_claude.extractions) == 1
             )
 
         await _until(summary_saved_and_extracting)
@@ -188,7 +189,7 @@ async def test_kill_9_mid_run_then_restart_finishes_it_exactly_once(
         assert view["status"] == "needs_review", view.get("error")
         summarized = [s for s in view["steps"] if s["step"] == "summarizing"]
         assert [s["status"] for s in summarized] == ["done"], "the summary was not made twice"
-        assert len(fake_claude.requests) == 2, "extraction resumed after the restart"
+        assert len(fake_claude.extractions) == 2, "extraction resumed after the restart"
         titles = [t["title"] for t in view["tasks"]]
         assert titles[:2] == [t["title"] for t in CLAUDE_TASKS]
 
@@ -242,13 +243,17 @@ async def test_kill_9_while_the_crm_holds_an_answer_then_restart_writes_each_thi
         SMARTNOTES_CRM__REST__BASE_URL=crm.base_url,
         SMARTNOTES_CRM__REST__AUTH_TOKEN=CRM_TOKEN,
     )
-    await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "smartnotes", "admin", "seat", "add", TENANT, REP],
-        env=cli_env,
-        check=True,
-        timeout=120,
-    )
+    for command in (
+        ["admin", "seat", "add", TENANT, REP],
+        ["admin", "tenant", "on", TENANT, "--accept-terms", "--by", "Ada Admin <ada@tenant.test>"],
+    ):
+        await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "smartnotes", *command],
+            env=cli_env,
+            check=True,
+            timeout=120,
+        )
     service = Service(cli_env, tmp_path / "service.log")
     try:
         async with aiohttp.ClientSession() as http:

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_adapters.embedded import EmbeddedCRM
-from smartnotes import directory
+from smartnotes import consent, directory
 from smartnotes.crm.outbox import Outbox
 from smartnotes.jobs.engine import Jobs, job_app
-from smartnotes.runs.gate import Skip
+from smartnotes.runs.gate import Decision, Skip
 from smartnotes.runs.intake import (
     CallEvent,
     Participant,
@@ -27,9 +27,10 @@ from smartnotes.runs.live import LiveEvents
 from smartnotes.runs.review import NotFoundError, Review, Viewer
 from smartnotes.storage.database import sessions
 from smartnotes.storage.models import AuditEntry, Run, RunSource, RunStatus, User
-from tests.seed import seed_run, seed_user
+from tests.seed import TERMS, seed_consent, seed_run, seed_user
 
 TENANT = "contoso-tenant"
+ADMIN = "Ada Admin <ada@contoso.test>"
 REP = "maria@northwind.test"
 EVENT = CallEvent(
     tenant_id=TENANT,
@@ -51,6 +52,7 @@ def _files(folder: Path) -> list[Path]:
 async def _licensed(factory: async_sessionmaker[AsyncSession]) -> None:
     async with factory() as session, session.begin():
         await directory.add_seat(session, TENANT, REP, by="admin@northwind.test")
+    await seed_consent(factory, TENANT)
 
 
 async def _count(factory: async_sessionmaker[AsyncSession], model: type[Run | User]) -> int:
@@ -61,8 +63,8 @@ async def _count(factory: async_sessionmaker[AsyncSession], model: type[Run | Us
 async def test_licensed_rep_gets_one_run_per_call(migrated: AsyncEngine, tmp_path: Path) -> None:
     factory, store = sessions(migrated), TranscriptStore(tmp_path / "transcripts")
     await _licensed(factory)
-    first = await submit_call(factory, store, EVENT)
-    again = await submit_call(factory, store, EVENT)
+    first = await submit_call(factory, store, EVENT, terms_version=TERMS)
+    again = await submit_call(factory, store, EVENT, terms_version=TERMS)
     assert first.created
     assert (again.run_id, again.created) == (first.run_id, False)
     async with factory() as session:
@@ -83,7 +85,9 @@ async def test_licensed_rep_gets_one_run_per_call(migrated: AsyncEngine, tmp_pat
 async def test_identical_events_at_once_make_one_run(migrated: AsyncEngine, tmp_path: Path) -> None:
     factory, store = sessions(migrated), TranscriptStore(tmp_path / "transcripts")
     await _licensed(factory)
-    results = await asyncio.gather(*(submit_call(factory, store, EVENT) for _ in range(6)))
+    results = await asyncio.gather(
+        *(submit_call(factory, store, EVENT, terms_version=TERMS) for _ in range(6))
+    )
     assert len({r.run_id for r in results}) == 1
     assert sum(r.created for r in results) == 1
     assert await _count(factory, Run) == 1
@@ -95,6 +99,9 @@ async def test_identical_events_at_once_make_one_run(migrated: AsyncEngine, tmp_
     [
         ("nothing", {}, Skip.UNKNOWN_TENANT),
         ("tenant_off", {}, Skip.TENANT_OFF),
+        ("no_consent", {}, Skip.NO_CONSENT),
+        ("older_terms", {}, Skip.NO_CONSENT),
+        ("withdrawn", {}, Skip.NO_CONSENT),
         ("no_seat", {}, Skip.NO_SEAT),
         ("user_off", {}, Skip.USER_OFF),
         ("licensed", {"opted_out": True}, Skip.CALL_OPTED_OUT),
@@ -112,6 +119,12 @@ async def test_switched_off_calls_leave_only_the_decision(
     async with factory() as session, session.begin():
         if setup != "nothing":
             await directory.add_seat(session, TENANT, REP, by="admin")
+        if setup not in ("nothing", "no_consent", "older_terms"):
+            await consent.record_consent(session, TENANT, by=ADMIN, terms_version=TERMS)
+        if setup == "older_terms":
+            await consent.record_consent(session, TENANT, by=ADMIN, terms_version="2020-01-01")
+        if setup == "withdrawn":
+            await consent.withdraw_consent(session, TENANT, by=ADMIN)
         if setup == "tenant_off":
             await directory.set_tenant_enabled(session, TENANT, False, by="admin")
         if setup == "no_seat":
@@ -119,8 +132,10 @@ async def test_switched_off_calls_leave_only_the_decision(
         if setup == "user_off":
             await directory.set_user_enabled(session, TENANT, REP, False, by="rep")
     users_before = await _count(factory, User)
-    result = await submit_call(factory, store, replace(EVENT, **event_change))  # type: ignore[arg-type]
-    assert result == type(result)(None, created=False, skipped=reason)
+    event = replace(EVENT, **event_change)  # type: ignore[arg-type]
+    result = await submit_call(factory, store, event, terms_version=TERMS)
+    why = Decision(False, reason, terms_version=TERMS).why
+    assert (result.run_id, result.created, result.skipped, result.why) == (None, False, reason, why)
     assert await _count(factory, Run) == 0
     assert await _count(factory, User) == users_before
     assert not await asyncio.to_thread((tmp_path / "transcripts").exists)
@@ -130,7 +145,8 @@ async def test_switched_off_calls_leave_only_the_decision(
             .scalars()
             .all()
         )
-    assert [(e.detail["reason"], e.run_id) for e in skipped] == [(str(reason), None)]
+    assert [(e.detail["reason"], e.run_id) for e in skipped] == [(why, None)]
+    assert skipped[0].detail["skip"] == reason.name.lower()
     assert "call-42" not in str(skipped[0].detail)
 
 
@@ -141,9 +157,9 @@ async def test_confidential_default_and_per_call_flag(
     await _licensed(factory)
     async with factory() as session, session.begin():
         await directory.set_confidential_default(session, TENANT, REP, True, by="rep")
-    by_default = await submit_call(factory, store, EVENT)
+    by_default = await submit_call(factory, store, EVENT, terms_version=TERMS)
     overridden = await submit_call(
-        factory, store, replace(EVENT, call_id="call-43", confidential=False)
+        factory, store, replace(EVENT, call_id="call-43", confidential=False), terms_version=TERMS
     )
     async with factory() as session:
         first = await session.get(Run, by_default.run_id)
@@ -158,7 +174,7 @@ async def test_dont_process_this_call_cancels_and_deletes_the_transcript(
 ) -> None:
     factory, store = sessions(migrated), TranscriptStore(tmp_path / "transcripts")
     await _licensed(factory)
-    submitted = await submit_call(factory, store, EVENT)
+    submitted = await submit_call(factory, store, EVENT, terms_version=TERMS)
     assert submitted.run_id is not None
     run = await stop_processing(factory, store, submitted.run_id, by=REP)
     assert run is not None

@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
+from datetime import date
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,16 @@ from jsonschema.validators import validator_for
 
 from cards import (
     MAX_BYTES,
+    Brief,
+    BriefCall,
+    BriefMeeting,
+    BriefPerson,
+    BriefTask,
     CardInputs,
     CardTooLargeError,
     Switches,
     Verb,
+    build_brief_card,
     build_error_card,
     build_failure_card,
     build_help_card,
@@ -230,6 +237,45 @@ RUN_STATES: dict[str, dict[str, Any]] = {
         summary={"text": "Edited by me.", "generated": SUMMARY, "edited": True, "streaming": False},
     ),
     "ready_no_tasks": make_run(customer_id=None, customer_name=None),
+    "ready_coached": make_run(
+        tasks=[make_task(0)],
+        coaching={
+            "made_by": "claude:claude-sonnet-4-5",
+            "fallback_reason": None,
+            "next_steps": [
+                {
+                    "text": "Send the annual pricing before Friday",
+                    "confidence": 0.85,
+                    "why": "Daniel asked for it to take to his board",
+                    "moments": [
+                        {
+                            "quote": "we need *annual* pricing before the board meets",
+                            "at": 74.0,
+                            "speaker": "Daniel Okafor",
+                            "label": "",
+                        }
+                    ],
+                    "earlier": [],
+                },
+                {
+                    "text": "Revisit the security review",
+                    "confidence": 0.6,
+                    "why": "raised in an earlier call",
+                    "moments": [],
+                    "earlier": [{"call": "run-1", "quote": "security review pending"}],
+                },
+            ],
+            "objections": [
+                {
+                    "category": "price",
+                    "moment": {"quote": "too high", "at": 80.0, "speaker": "Daniel Okafor"},
+                    "answers": {"formal": "F", "friendly": "Fr", "concise": "C"},
+                    "earlier": [],
+                }
+            ],
+            "sentiment": [],
+        },
+    ),
     "partially_failed": make_run(
         "failed",
         steps=make_steps(summarizing="done", analyzing="failed"),
@@ -294,6 +340,49 @@ RECENT = [
     },
 ]
 
+BRIEF_DAY = date(2026, 11, 30)
+
+
+def brief_task(
+    title: str, due: str | None, *, ours: bool = True, owner: str = "Maria Chen"
+) -> BriefTask:
+    return BriefTask(
+        title=title,
+        ours=ours,
+        owner=owner,
+        due_date=due,
+        call_started="2026-11-17T16:00:00+00:00",
+        zone="Europe/Berlin",
+    )
+
+
+BRIEF = Brief(
+    customer="Northwind Traders",
+    today=BRIEF_DAY,
+    meeting=BriefMeeting(subject="Northwind renewal", start="2026-11-30T14:00:00+00:00"),
+    zone="Europe/Berlin",
+    calls=[
+        BriefCall(RUN_ID, "2026-11-17T16:00:00+00:00", "Europe/Berlin", SUMMARY[:83], REVIEW_URL),
+        BriefCall("0" * 32, "2026-11-03T09:30:00+00:00", "Europe/Berlin", "A first demo.", None),
+    ],
+    tasks=[
+        brief_task("Send the revised quote", "2026-11-27"),
+        brief_task("Loop in Elena, the CFO", "2026-12-03", ours=False, owner="Daniel Okafor"),
+        brief_task("Book the security review", "2026-12-20"),
+        brief_task("Share the reference list", None, ours=False, owner=""),
+    ],
+    people=[
+        BriefPerson(
+            "Daniel Okafor",
+            "daniel@northwind.example",
+            2,
+            "2026-11-17T16:00:00+00:00",
+            "Europe/Berlin",
+        ),
+        BriefPerson("Elena Petrova", "elena@northwind.example"),
+    ],
+)
+
 MESSAGE_CARDS: dict[str, Callable[[], Card]] = {
     "welcome": build_welcome_card,
     "help": build_help_card,
@@ -309,6 +398,17 @@ MESSAGE_CARDS: dict[str, Callable[[], Card]] = {
     "switched_off": build_switched_off_card,
     "error": lambda: build_error_card("Only the rep who owns this call can change it."),
     "failure": lambda: build_failure_card(RUN_STATES["partially_failed"], REVIEW_URL),
+    "brief_meeting": lambda: build_brief_card(BRIEF),
+    # Asked for in the chat: no meeting, and the rep's zone unknown.
+    "brief_on_demand": lambda: build_brief_card(
+        Brief(
+            customer=BRIEF.customer,
+            today=BRIEF_DAY,
+            calls=BRIEF.calls[:1],
+            tasks=BRIEF.tasks[1:2],
+            people=BRIEF.people[:1],
+        )
+    ),
 }
 
 ALL_CARDS: dict[str, Callable[[], Card]] = {
@@ -668,6 +768,21 @@ def test_cancelled_card() -> None:
     assert input_ids(card) == []
 
 
+def test_a_run_the_service_cancelled_says_why() -> None:
+    why = "the tenant has not agreed to AI processing (terms 2026-11-01)"
+    cancelled = make_run(
+        "cancelled",
+        summary=NO_SUMMARY,
+        extractor=NO_EXTRACTOR,
+        transcript_kept=False,
+        error={"step": None, "message": why},
+    )
+    card = build_run_card(cancelled, review_url=REVIEW_URL)
+    assert f"Not processed — {why}." in all_text(card)
+    assert "you chose" not in all_text(card)
+    assert "actions" not in card
+
+
 def test_untrusted_text_never_reaches_markdown() -> None:
     link = "[Click to verify](https://evil.example/login)"
     task = make_task(0, title=f"Pay {link}", evidence=[{"quote": link, "at": 3.0}])
@@ -1010,3 +1125,83 @@ def test_a_long_summary_shows_its_first_lines_and_the_rest_behind_show_more() ->
 
     short_card = build_run_card(make_run(), review_url=REVIEW_URL)
     assert "summary:short" not in elements_by_id(short_card), "a short summary is not folded"
+
+
+# --- The brief before a meeting ------------------------------------------------------------------
+
+
+def test_brief_puts_promises_due_first_and_says_where_each_comes_from() -> None:
+    text = all_text(build_brief_card(BRIEF))
+    lines = text.splitlines()
+    assert lines[0] == "Before your meeting with Northwind Traders"
+    assert "Northwind renewal" in lines
+    assert "Mon 30 Nov 2026, 15:00 (Europe/Berlin)" in lines
+    order = [
+        text.index(t)
+        for t in (
+            "Last conversations",
+            "Promises due",
+            "Send the revised quote",
+            "Loop in Elena",
+            "Open tasks",
+            "Book the security review",
+            "Share the reference list",
+            "Who's coming",
+        )
+    ]
+    assert order == sorted(order)
+    assert "Overdue (due Fri 27 Nov 2026)" in text
+    assert "Due Thu 03 Dec 2026" in text
+    assert "Their side (Daniel Okafor) · from the call on Tue 17 Nov 2026" in text
+    assert "Your side (Maria Chen) · from the call on Tue 17 Nov 2026" in text
+    assert "No due date" in text
+    assert "on 2 earlier calls, last Tue 17 Nov 2026" in text
+    assert "not on an earlier call" in text
+    # Each conversation is its date and the note's first sentence, with its review page.
+    assert "Tue 17 Nov 2026" in lines
+    assert [a["url"] for a in of_type(build_brief_card(BRIEF), "Action.OpenUrl")] == [REVIEW_URL]
+
+
+def test_brief_asked_for_in_the_chat_has_no_meeting_and_nothing_known_says_so() -> None:
+    text = all_text(MESSAGE_CARDS["brief_on_demand"]())
+    assert text.splitlines()[0] == "Brief: Northwind Traders"
+    assert "People on your calls" in text
+    empty = Brief(customer="Fabrikam", today=BRIEF_DAY)
+    assert not empty.knows_something
+    assert "No earlier calls with them that you can see." in all_text(build_brief_card(empty))
+    # A meeting time with the rep's zone unknown is shown in the Teams client's own zone.
+    unknown_zone = Brief(customer="Fabrikam", today=BRIEF_DAY, meeting=BRIEF.meeting)
+    assert "{{TIME(2026-11-30T14:00:00Z)}}" in all_text(build_brief_card(unknown_zone))
+
+
+def test_brief_at_its_longest_stays_far_below_the_teams_limit() -> None:
+    word = "x" * 5_000
+    longest = Brief(
+        customer=word,
+        today=BRIEF_DAY,
+        meeting=BriefMeeting(subject=word, start="2026-11-30T14:00:00+00:00"),
+        zone="Europe/Berlin",
+        calls=[BriefCall(RUN_ID, None, "UTC", word, REVIEW_URL + "x" * 1500)] * 40,
+        tasks=[brief_task(word, "2026-12-01", owner=word)] * 40,
+        people=[BriefPerson(word, word, 3, None)] * 40,
+    )
+    card = build_brief_card(longest)
+    assert schema_errors(card) == []
+    assert card_size(card) < MAX_BYTES * 0.8
+    assert len(of_type(card, "Action.OpenUrl")) == 3
+
+
+def test_brief_untrusted_text_never_reaches_markdown() -> None:
+    link = "[Click to verify](https://evil.example/login)"
+    brief = Brief(
+        customer=f"**Acme** {link}",
+        today=BRIEF_DAY,
+        meeting=BriefMeeting(subject=link, start="2026-11-30T14:00:00+00:00"),
+        calls=[BriefCall(RUN_ID, None, "UTC", link)],
+        tasks=[brief_task(link, None, owner=link)],
+        people=[BriefPerson(link, "x@y.test")],
+    )
+    card = build_brief_card(brief)
+    for block in of_type(card, "TextBlock"):
+        assert "evil.example" not in block["text"]
+    assert "evil.example" in all_text(card)

@@ -222,6 +222,8 @@
     }
     if (active && stepState.transcribing === "running") running.unshift("transcribing");
     let text = STATUS_TEXT[run.status] || run.status;
+    // A run the service cancelled (not the rep) says why.
+    if (run.status === "cancelled" && run.error) text = `Not processed: ${run.error.message}`;
     if (active && running.length) text = `${running.join(" and ")}…`;
     text = text.charAt(0).toUpperCase() + text.slice(1);
     $("status").textContent = text;
@@ -271,8 +273,9 @@
     note.hidden = !lines.length;
     note.textContent = lines.join(" ");
     renderTasks();
+    renderCoach();
 
-    if (run.error) {
+    if (run.error && run.status !== "cancelled") {
       const step = STEP_NAMES[run.error.step] || run.error.step || "processing";
       showAlert(
         `Something went wrong while ${step}: ${run.error.message}. ` +
@@ -680,10 +683,159 @@
     return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
   }
 
-  function renderFeedback(container, target, name) {
+  // The deal coach: next steps, objections and sentiment, each with where it comes from.
+  function renderCoach() {
+    const coaching = run.coaching;
+    const section = $("coach");
+    section.hidden = !coaching;
+    if (!coaching) return;
+    const by = $("coach-by");
+    const body = $("coach-body");
+    body.replaceChildren();
+    if (coaching.unavailable) {
+      by.textContent = "";
+      body.append(paragraph(`No coaching for this call: ${coaching.unavailable}.`, "empty"));
+      return;
+    }
+    by.textContent = coaching.made_by === "local"
+      ? `by the local analysis (${coaching.fallback_reason})`
+      : `by Claude (${coaching.made_by.replace(/^claude:/, "")})`;
+
+    body.append(heading("Next steps"));
+    const steps = document.createElement("ol");
+    steps.className = "coach-list";
+    coaching.next_steps.forEach((step, index) => {
+      const item = document.createElement("li");
+      const title = document.createElement("strong");
+      title.textContent = step.text;
+      const confidence = document.createElement("span");
+      confidence.className = "badge";
+      confidence.textContent = `${Math.round(step.confidence * 100)}% confident`;
+      item.append(title, " ", confidence, paragraph(`Why: ${step.why}`, "hint"));
+      item.append(sources(step.moments, step.earlier));
+      const feedback = document.createElement("div");
+      feedback.className = "feedback";
+      renderFeedback(feedback, `next_step:${index}`, step.text, "suggestion");
+      item.append(feedback);
+      steps.append(item);
+    });
+    // A list holds list items only: the "none" line goes in its place.
+    body.append(coaching.next_steps.length ? steps : paragraph("No next step stood out.", "empty"));
+
+    body.append(heading("Objections"));
+    const objections = document.createElement("ul");
+    objections.className = "coach-list";
+    coaching.objections.forEach((objection, index) => {
+      const item = document.createElement("li");
+      const title = document.createElement("strong");
+      title.textContent = `${objection.category[0].toUpperCase()}${objection.category.slice(1)}`;
+      item.append(title, sources([objection.moment], objection.earlier));
+      const answers = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = "Suggested answers";
+      answers.append(summary);
+      const list = document.createElement("dl");
+      for (const tone of ["formal", "friendly", "concise"]) {
+        const term = document.createElement("dt");
+        term.textContent = tone;
+        const text = document.createElement("dd");
+        text.textContent = objection.answers[tone];
+        list.append(term, text);
+      }
+      answers.append(list);
+      item.append(answers);
+      const feedback = document.createElement("div");
+      feedback.className = "feedback";
+      renderFeedback(feedback, `objection:${index}`, objection.category, "objection");
+      item.append(feedback);
+      objections.append(item);
+    });
+    body.append(
+      coaching.objections.length ? objections : paragraph("No objection was raised.", "empty"),
+    );
+
+    body.append(heading("Sentiment"));
+    for (const mood of coaching.sentiment) body.append(moodFigure(mood));
+    if (!coaching.sentiment.length) body.append(paragraph("No customer spoke.", "empty"));
+  }
+
+  function heading(text) {
+    const element = document.createElement("h3");
+    element.textContent = text;
+    return element;
+  }
+
+  function paragraph(text, className) {
+    const element = document.createElement("p");
+    element.className = className;
+    element.textContent = text;
+    return element;
+  }
+
+  // Where a suggestion comes from: words of this call (when, who) and earlier calls' notes.
+  function sources(moments, earlier) {
+    const list = document.createElement("ul");
+    list.className = "sources";
+    for (const moment of moments || []) {
+      const item = document.createElement("li");
+      const when = moment.at === null || moment.at === undefined ? "" : ` at ${clock(moment.at)}`;
+      const label = moment.label ? ` (${moment.label})` : "";
+      item.textContent = `${moment.speaker || "Someone"}${when}: \u201c${moment.quote}\u201d${label}`;
+      list.append(item);
+    }
+    for (const source of earlier || []) {
+      const item = document.createElement("li");
+      const where = source.call.startsWith("material:")
+        ? `Your team's material (${source.call.slice(9).replace(/#\d+$/, "")})`
+        : "An earlier call's notes";
+      item.textContent = `${where}: \u201c${source.quote}\u201d`;
+      list.append(item);
+    }
+    return list;
+  }
+
+  // A speaker's sentiment (-1 to 1) and hesitation (0 to 1) as two bars, and the moments.
+  function moodFigure(mood) {
+    const figure = document.createElement("figure");
+    figure.className = "mood";
+    const svgNs = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(svgNs, "svg");
+    svg.setAttribute("viewBox", "0 0 200 44");
+    svg.setAttribute("width", "200");
+    svg.setAttribute("height", "44");
+    svg.setAttribute("role", "img");
+    const sentimentWord = mood.sentiment > 0.2 ? "positive" : mood.sentiment < -0.2 ? "negative" : "neutral";
+    svg.setAttribute(
+      "aria-label",
+      `${mood.speaker}: sentiment ${mood.sentiment.toFixed(2)} (${sentimentWord}), hesitation ${Math.round(mood.hesitation * 100)}%`,
+    );
+    const bar = (y, x, width, fill) => {
+      const rect = document.createElementNS(svgNs, "rect");
+      for (const [name, value] of [["x", x], ["y", y], ["width", Math.max(1, width)], ["height", 14], ["fill", fill]]) {
+        rect.setAttribute(name, String(value));
+      }
+      return rect;
+    };
+    const middle = document.createElementNS(svgNs, "line");
+    for (const [name, value] of [["x1", 100], ["x2", 100], ["y1", 0], ["y2", 18], ["stroke", "#555"]]) {
+      middle.setAttribute(name, String(value));
+    }
+    const sentimentWidth = Math.abs(mood.sentiment) * 100;
+    svg.append(
+      bar(2, mood.sentiment >= 0 ? 100 : 100 - sentimentWidth, sentimentWidth, mood.sentiment >= 0 ? "#2e7d32" : "#c62828"),
+      middle,
+      bar(26, 0, mood.hesitation * 200, "#9a6700"),
+    );
+    const caption = document.createElement("figcaption");
+    caption.textContent = `${mood.speaker}: ${sentimentWord} (${mood.sentiment.toFixed(2)}), hesitation ${Math.round(mood.hesitation * 100)}%`;
+    figure.append(caption, svg, sources(mood.moments, []));
+    return figure;
+  }
+
+  function renderFeedback(container, target, name, kind = "task") {
     const given = (run.feedback || {})[target] || {};
     container.replaceChildren();
-    const label = target === "summary" ? "the summary" : `task: ${name}`;
+    const label = target === "summary" ? "the summary" : `${kind}: ${name}`;
     const comment = document.createElement("input");
     const like = button("Like", () => sendFeedback(target, "like", comment.value));
     like.setAttribute("aria-pressed", String(given.rating === "like"));

@@ -1,0 +1,111 @@
+"""The rep's question in, an answer with its sources out: Claude when it may answer, the
+local model otherwise, and "I don't know" without any model when nothing matches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pipeline.chat_model import ChatModel
+from smartnotes.ask.answers import Answer, AnsweredBy, dont_know
+from smartnotes.ask.claude import ClaudeAnswerer, ClaudeFailedError
+from smartnotes.ask.grounding import ground
+from smartnotes.ask.local import local_answer
+from smartnotes.ask.sources import Library, Sources
+from smartnotes.engine import claude_client
+from smartnotes.search.query import Searcher
+from smartnotes.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# What the first search, the question itself, brings back: enough to know whether anything
+# matches, and the excerpts of a local answer.
+FIRST_HITS = 20
+NO_KEY = "no API key configured"
+CONFIDENTIAL = "your confidential calls are read by local models only"
+LEFT_OUT = "your confidential calls were left out: only local models read them"
+NOTHING = "nothing in your calls matched"
+
+
+class Asker:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        claude: ClaudeAnswerer | None,
+        model: ChatModel | None,
+    ) -> None:
+        """``model``: the local model for the lead line of a local answer, when this process
+        has one loaded (the web role loads none: its answers are the excerpts alone)."""
+        self.sessions = sessions
+        self.claude = claude
+        self.model = model
+
+    async def answer(
+        self, question: str, searcher: Searcher, *, customer_id: str | None = None
+    ) -> Answer:
+        """Raises ``SearchError`` for a question with nothing to look for."""
+        question = " ".join(question.split())
+        library = Library(self.sessions, searcher, customer_id=customer_id)
+        hits = await library.find(question, limit=FIRST_HITS)
+        if not hits:
+            return dont_know(question, library.searched, AnsweredBy("none", reason=NOTHING))
+        secret = await library.confidential_among(hits)
+        if self.claude is None:
+            reason = NO_KEY
+        elif len(secret) == len({h["run_id"] for h in hits}):
+            reason = CONFIDENTIAL
+        else:
+            try:
+                return await self._claude(self.claude, question, library, left_out=bool(secret))
+            except ClaudeFailedError as exc:
+                log.warning("answering with the local model: %s", exc)
+                reason = f"Claude unavailable ({exc})"
+        return await local_answer(question, hits, self.model, reason, library.searched)
+
+    async def _claude(
+        self, claude: ClaudeAnswerer, question: str, library: Library, *, left_out: bool
+    ) -> Answer:
+        sources = Sources()
+        # Confidential calls' words go to no model outside this service, not even to answer
+        # their owner: Claude searches the others, and the answer says some were left out.
+        proposed = await claude.propose(question, library.without_confidential(), sources)
+        by = AnsweredBy("claude", claude.model_name, LEFT_OUT if left_out else None)
+        text, citations = ground(proposed.text, proposed.citations, sources)
+        dropped = len(proposed.citations) - len(citations)
+        if dropped:
+            log.info("dropped %d citation(s) that did not check out", dropped)
+        if not citations:
+            return dont_know(question, library.searched, by)
+        return Answer(question, text, tuple(citations), by, tuple(library.searched))
+
+
+@asynccontextmanager
+async def open_asker(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    model: ChatModel | None = None,
+    on_claude_usage: Callable[[int, int], None] | None = None,
+) -> AsyncIterator[Asker]:
+    """An asker with the service's Claude configuration (the extractor's client settings,
+    model and temperature); the client closes with it."""
+    client = claude_client(settings)
+    claude = (
+        ClaudeAnswerer(
+            client,
+            model=settings.extractor_model,
+            temperature=settings.extractor_temperature,
+            on_usage=on_claude_usage,
+        )
+        if client is not None
+        else None
+    )
+    try:
+        yield Asker(sessions, claude=claude, model=model)
+    finally:
+        if client is not None:
+            await client.close()

@@ -1,0 +1,1 @@
+"""The deal coach on a ready run: next steps, objections and sentiment, kept on the run."""

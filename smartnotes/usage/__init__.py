@@ -1,0 +1,1 @@
+"""Usage per seat and month: metering each processing, the limits per cohort, the report."""
