@@ -92,6 +92,8 @@ class Switches:
     on: bool
     confidential: bool
     tenant_on: bool = True
+    # The organisation agreed to AI processing under the terms in force.
+    agreed: bool = True
 
 
 def build_status_card(
@@ -120,6 +122,11 @@ def build_status_card(
 def _switch_lines(switches: Switches) -> list[Element]:
     if not switches.tenant_on:
         on = "**Off** for your whole organisation: an admin switched it off."
+    elif not switches.agreed:
+        on = (
+            "**Off** for your whole organisation until an admin agrees to the terms for AI "
+            "processing: nothing is processed."
+        )
     elif switches.on:
         on = "**On**: your calls get notes and tasks. Type **off** to stop."
     else:

@@ -40,7 +40,7 @@ from cards import (
     parse_inputs,
 )
 from pipeline.events import utcnow
-from smartnotes import directory
+from smartnotes import consent, directory
 from smartnotes.ask.answers import MAX_QUESTION
 from smartnotes.ask.asker import Asker
 from smartnotes.briefs.facts import Rep
@@ -96,8 +96,10 @@ class TeamsBackendImpl:
         meeting_ended_hook: Callable[[], None] | None = None,
         answering: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
         asker: Asker | None = None,
+        terms_version: str | None = None,
     ) -> None:
         self.sessions = sessions
+        self.terms_version = terms_version
         self.asker = asker
         self.answering = answering
         self.review = review
@@ -226,10 +228,15 @@ class TeamsBackendImpl:
         async with self.sessions() as session:
             found = await session.get(User, viewer.user_id)
             tenant = await session.get(Tenant, viewer.tenant_id)
+            agreed = (
+                self.terms_version is None
+                or await consent.in_force(session, viewer.tenant_id, self.terms_version) is not None
+            )
         switches = Switches(
             on=found is not None and found.enabled,
             confidential=found is not None and found.confidential_default,
             tenant_on=tenant is None or tenant.enabled,
+            agreed=agreed,
         )
         runs = await self.review.list_runs(viewer, limit=5)
         return build_status_card(runs, lambda run_id: self.review_url_for(viewer, run_id), switches)

@@ -117,6 +117,7 @@ async def open_teams(
             meeting_ended_hook=meeting_ended,
             answering=cards.answering,
             asker=asker,
+            terms_version=settings.terms_version,
         )
         live.listeners.append(cards.touch)
         try:

@@ -23,6 +23,7 @@ from yarl import URL
 from cards import Verb
 from cards.verbs import CUSTOMER_INPUT, RUN_ID, VERSION
 from crm_adapters.embedded import EmbeddedCRM
+from smartnotes.consent import withdraw_consent
 from smartnotes.runs.intake import CallEvent
 from smartnotes.settings import BotSettings, Settings
 from smartnotes.storage.models import (
@@ -324,6 +325,13 @@ async def test_commands_switch_the_rep_off_and_on_and_confidential(setup: Setup)
     # Anything else is a question; nothing in the rep's calls answers this one.
     unknown = (await say("please summarise everything"))["attachments"][0]["content"]
     assert "I don't know" in text_of(unknown)
+    # The organisation's consent withdrawn: the rep is told nothing is processed, and why.
+    async with sessions() as session, session.begin():
+        await withdraw_consent(session, TENANT, by="Ada Admin <ada@northwind.test>")
+    assert any(
+        line.startswith("**Off** for your whole organisation until an admin agrees")
+        for line in text_of((await say("status"))["attachments"][0]["content"]).splitlines()
+    )
 
 
 # The card ----------------------------------------------------------------------------------

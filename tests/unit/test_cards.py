@@ -395,6 +395,9 @@ MESSAGE_CARDS: dict[str, Callable[[], Card]] = {
     "status_switched_off": lambda: build_status_card(
         [], lambda _: None, Switches(on=False, confidential=False)
     ),
+    "status_no_consent": lambda: build_status_card(
+        [], lambda _: None, Switches(on=True, confidential=False, agreed=False)
+    ),
     "switched_off": build_switched_off_card,
     "error": lambda: build_error_card("Only the rep who owns this call can change it."),
     "failure": lambda: build_failure_card(RUN_STATES["partially_failed"], REVIEW_URL),
