@@ -338,6 +338,9 @@ def _tasks(view: _View, layout: _Layout) -> Element:
     made_by = extractor_text(run["extractor"])
     if made_by:
         items.append(plain(span(made_by, size="small", subtle=True), spacing="none"))
+    # Tasks left out because they are already open with the customer: said, not hidden.
+    for note in (run["extractor"].get("notes") or [])[:3]:
+        items.append(plain(span(note, size="small", subtle=True), spacing="none"))
     if not tasks:
         items.append(text(_no_tasks(run["status"]), subtle=True))
         return container(items, separator=True)
@@ -379,11 +382,12 @@ def _tasks(view: _View, layout: _Layout) -> Element:
     return container(items, separator=True)
 
 
-_GROUP_ORDER = {"mine": 0, "customer": 1, "check": 2}
+_GROUP_ORDER = {"mine": 0, "customer": 1, "check": 2, "done": 3}
 _GROUP_TITLES = {
     "mine": "Your tasks",
     "customer": "Waiting on the customer",
     "check": "To check: found in the call, not by the extractor",
+    "done": "Open tasks this call shows done (marked done in the CRM only if you accept)",
 }
 
 

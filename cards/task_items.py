@@ -72,7 +72,8 @@ def task_item(task: Mapping[str, Any], ctx: TaskContext, style: TaskStyle) -> El
         actions = _actions(task, ctx, style)
     else:
         items = _row(task)
-        editable = ctx.editable and status in ("proposed", "accepted")
+        # A completion of an open task is accepted or rejected, never edited.
+        editable = ctx.editable and status in ("proposed", "accepted") and not task.get("completes")
         hidden: list[Element] = _inputs(task) if editable else []
         if style.details:
             hidden.extend(_details(task))
@@ -87,6 +88,8 @@ def task_item(task: Mapping[str, Any], ctx: TaskContext, style: TaskStyle) -> El
     if status == "written":
         crm_id = task.get("crm_task_id")
         line = f"In the CRM as task {crm_id}" if crm_id else "In the CRM"
+        if task.get("completes"):
+            line = f"Marked done in the CRM (task {crm_id})" if crm_id else "Marked done in the CRM"
         items.append(plain(span(line, size="small", color="good")))
     if actions:
         items.append(action_set(actions, spacing="small"))
@@ -194,7 +197,7 @@ def _actions(task: Mapping[str, Any], ctx: TaskContext, style: TaskStyle) -> lis
 def _more_actions(task: Mapping[str, Any], ctx: TaskContext, style: TaskStyle) -> list[Element]:
     """Beside the details: saving the fields changed there, and feedback on the task."""
     actions: list[Element] = []
-    if ctx.editable and task["status"] in ("proposed", "accepted"):
+    if ctx.editable and task["status"] in ("proposed", "accepted") and not task.get("completes"):
         data = action_data(ctx.run, **{TASK_ID: task["id"]})
         actions.append(execute("Update", Verb.TASK_EDIT, data))
     if ctx.feedback and style.feedback:

@@ -34,6 +34,8 @@ class Capability(StrEnum):
     # to "may this rep write to this customer?".
     SEARCH_CUSTOMERS = "search_customers"
     CREATE_CUSTOMER = "create_customer"
+    # ``TaskCompleter``: mark a task written before as done (a later call shows it done).
+    COMPLETE_TASK = "complete_task"
 
 
 class Customer(BaseModel):
@@ -127,6 +129,16 @@ class CustomerDirectory(Protocol):
     async def may_write(self, customer_id: str, *, user_email: str) -> Customer | None:
         """The customer, when the rep may write notes and tasks for it; ``None`` when the
         rep may not, or there is no such customer (a rep learns nothing from the difference)."""
+        ...
+
+
+@runtime_checkable
+class TaskCompleter(Protocol):
+    """What an adapter with ``COMPLETE_TASK`` also implements."""
+
+    async def complete_task(self, external_id: str, idempotency_key: str) -> WriteResult:
+        """Mark the task done. Completing a completed task answers ``created=False``; a task
+        that is gone is ``CRMNotFoundError``."""
         ...
 
 

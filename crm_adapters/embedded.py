@@ -113,6 +113,7 @@ class TaskRow(CRMBase):
     ai_generated: Mapped[bool] = mapped_column(Boolean, default=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
 
@@ -216,6 +217,17 @@ class EmbeddedCRM:
             row = await session.get(TaskRow, external_id)
             if row is not None:
                 row.deleted = True
+
+    async def complete_task(self, external_id: str, idempotency_key: str) -> WriteResult:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(TaskRow, external_id)
+            if row is None or row.deleted:
+                raise CRMNotFoundError(f"no task {external_id}")
+            # Completing twice is completing once: the first moment stays.
+            created = row.completed_at is None
+            if created:
+                row.completed_at = _now()
+        return WriteResult(external_id=external_id, created=created)
 
     async def aclose(self) -> None:
         return None

@@ -13,6 +13,8 @@ The wire format (paths are options):
 - ``PUT {note_path}`` → ``200 {"id"}`` (the notes changed after they were saved)
 - ``POST {tasks_path}`` → same; ``PUT {task_path}`` → ``200 {"id"}``; ``DELETE {task_path}``
   → ``204`` (or ``404`` when already gone)
+- ``POST {task_complete_path}`` (empty body) → ``201 {"id"}`` when it completed the task,
+  ``200 {"id"}`` when it was done before; ``404`` when there is no such task
 - The customer directory, each request naming the rep in ``{acting_user_header}`` so the CRM
   answers with that rep's rights: ``GET {customer_search_path}?q=text&limit=n`` →
   ``{"customers": [...]}`` (those the rep may write to); ``POST {customer_search_path}``
@@ -70,6 +72,7 @@ class RestOptions(AdapterOptions):
     note_path: str = "/api/customers/{customer_id}/smart-notes/{note_id}"
     tasks_path: str = "/api/tasks"
     task_path: str = "/api/tasks/{task_id}"
+    task_complete_path: str = "/api/tasks/{task_id}/complete"
     customer_access_path: str = "/api/customers/{customer_id}/access"
     acting_user_header: str = "X-Acting-User"
 
@@ -132,6 +135,13 @@ class RestCRM:
         return WriteResult(
             external_id=result.external_id or external_id, created=False, url=result.url
         )
+
+    async def complete_task(self, external_id: str, idempotency_key: str) -> WriteResult:
+        path = self.options.task_complete_path.format(task_id=external_id)
+        status, body = await self._request("POST", path, idempotency_key=idempotency_key)
+        if not isinstance(body, dict) or "id" not in body:
+            raise CRMUnavailableError(f"CRM answered POST {path} without an id")
+        return WriteResult(external_id=str(body["id"]), created=status == 201)
 
     async def delete_task(self, external_id: str, idempotency_key: str) -> None:
         path = self.options.task_path.format(task_id=external_id)

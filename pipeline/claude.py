@@ -67,11 +67,13 @@ class ClaudeExtractor:
         self._system = system_prompt(prompts)
         self.on_usage = on_usage
 
-    def tool(self) -> ToolParam:
+    def tool(self, context: CallContext | None = None) -> ToolParam:
         return ToolParam(
             name=TOOL_NAME,
             description="Record every follow-up task found in the call transcript.",
-            input_schema=extraction_schema(),
+            input_schema=extraction_schema(
+                completions=context is not None and bool(context.open_tasks)
+            ),
         )
 
     async def extract(
@@ -109,7 +111,7 @@ class ClaudeExtractor:
                     max_tokens=self.max_tokens,
                     system=self._system,
                     messages=[UserMessageParam(role="user", content=prompt)],
-                    tools=[self.tool()],
+                    tools=[self.tool(context)],
                     tool_choice=ToolChoiceToolParam(type="tool", name=TOOL_NAME),
                     extra_body=self._sampling,
                 )

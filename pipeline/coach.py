@@ -75,17 +75,34 @@ class Objection(BaseModel):
     earlier: list[PriorSource] = []
 
 
+class Point(BaseModel):
+    """One speaker in one stretch of the call (seconds from its start): what their words read as."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: float
+    end: float
+    sentiment: float = Field(ge=-1, le=1)
+    hesitation: float = Field(ge=0, le=1)
+
+
 class Mood(BaseModel):
     speaker: str
     sentiment: float = Field(ge=-1, le=1)
     hesitation: float = Field(ge=0, le=1)
     moments: list[Moment] = []
+    # Counted from the speaker's own lines by the local word lists, whoever gave the verdict
+    # above, so the chart shows only what was said. Coaching kept without it reads as empty.
+    series: list[Point] = []
+    trend: Literal["warming", "cooling", "steady"] | None = None
 
 
 class Coaching(BaseModel):
     next_steps: list[NextStep]
     objections: list[Objection]
     sentiment: list[Mood]
+    # The call's length in seconds: the time axis every speaker's series shares.
+    duration: float | None = None
     # Who made it ("claude:<model>" or "local") and, for the local analysis, why.
     made_by: str
     fallback_reason: str | None = None

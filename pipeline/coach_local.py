@@ -2,10 +2,12 @@
 
 Plain and explainable rather than clever: an objection is a customer line that names a
 concern's words (price, security, timing, …) together with a word of doubt; sentiment counts
-positive, negative and hesitant words per customer speaker; the next steps are the call's own
-tasks (earliest due first) and the objections to answer. Every item quotes a line of the call,
-so it is grounded by construction. The answers' three tones are fixed wording around the
-customer's own words and, where an earlier call touched the same concern, that call.
+positive, negative and hesitant words per customer speaker, over the whole call and in each of
+``SERIES_WINDOWS`` equal stretches of it (``with_series``, also run beside Claude's verdict);
+the next steps are the call's own tasks (earliest due first) and the objections to answer.
+Every item quotes a line of the call, so it is grounded by construction. The answers' three
+tones are fixed wording around the customer's own words and, where an earlier call touched the
+same concern, that call.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from pipeline.coach import (
     MAX_NEXT_STEPS,
@@ -21,10 +24,16 @@ from pipeline.coach import (
     Mood,
     NextStep,
     Objection,
+    Point,
     PriorCall,
     PriorSource,
 )
 from pipeline.transcript import Segment, Transcript
+
+# Enough points to show a turn in the mood, few enough that each stretch holds a few lines.
+SERIES_WINDOWS = 8
+# How far the last stretch must sit from the first before the mood reads as moving.
+TREND_STEP = 0.2
 
 _CUES: dict[str, str] = {
     "price": r"price|pricing|expensive|budget|cost|costs|discount|cheaper|afford|too much",
@@ -141,13 +150,66 @@ def _objections(lines: list[Segment], prior: Sequence[PriorCall]) -> list[Object
     return found
 
 
+def _sentiment(lines: Sequence[Segment]) -> float:
+    positive = sum(len(_POSITIVE.findall(s.text)) for s in lines)
+    negative = sum(len(_NEGATIVE.findall(s.text)) for s in lines)
+    return round((positive - negative) / (positive + negative + 1), 2)
+
+
+def _hesitation(lines: Sequence[Segment]) -> float:
+    return round(sum(1 for s in lines if _HESITANT.search(s.text)) / len(lines), 2)
+
+
+def sentiment_series(
+    lines: Sequence[Segment], duration: float, windows: int = SERIES_WINDOWS
+) -> list[Point]:
+    """One speaker's sentiment and hesitation in each of ``windows`` equal stretches of the call.
+
+    A line counts in the stretch where it starts. A stretch where the speaker said nothing has
+    no point: the chart joins the stretches they spoke in instead of reading silence as neutral.
+    """
+    if duration <= 0 or windows < 1:
+        return []
+    width = duration / windows
+    stretches: dict[int, list[Segment]] = {}
+    for segment in lines:
+        stretches.setdefault(min(int(segment.start / width), windows - 1), []).append(segment)
+    return [
+        Point(
+            start=round(index * width, 2),
+            end=round((index + 1) * width, 2),
+            sentiment=_sentiment(own),
+            hesitation=_hesitation(own),
+        )
+        for index, own in sorted(stretches.items())
+    ]
+
+
+def trend(series: Sequence[Point]) -> Literal["warming", "cooling", "steady"] | None:
+    """Whether the speaker ended the call warmer or cooler than they began it."""
+    if len(series) < 2:
+        return None
+    change = round(series[-1].sentiment - series[0].sentiment, 2)
+    if change >= TREND_STEP:
+        return "warming"
+    return "cooling" if change <= -TREND_STEP else "steady"
+
+
+def with_series(coaching: Coaching, transcript: Transcript) -> Coaching:
+    """The coaching with each speaker's series over the call, counted from their own lines."""
+    duration = round(transcript.duration, 2)
+    moods = []
+    for mood in coaching.sentiment:
+        own = [s for s in transcript.segments if s.speaker == mood.speaker]
+        series = sentiment_series(own, duration)
+        moods.append(mood.model_copy(update={"series": series, "trend": trend(series)}))
+    return coaching.model_copy(update={"sentiment": moods, "duration": duration})
+
+
 def _moods(lines: list[Segment]) -> list[Mood]:
     moods = []
     for speaker in dict.fromkeys(s.speaker for s in lines):
         own = [s for s in lines if s.speaker == speaker]
-        positive = sum(len(_POSITIVE.findall(s.text)) for s in own)
-        negative = sum(len(_NEGATIVE.findall(s.text)) for s in own)
-        hesitant = [s for s in own if _HESITANT.search(s.text)]
         moments = []
         for segment in own:
             if _NEGATIVE.search(segment.text):
@@ -159,8 +221,8 @@ def _moods(lines: list[Segment]) -> list[Mood]:
         moods.append(
             Mood(
                 speaker=speaker,
-                sentiment=round((positive - negative) / (positive + negative + 1), 2),
-                hesitation=round(len(hesitant) / len(own), 2),
+                sentiment=_sentiment(own),
+                hesitation=_hesitation(own),
                 moments=moments[:5],
             )
         )
@@ -203,10 +265,11 @@ def local_coaching(
 ) -> Coaching:
     lines = _customer_lines(transcript, rep)
     objections = _objections(lines, prior)
-    return Coaching(
+    coaching = Coaching(
         next_steps=_next_steps(tasks, objections),
         objections=objections,
         sentiment=_moods(lines),
         made_by="local",
         fallback_reason=reason,
     )
+    return with_series(coaching, transcript)

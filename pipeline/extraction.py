@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from pipeline.chunking import split_turns
 from pipeline.deadlines import call_day
 from pipeline.errors import ExtractionError
+from pipeline.open_tasks import OpenTask, prompt_block
 from pipeline.prompting import Prompts, fill, quote_material
 from pipeline.tasks import ExtractedTask
 from pipeline.transcript import Segment, Transcript, merge_turns
@@ -33,6 +34,8 @@ class CallContext:
     started_at_assumed: bool = False
     # The rep's country (ISO 3166 alpha-2) for named holidays; None: read from the time zone.
     country: str | None = None
+    # The customer's tasks still open from earlier calls (``pipeline.open_tasks``).
+    open_tasks: tuple[OpenTask, ...] = field(default_factory=tuple)
 
 
 class TaskExtractor(Protocol):
@@ -78,6 +81,7 @@ def user_prompt(
     parts: int,
 ) -> str:
     note = f"This is part {number} of {parts} of the call.\n" if parts > 1 else ""
+    note += prompt_block(context.open_tasks)
     return fill(
         prompts.extract_user,
         part_note=note,

@@ -268,7 +268,7 @@ def action_title(title: str) -> str:
     return _TITLE_LEAD.sub("", title.replace("\u2019", "'"))
 
 
-def _action_words(task: Task) -> list[str]:
+def action_words(task: Task) -> list[str]:
     """The title's content words, plurals and verb synonyms folded ("Email" is "send")."""
     words = [w for w in normalised_words(action_title(task.title)) if w not in _STOPWORDS]
     folded = [
@@ -287,14 +287,19 @@ def _same_action(a: Task, b: Task, people: Sequence[Person]) -> bool:
     """The same verb (or a synonym) on mostly the same things; names of people are not what
     is done ("Send John the slots" and "Send John the demo invite" are two actions)."""
     names = {w for p in people for w in normalised_words(p.name)}
-    words_a = [w for w in _action_words(a) if w not in names]
-    words_b = [w for w in _action_words(b) if w not in names]
+    words_a = [w for w in action_words(a) if w not in names]
+    words_b = [w for w in action_words(b) if w not in names]
     if not words_a or not words_b or words_a[0] != words_b[0]:
         return False
     things_a, things_b = set(words_a[1:]), set(words_b[1:])
     if not things_a or not things_b:
         return things_a == things_b
     return len(things_a & things_b) >= 0.5 * min(len(things_a), len(things_b))
+
+
+def same_action(a: Task, b: Task, people: Sequence[Person] = ()) -> bool:
+    """Whether two tasks do the same thing: the same verb on mostly the same things."""
+    return _same_action(a, b, people)
 
 
 def _same_span(a: Task, b: Task) -> bool:

@@ -24,6 +24,7 @@ from pipeline.errors import ExtractionError, PipelineError, TranscriptTooLongErr
 from pipeline.events import EventSink, PipelineEvent, Step, run_with_events
 from pipeline.extraction import CallContext, TaskExtractor
 from pipeline.local_extractor import LocalExtractor
+from pipeline.open_tasks import completions, drop_known
 from pipeline.sources import check_file, file_is_audio, read_text_transcript, transcribe_file
 from pipeline.summarizer import Summarizer
 from pipeline.tasks import ExtractedTask, Task, TaskOrigin
@@ -37,6 +38,8 @@ class ExtractorInfo(BaseModel):
     fallback_reason: str | None = None
     # What had to be repaired in the extractor's answer (one line each).
     repairs: list[str] = []
+    # What the customer's open tasks changed: a task not proposed again because it is open.
+    notes: list[str] = []
 
 
 class StepRecord(BaseModel):
@@ -337,9 +340,16 @@ class Pipeline:
         await emitter.step("step_finished", Step.ANALYZING)
         await emitter.step("step_started", Step.CREATING_TASKS)
         origin: TaskOrigin = info.name
+        # A claim that an open task is done is not a new task: it is checked on its own below.
+        labels = {task.ref for task in context.open_tasks}
+        new = [item for item in extracted if item.completes.strip().upper() not in labels]
         tasks = await asyncio.to_thread(
-            build_tasks, extracted, transcript, context, origin, recall_check=self.recall_check
+            build_tasks, new, transcript, context, origin, recall_check=self.recall_check
         )
+        if context.open_tasks:
+            tasks, info = await asyncio.to_thread(
+                _against_open_tasks, tasks, info, extracted, transcript, context
+            )
         if on_tasks is not None:
             await on_tasks(tasks, info)
         await emitter.step("step_finished", Step.CREATING_TASKS)
@@ -391,6 +401,23 @@ class Pipeline:
             fallback_reason=reason,
             repairs=repaired,
         )
+
+
+def _against_open_tasks(
+    tasks: list[Task],
+    info: ExtractorInfo,
+    extracted: list[ExtractedTask],
+    transcript: Transcript,
+    context: CallContext,
+) -> tuple[list[Task], ExtractorInfo]:
+    """The tasks without those already open, with the completions the call shows."""
+    notes: list[str] = []
+    kept = drop_known(tasks, context.open_tasks, notes)
+    done = [
+        task.model_copy(update={"origin": info.name})
+        for task in completions(extracted, transcript, context.open_tasks, notes)
+    ]
+    return [*kept, *done], info.model_copy(update={"notes": notes})
 
 
 async def _repairs(emitter: Emitter, repaired: list[str]) -> None:

@@ -37,6 +37,8 @@ class ExtractedTask(BaseModel):
     quote: str = Field(default="", max_length=1000)
     timestamp: str = Field(default="", max_length=20)
     confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    # The label of an open task (``pipeline.open_tasks``) the call shows done; else empty.
+    completes: str = Field(default="", max_length=10)
 
     @field_validator(
         "title",
@@ -77,6 +79,17 @@ class Evidence(BaseModel):
     verified: bool = False
 
 
+class Completion(BaseModel):
+    """The open task from an earlier call that a proposal marks done."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    crm_task_id: str
+    title: str
+    said_on: str = ""
+
+
 class Task(BaseModel):
     """A grounded task as proposed to the rep."""
 
@@ -91,17 +104,22 @@ class Task(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     origin: TaskOrigin = "claude"
+    # Set on a proposal to complete an open task rather than to create one.
+    completes: Completion | None = None
 
     @property
     def verified(self) -> bool:
         return any(e.verified for e in self.evidence)
 
 
-def extraction_schema(*, max_tasks: int | None = None, bounded: bool = False) -> dict[str, Any]:
+def extraction_schema(
+    *, max_tasks: int | None = None, bounded: bool = False, completions: bool = False
+) -> dict[str, Any]:
     """JSON schema of an extractor's answer: ``{"tasks": [ExtractedTask, ...]}``.
 
     ``bounded`` adds length limits for grammar-constrained local decoding, where an unbounded
-    string could run until the token limit and leave invalid JSON behind.
+    string could run until the token limit and leave invalid JSON behind. ``completions``
+    adds the optional ``completes`` label, for a prompt that lists the customer's open tasks.
     """
 
     def text(description: str, limit: int) -> dict[str, Any]:
@@ -142,6 +160,12 @@ def extraction_schema(*, max_tasks: int | None = None, bounded: bool = False) ->
         ],
         "additionalProperties": False,
     }
+    if completions:
+        task["properties"]["completes"] = text(
+            "Only when the call shows an open task from the list done: its label (e.g. T1); "
+            "the quote then shows it done. Omit otherwise",
+            10,
+        )
     tasks: dict[str, Any] = {"type": "array", "items": task}
     if max_tasks is not None:
         tasks["maxItems"] = max_tasks

@@ -85,6 +85,7 @@ async def seed_run(
     status: RunStatus = RunStatus.NEEDS_REVIEW,
     customer: tuple[str, str] | None = None,
     tasks: list[dict[str, Any]] | None = None,
+    transcript_ref: str | None = None,
 ) -> str:
     async with sessions() as session, session.begin():
         run = Run(
@@ -104,6 +105,7 @@ async def seed_run(
             extractor_model="claude-sonnet-4-6",
             customer_id=customer[0] if customer else None,
             customer_name=customer[1] if customer else None,
+            transcript_ref=transcript_ref,
         )
         session.add(run)
         await session.flush()

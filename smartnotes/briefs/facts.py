@@ -4,7 +4,8 @@ tasks on both sides, the people.
 Only runs the rep may see count, by the review's rule: their own runs, and the runs they
 attended that are not confidential. Of those, the runs with notes (ready for review, saving,
 saved, or failed after the summary); the latest ``MAX_RUNS`` of them are read. An open task is
-one the rep kept (accepted, edited or written to the CRM) and did not reject.
+one the rep kept (accepted, edited or written to the CRM) and that no kept completion from a
+later call closed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from cards import Brief, BriefCall, BriefMeeting, BriefPerson, BriefTask
 from pipeline.events import utcnow
 from smartnotes.runs.review import Viewer
-from smartnotes.runs.views import CallSides, decision, effective_task
+from smartnotes.runs.views import CallSides, completed_ids, effective_task, is_open
 from smartnotes.storage.models import Run, RunAttendee, RunStatus, RunTask, User
 
 MAX_RUNS = 20
@@ -118,6 +119,7 @@ async def brief_for(
         by_run: dict[str, list[RunTask]] = {}
         for task in tasks:
             by_run.setdefault(task.run_id, []).append(task)
+    completed = completed_ids(task for run_tasks in by_run.values() for task in run_tasks)
     calls = [
         BriefCall(
             run_id=run.id,
@@ -138,17 +140,19 @@ async def brief_for(
         tasks=[
             open_task
             for run, owner_email in runs
-            for open_task in _open_tasks(run, owner_email, by_run.get(run.id, []), rep)
+            for open_task in _open_tasks(run, owner_email, by_run.get(run.id, []), rep, completed)
         ],
         people=_people(rep, runs, attendees),
     )
 
 
-def _open_tasks(run: Run, owner_email: str, tasks: list[RunTask], rep: Rep) -> list[BriefTask]:
+def _open_tasks(
+    run: Run, owner_email: str, tasks: list[RunTask], rep: Rep, completed: set[str]
+) -> list[BriefTask]:
     sides = CallSides.of(run, owner_email)
     found: list[BriefTask] = []
     for task in tasks:
-        if decision(task) not in ("accepted", "edited"):
+        if not is_open(task, completed):
             continue
         fields = effective_task(task)
         found.append(

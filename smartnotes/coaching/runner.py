@@ -20,7 +20,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pipeline.coach import ClaudeCoach, Coaching, PriorCall
-from pipeline.coach_local import CallTask, local_coaching
+from pipeline.coach_local import CallTask, local_coaching, with_series
 from pipeline.errors import ExtractionError, InputError
 from pipeline.formats import is_audio, parse_transcript_bytes
 from pipeline.prompting import Prompts
@@ -115,10 +115,14 @@ class Coach:
             reason = limited.reached
         else:
             try:
-                return await self.claude.coach(transcript, rep, prior, spent)
+                made = await self.claude.coach(transcript, rep, prior, spent)
             except ExtractionError as exc:
                 log.warning("coaching fell back to the local analysis: %s", exc)
                 reason = str(exc)
+            else:
+                # Claude judges each speaker; the course over the call is counted from the
+                # transcript beside it, so the chart never shows a mood nobody's words carry.
+                return with_series(made, transcript)
         return local_coaching(transcript, rep, prior, tasks, reason)
 
     async def _transcript(self, ref: str) -> Transcript | None:

@@ -20,7 +20,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_adapters.contract import CRMAdapter, NoteWrite, TaskWrite, WriteResult
+from crm_adapters.contract import CRMAdapter, NoteWrite, TaskCompleter, TaskWrite, WriteResult
 from crm_adapters.errors import AdapterConfigError, CRMAuthError, CRMError, CRMNotFoundError
 from pipeline.events import utcnow
 from smartnotes.crm.sync import SYNC_KINDS, record_sync, send_sync
@@ -175,6 +175,12 @@ class Outbox:
             return await self.crm.write_note(NoteWrite.model_validate(write.payload))
         if write.kind == "task":
             return await self.crm.create_task(TaskWrite.model_validate(write.payload))
+        if write.kind == "complete":
+            if not isinstance(self.crm, TaskCompleter):
+                raise AdapterConfigError(f"the {self.crm.name} CRM cannot complete tasks")
+            return await self.crm.complete_task(
+                str(write.payload["external_id"]), write.idempotency_key
+            )
         raise ValueError(f"unknown CRM write kind {write.kind!r}")
 
     async def _landed(self, write: CrmWrite, result: WriteResult) -> None:
@@ -183,7 +189,7 @@ class Outbox:
             if row is None:
                 return
             row.status, row.external_id, row.last_error = DONE, result.external_id, None
-            if row.kind == "task" and row.target is not None:
+            if row.kind in ("task", "complete") and row.target is not None:
                 task = await session.get(RunTask, row.target)
                 if task is not None:
                     task.status, task.crm_task_id = TaskStatus.WRITTEN, result.external_id

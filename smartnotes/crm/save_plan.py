@@ -50,6 +50,10 @@ def plan_writes(
     for task, side in tasks:
         if task.status != TaskStatus.ACCEPTED:
             continue
+        done = completion_write(run, task)
+        if done is not None:
+            writes.append(done)
+            continue
         write = task_write(run, task, side, reviewer, key=f"smartnotes:{run.id}:task:{task.id}")
         writes.append(
             CrmWrite(
@@ -61,6 +65,21 @@ def plan_writes(
             )
         )
     return writes
+
+
+def completion_write(run: Run, task: RunTask) -> CrmWrite | None:
+    """Completing the open task a kept proposal names, in the CRM; ``None`` for other tasks."""
+    target = task.generated.get("completes")
+    if not isinstance(target, dict) or not target.get("crm_task_id"):
+        return None
+    key = f"smartnotes:{run.id}:complete:{task.id}"
+    return CrmWrite(
+        run_id=run.id,
+        kind="complete",
+        target=task.id,
+        idempotency_key=key,
+        payload={"external_id": str(target["crm_task_id"]), "idempotency_key": key},
+    )
 
 
 def note_write(

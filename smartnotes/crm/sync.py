@@ -1,5 +1,6 @@
 """Changes after a save reach the CRM: an edited summary updates the note, an edited task is
-updated, a rejected one deleted, one accepted late created.
+updated, a rejected one deleted, one accepted late created (or, for the completion of an open
+task, completed).
 
 A change does not carry its payload: the outbox row (kind ``task_sync`` or ``note_sync``) only
 names what changed, and what is sent is read when it is sent. So changes made while an earlier
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_adapters.contract import CRMAdapter, WriteResult
-from crm_adapters.errors import CRMNotFoundError
+from crm_adapters.contract import CRMAdapter, TaskCompleter, WriteResult
+from crm_adapters.errors import AdapterConfigError, CRMNotFoundError
 from smartnotes.crm.save_plan import Reviewer, note_write, saved_how, task_write
 from smartnotes.runs.views import CallSides
 from smartnotes.storage.models import CrmWrite, Run, RunTask, TaskStatus, User
@@ -74,6 +75,9 @@ async def send_sync(
             return Synced(marker="")
         side = CallSides.of(run, owner.email).side(task)
     marker = str(task.version)
+    completes = task.generated.get("completes")
+    if isinstance(completes, dict):
+        return await _send_completion(crm, run, task, completes, marker)
     key = f"smartnotes:{run.id}:task:{task.id}:v{task.version}"
     if task.status == TaskStatus.REJECTED:
         if task.crm_task_id is None:
@@ -89,6 +93,19 @@ async def send_sync(
         except CRMNotFoundError:
             pass  # deleted in the CRM meanwhile: the rep still wants it, so it is made again
     return Synced(marker, await crm.create_task(payload))
+
+
+async def _send_completion(
+    crm: CRMAdapter, run: Run, task: RunTask, completes: dict[str, object], marker: str
+) -> Synced:
+    """A completion accepted after the save completes its task; nothing undoes one that has
+    landed (the review refuses to reject it)."""
+    if task.status != TaskStatus.ACCEPTED or not completes.get("crm_task_id"):
+        return Synced(marker=marker)
+    if not isinstance(crm, TaskCompleter):
+        raise AdapterConfigError(f"the {crm.name} CRM cannot complete tasks")
+    key = f"smartnotes:{run.id}:complete:{task.id}"
+    return Synced(marker, await crm.complete_task(str(completes["crm_task_id"]), key))
 
 
 async def _send_note(

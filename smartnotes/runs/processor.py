@@ -16,21 +16,24 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_adapters.contract import CRMAdapter
+from crm_adapters.contract import Capability, CRMAdapter
 from crm_adapters.errors import CRMError
 from pipeline.asr import Transcriber
 from pipeline.errors import PipelineError
 from pipeline.events import PipelineEvent, Step, utcnow
 from pipeline.extraction import CallContext
+from pipeline.open_tasks import OpenTask
 from pipeline.process import CONFIDENTIAL, ExtractorInfo, Pipeline, PipelineResult
 from pipeline.tasks import Task
 from pipeline.usage import RunUsage
+from smartnotes.briefs.facts import Rep
 from smartnotes.consent import covering
 from smartnotes.metrics import Metrics
 from smartnotes.runs.gate import Decision, Skip, code
 from smartnotes.runs.intake import TranscriptStore
 from smartnotes.runs.live import LiveEvents
 from smartnotes.runs.notify import Kind, notify
+from smartnotes.runs.open_tasks import open_tasks
 from smartnotes.runs.task_merge import new_tasks, touched
 from smartnotes.settings import UsageSettings
 from smartnotes.storage.models import AuditEntry, Run, RunStatus, RunStep, RunTask, TaskStatus, User
@@ -126,8 +129,9 @@ class RunProcessor:
         meter: metering.Meter,
         usage: RunUsage,
     ) -> None:
-        if snapshot.customer_id is None and snapshot.emails:
-            await self._match_customer(run_id, snapshot.emails)
+        customer_id = snapshot.customer_id
+        if customer_id is None and snapshot.emails:
+            customer_id = await self._match_customer(run_id, snapshot.emails)
         if snapshot.summary is not None and tasks_done:
             await self._finish(run_id, snapshot, None)
             return
@@ -147,11 +151,12 @@ class RunProcessor:
             await self._save_usage(meter, usage)
             await self._changed(run_id)
 
+        known = await self._open_tasks(run_id, snapshot, customer_id) if not tasks_done else []
         try:
             async with self.store.plain(snapshot.transcript_ref) as transcript:
                 _, result = await self.pipeline.process_file(
                     transcript,
-                    snapshot.context(),
+                    snapshot.context(known),
                     self.transcriber,
                     sink,
                     local_only=snapshot.confidential or meter.limited is not None,
@@ -219,19 +224,32 @@ class RunProcessor:
             # the amounts are missing, which must not hide how the run itself ended.
             log.exception("the usage of usage record %d could not be saved", meter.record_id)
 
-    async def _match_customer(self, run_id: str, emails: list[str]) -> None:
+    async def _match_customer(self, run_id: str, emails: list[str]) -> str | None:
         await self.record_step(run_id, MATCHING_CUSTOMER, "running")
         try:
             customer = await self.crm.find_customer(emails)
         except CRMError as exc:
             # Not fatal: the rep can pick the customer when saving.
             await self.record_step(run_id, MATCHING_CUSTOMER, "failed", str(exc))
-            return
+            return None
         async with self.sessions() as session, session.begin():
             run = await session.get(Run, run_id)
             if run is not None and customer is not None:
                 run.customer_id, run.customer_name = customer.id, customer.name
         await self.record_step(run_id, MATCHING_CUSTOMER, "done")
+        return customer.id if customer is not None else None
+
+    async def _open_tasks(
+        self, run_id: str, snapshot: _Snapshot, customer_id: str | None
+    ) -> list[OpenTask]:
+        """The customer's tasks still open from the owner's earlier calls, for extraction."""
+        if customer_id is None or snapshot.rep_of is None:
+            return []
+        completable = Capability.COMPLETE_TASK in getattr(self.crm, "capabilities", ())
+        async with self.sessions() as session:
+            return await open_tasks(
+                session, snapshot.rep_of, customer_id, exclude_run=run_id, completable=completable
+            )
 
     async def save_summary(self, run_id: str, summary: str) -> None:
         async with self.sessions() as session, session.begin():
@@ -266,6 +284,7 @@ class RunProcessor:
             run.extractor_model = extractor.model
             run.extractor_fallback_reason = extractor.fallback_reason
             run.extractor_repairs = extractor.repairs or None
+            run.task_notes = extractor.notes or None
             existing = list(
                 (
                     await session.execute(
@@ -429,9 +448,16 @@ class _Snapshot:
         self.created_at = run.created_at
         self.timezone = run.timezone
         self.rep = owner.display_name if owner is not None else ""
+        # Whose earlier calls are the context: the owner's, as the review shows them.
+        self.rep_of = (
+            Rep(tenant_id=run.tenant_id, user_id=owner.id, email=owner.email, zone=owner.timezone)
+            if owner is not None
+            else None
+        )
 
-    def context(self) -> CallContext:
+    def context(self, open_tasks: list[OpenTask] | None = None) -> CallContext:
         return CallContext(
+            open_tasks=tuple(open_tasks or ()),
             started_at=self.started_at or self.created_at,
             timezone=self.timezone,
             rep=self.rep,

@@ -38,6 +38,7 @@ from smartnotes.runs.task_merge import touched
 from smartnotes.runs.views import (
     EDITABLE_TASK_FIELDS,
     CallSides,
+    completes,
     group,
     run_summary_view,
     run_view,
@@ -197,6 +198,10 @@ class Review:
             task = await self._task(session, run, task_id)
             if task.version != version:
                 raise ConflictError("the task changed since you loaded it", task.version)
+            if completes(task) is not None:
+                raise InvalidError(
+                    "task", "completing an open task has nothing to edit: accept or reject it"
+                )
             edited = dict(task.edited or {})
             for name, value in changes.items():
                 edited[name] = value.isoformat() if isinstance(value, date) else value
@@ -219,6 +224,10 @@ class Review:
             if version is not None and task.version != version:
                 raise ConflictError("the task changed since you loaded it", task.version)
             wanted = TaskStatus.ACCEPTED if accept else TaskStatus.REJECTED
+            if not accept and task.status == TaskStatus.WRITTEN and completes(task) is not None:
+                raise InvalidError(
+                    "task", "this task is already completed in the CRM; reopen it there"
+                )
             already = task.status == wanted or (accept and task.status == TaskStatus.WRITTEN)
             if not already:
                 task.status = wanted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ from smartnotes.storage.models import Feedback, Run, RunStatus, RunStep, RunTask
 EDITABLE_TASK_FIELDS = ("title", "description", "due_date", "priority", "owner", "side")
 
 Decision = Literal["suggested", "accepted", "edited", "rejected"]
-Group = Literal["mine", "customer", "check"]
+Group = Literal["mine", "customer", "check", "done"]
 
 
 def effective_task(task: RunTask) -> dict[str, Any]:
@@ -56,7 +57,34 @@ def decision(task: RunTask) -> Decision:
     return "suggested"
 
 
+# Decisions that keep a task: it is the rep's to do (or done, for a completion).
+KEPT = ("accepted", "edited")
+
+
+def completes(task: RunTask) -> str | None:
+    """The id of the open task this row proposes to complete, if it is such a proposal."""
+    target = task.generated.get("completes")
+    if isinstance(target, dict) and isinstance(target.get("task_id"), str):
+        return str(target["task_id"])
+    return None
+
+
+def completed_ids(tasks: Iterable[RunTask]) -> set[str]:
+    """The tasks that a kept completion among ``tasks`` closed."""
+    return {
+        target
+        for task in tasks
+        if (target := completes(task)) is not None and decision(task) in KEPT
+    }
+
+
+def is_open(task: RunTask, completed: set[str]) -> bool:
+    return completes(task) is None and decision(task) in KEPT and task.id not in completed
+
+
 def group(task: RunTask, side: Side) -> Group:
+    if completes(task) is not None:
+        return "done"
     if task.generated.get("origin") == "recall_check":
         return "check"
     return "mine" if side == "rep" else "customer"
@@ -64,7 +92,8 @@ def group(task: RunTask, side: Side) -> Group:
 
 def will_save(task: RunTask, side: Side) -> bool:
     """Whether saving writes this task: the rep's own tasks unless rejected; a recall-check
-    finding or the customer's commitment only once the rep kept it (accepted or edited)."""
+    finding, the customer's commitment or the completion of an open task only once the rep
+    kept it (accepted or edited)."""
     if task.status == TaskStatus.WRITTEN:
         return False
     kept = decision(task)
@@ -99,6 +128,8 @@ def task_view(task: RunTask, sides: CallSides) -> dict[str, Any]:
         "evidence": fields.get("evidence", []),
         "confidence": fields.get("confidence"),
         "origin": fields.get("origin"),
+        # The open task from an earlier call this proposal marks done (null for a new task).
+        "completes": task.generated.get("completes"),
         "generated": task.generated,
     }
 
@@ -153,6 +184,8 @@ def run_view(
             "model": run.extractor_model,
             "fallback_reason": run.extractor_fallback_reason,
             "repairs": run.extractor_repairs or [],
+            # What the customer's open tasks changed: tasks not proposed again.
+            "notes": run.task_notes or [],
         },
         "tasks": views,
         "needs_customer": run.customer_id is None,
@@ -189,7 +222,11 @@ def save_plan(run: Run, tasks: list[dict[str, Any]]) -> dict[str, Any]:
             "label": _saved_label(run.status == RunStatus.SAVED, written + queued),
         }
     count = sum(bool(t["will_save"]) for t in tasks)
-    return {"note": True, "tasks": count, "written": 0, "label": f"Save note and {_tasks(count)}"}
+    done = sum(bool(t["will_save"]) and t.get("completes") is not None for t in tasks)
+    label = f"Save note and {_tasks(count - done)}"
+    if done:
+        label = f"Save note, {_tasks(count - done)} and mark {_tasks(done)} done"
+    return {"note": True, "tasks": count, "written": 0, "label": label}
 
 
 def _saved_label(done: bool, count: int) -> str:

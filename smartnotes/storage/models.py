@@ -157,6 +157,8 @@ class Run(Base):
     extractor_fallback_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # What had to be repaired in the extractor's answer; shown beside the tasks.
     extractor_repairs: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # What the customer's open tasks changed (a task not proposed again because it is open).
+    task_notes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     failed_step: Mapped[str | None] = mapped_column(String(30), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     notify_when_done: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -545,6 +545,9 @@ COACHED_CALL = """WEBVTT
 
 00:00:19.000 --> 00:00:24.000
 <v Maria Chen>I will send you a revised quote by Friday.
+
+00:00:25.000 --> 00:00:30.000
+<v Daniel Okafor>Great, that sounds good.
 """
 
 
@@ -586,8 +589,30 @@ async def test_the_deal_coach_shows_where_each_suggestion_comes_from(
     ).to_have_count(2)
     await coach.get_by_text("Suggested answers").click()
     await expect(coach.get_by_text("concise", exact=True)).to_be_visible()
-    await expect(coach.locator(".mood figcaption")).to_have_text(
-        "Daniel Okafor: neutral (0.00), hesitation 50%"
+    mood = coach.locator(".mood")
+    await expect(mood.locator("figcaption")).to_have_text(
+        "Daniel Okafor: positive (0.67), hesitation 33%, warming up over the call"
+    )
+    # The line over the call, with the two moments that drove it on it, numbered as listed.
+    chart = mood.get_by_role("img", name=re.compile(r"^Daniel Okafor's sentiment over the call"))
+    await expect(chart.locator("polyline")).to_have_count(1)
+    await expect(chart.locator("circle > title")).to_have_text(
+        [
+            "1. 0:13 hesitant: \u201cMaybe we can start with a pilot, I'm not sure yet.\u201d",
+            re.compile(r"^2\. 0:25 positive"),
+        ]
+    )
+    await expect(mood.locator(".sources li").first).to_have_text(
+        re.compile(r"^1\. Daniel Okafor at 0:13")
+    )
+    # Its numbers, for a screen reader: one row per stretch of the 30 s call Daniel spoke in.
+    table = mood.get_by_role("table", name="Daniel Okafor, sentiment and hesitation over the call")
+    await expect(table.locator("tbody td")).to_have_text(
+        [
+            *("0:03 to 0:07", "0.00", "0%"),
+            *("0:11 to 0:15", "0.00", "100%"),
+            *("0:22 to 0:26", "0.67", "0%"),
+        ]
     )
     assert await axe_violations(page) == []
     await shot(page, "11-deal-coach")
@@ -599,3 +624,18 @@ async def test_the_deal_coach_shows_where_each_suggestion_comes_from(
     async with live.service.sessions() as session:
         given = (await session.execute(select(Feedback.target, Feedback.rating))).all()
     assert [tuple(row) for row in given] == [("next_step:0", "like")]
+
+    # Coaching kept without the series still shows each speaker, as bars for the whole call.
+    async with live.service.sessions() as session, session.begin():
+        run = await session.get(Run, answer["run_id"])
+        assert run is not None
+        kept = coaching.model_dump(mode="json", exclude={"duration"})
+        for speaker in kept["sentiment"]:
+            del speaker["series"], speaker["trend"]
+        run.coaching = kept
+    await page.reload()
+    await expect(mood.locator("figcaption")).to_have_text(
+        "Daniel Okafor: positive (0.67), hesitation 33%"
+    )
+    await expect(mood.locator("svg rect")).to_have_count(2)
+    await expect(mood.locator("polyline, table")).to_have_count(0)

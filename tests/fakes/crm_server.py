@@ -226,6 +226,17 @@ class FakeCRM:
         self.tasks[task_id] = {**(await request.json()), "id": task_id}
         return web.json_response({"id": task_id})
 
+    async def _complete_task(self, request: web.Request) -> web.Response:
+        task = self.tasks.get(request.match_info["task_id"])
+        if task is None:
+            return web.json_response({"error": "no such task"}, status=404)
+        if await request.read():
+            return web.json_response({"error": "completing takes no body"}, status=400)
+        if task.get("completed"):
+            return web.json_response({"id": task["id"]}, status=200)
+        task["completed"] = True
+        return web.json_response({"id": task["id"]}, status=201)
+
     async def _delete_task(self, request: web.Request) -> web.Response:
         if self.tasks.pop(request.match_info["task_id"], None) is None:
             return web.json_response({"error": "no such task"}, status=404)
@@ -241,6 +252,7 @@ class FakeCRM:
         app.router.add_post("/api/tasks", self._post_task)
         app.router.add_put("/api/tasks/{task_id}", self._put_task)
         app.router.add_delete("/api/tasks/{task_id}", self._delete_task)
+        app.router.add_post("/api/tasks/{task_id}/complete", self._complete_task)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()

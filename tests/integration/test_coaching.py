@@ -37,6 +37,12 @@ VTT = """WEBVTT
 00:00:19.000 --> 00:00:24.000
 <v Maria Chen>I will send you a revised quote by Friday.
 """
+# The 24 s call in eight stretches of 3 s: Daniel speaks in the third (no listed word) and the
+# fifth (a hesitant line).
+DANIEL_SERIES = [
+    {"start": 6.0, "end": 9.0, "sentiment": 0.0, "hesitation": 0.0},
+    {"start": 12.0, "end": 15.0, "sentiment": 0.0, "hesitation": 1.0},
+]
 QUOTE_TASK = {
     "title": "Send revised quote",
     "owner": "Maria Chen",
@@ -120,6 +126,11 @@ async def test_without_claude_the_local_analysis_coaches_and_says_so(
     (daniel,) = coaching["sentiment"]
     assert daniel["speaker"] == "Daniel Ortiz"
     assert [m["label"] for m in daniel["moments"]] == ["hesitant"]
+    assert (coaching["duration"], daniel["series"], daniel["trend"]) == (
+        24.0,
+        DANIEL_SERIES,
+        "steady",
+    )
 
     status, _ = await local_api.call(
         "POST",
@@ -193,6 +204,10 @@ async def test_claude_coaches_and_what_it_cannot_ground_is_dropped(
     assert [s["text"] for s in coaching["next_steps"]] == ["Propose a paid pilot"]
     assert coaching["next_steps"][0]["moments"][0]["at"] == 13.0
     assert [o["category"] for o in coaching["objections"]] == ["price"]
+    # Claude's verdict, and beside it the course over the call counted from Daniel's lines.
+    (daniel,) = coaching["sentiment"]
+    assert (daniel["sentiment"], daniel["hesitation"]) == (-0.2, 0.5)
+    assert (coaching["duration"], daniel["series"]) == (24.0, DANIEL_SERIES)
     (request,) = [r for r in fake_claude.requests if r["tool_choice"]["name"] == "record_coaching"]
     prompt = request["messages"][0]["content"]
     assert f"[{earlier}]" in prompt

@@ -21,6 +21,7 @@ from crm_adapters.contract import (
     CRMAdapter,
     CustomerDirectory,
     NoteWrite,
+    TaskCompleter,
     TaskWrite,
 )
 from crm_adapters.embedded import CRMBase, EmbeddedCRM
@@ -66,6 +67,7 @@ class EmbeddedInspector:
                 "owner": t.owner,
                 "ai_generated": t.ai_generated,
                 "call_url": t.call_url,
+                "completed": t.completed_at is not None,
             }
             for t in await self.crm.tasks()
         ]
@@ -83,7 +85,11 @@ class RestInspector:
 
     async def tasks(self) -> list[dict[str, Any]]:
         return [
-            {**t, "due_date": date.fromisoformat(t["due_date"]) if t["due_date"] else None}
+            {
+                **t,
+                "due_date": date.fromisoformat(t["due_date"]) if t["due_date"] else None,
+                "completed": bool(t.get("completed")),
+            }
             for t in self.server.tasks.values()
         ]
 
@@ -223,6 +229,23 @@ async def test_task_create_update_delete(crm: tuple[CRMAdapter, Inspector]) -> N
     assert await inspector.tasks() == []
     with pytest.raises(CRMNotFoundError):
         await adapter.update_task(created.external_id, _task("run-1:task:1:v3"))
+
+
+async def test_a_task_is_completed_once(crm: tuple[CRMAdapter, Inspector]) -> None:
+    adapter, inspector = crm
+    assert Capability.COMPLETE_TASK in adapter.capabilities
+    assert isinstance(adapter, TaskCompleter)
+    created = await adapter.create_task(_task())
+    [task] = await inspector.tasks()
+    assert task["completed"] is False
+    done = await adapter.complete_task(created.external_id, "run-2:complete:1")
+    again = await adapter.complete_task(created.external_id, "run-2:complete:1")
+    assert (done.external_id, done.created) == (created.external_id, True)
+    assert (again.external_id, again.created) == (created.external_id, False)
+    [task] = await inspector.tasks()
+    assert task["completed"] is True
+    with pytest.raises(CRMNotFoundError):
+        await adapter.complete_task("no-such-task", "run-2:complete:2")
 
 
 async def test_directory_finds_only_what_the_rep_may_write_to(

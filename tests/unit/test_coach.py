@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from pipeline.coach import Grounder, PriorCall, coaching_schema, grounded
-from pipeline.coach_local import CallTask, local_coaching
+from pipeline.coach import Coaching, Grounder, Point, PriorCall, coaching_schema, grounded
+from pipeline.coach_local import (
+    CallTask,
+    local_coaching,
+    sentiment_series,
+    trend,
+    with_series,
+)
 from pipeline.formats import parse_transcript_text
+from pipeline.transcript import Segment
 
 CALL = parse_transcript_text(
     """WEBVTT
@@ -147,3 +154,115 @@ def test_the_schema_is_one_the_messages_api_takes() -> None:
     schema = coaching_schema()
     assert schema["type"] == "object"
     assert set(schema["required"]) == {"next_steps", "objections", "sentiment"}
+
+
+# 80 seconds, so the eight stretches are ten seconds each. Priya starts put off and ends keen.
+WARMING_CALL = parse_transcript_text(
+    """WEBVTT
+
+00:00:00.000 --> 00:00:04.000
+<v Maria Chen>Thanks for making the time today.
+
+00:00:05.000 --> 00:00:09.000
+<v Priya Shah>Unfortunately the last rollout was a problem for us.
+
+00:00:12.000 --> 00:00:18.000
+<v Priya Shah>I'm worried, maybe it is not for us.
+
+00:00:21.000 --> 00:00:28.000
+<v Maria Chen>The new version loads in under a second.
+
+00:00:41.000 --> 00:00:43.000
+<v Priya Shah>That makes sense, I think.
+
+00:00:45.000 --> 00:00:48.000
+<v Priya Shah>The reporting looks helpful.
+
+00:01:12.000 --> 00:01:20.000
+<v Priya Shah>Great, we would love to start, this is excellent.
+"""
+)
+
+
+def test_the_series_follows_a_customer_warming_up_over_the_call() -> None:
+    coaching = local_coaching(WARMING_CALL, "Maria Chen", [], [], "no Claude API key is configured")
+    assert coaching.duration == 80.0
+    (priya,) = coaching.sentiment
+    # Per stretch, (positive - negative) / (positive + negative + 1) and hesitant lines / lines:
+    # 0-10 s unfortunately, problem: -2/3; 10-20 s worried: -1/2, maybe in its one line;
+    # nothing in 20-40 s; 40-50 s makes sense, helpful: 2/3, "I think" in one line of two;
+    # nothing in 50-70 s; 70-80 s great, love, excellent: 3/4.
+    assert priya.series == [
+        Point(start=0.0, end=10.0, sentiment=-0.67, hesitation=0.0),
+        Point(start=10.0, end=20.0, sentiment=-0.5, hesitation=1.0),
+        Point(start=40.0, end=50.0, sentiment=0.67, hesitation=0.5),
+        Point(start=70.0, end=80.0, sentiment=0.75, hesitation=0.0),
+    ]
+    assert priya.trend == "warming"
+    # The whole call: five positive words against three negative, two hesitant lines of five.
+    assert (priya.sentiment, priya.hesitation) == (round(2 / 9, 2), 0.4)
+    # The moments the chart marks sit in the stretches that carry them.
+    assert [(m.label, m.at) for m in priya.moments] == [
+        ("concerned", 5.0),
+        ("concerned", 12.0),
+        ("hesitant", 41.0),
+        ("positive", 45.0),
+        ("positive", 72.0),
+    ]
+
+
+def test_a_line_counts_where_it_starts_and_the_last_stretch_holds_the_end() -> None:
+    lines = [
+        Segment(speaker="Priya Shah", start=9.99, end=12.0, text="This is great."),
+        Segment(speaker="Priya Shah", start=30.0, end=30.0, text="Unfortunately not."),
+    ]
+    assert sentiment_series(lines, 30.0, windows=3) == [
+        Point(start=0.0, end=10.0, sentiment=0.5, hesitation=0.0),
+        Point(start=20.0, end=30.0, sentiment=-0.5, hesitation=0.0),
+    ]
+    # A call without timed speech has no course to draw.
+    assert sentiment_series(lines, 0.0) == []
+
+
+def test_the_trend_compares_the_last_stretch_with_the_first() -> None:
+    def points(*scores: float) -> list[Point]:
+        return [Point(start=i, end=i + 1, sentiment=s, hesitation=0) for i, s in enumerate(scores)]
+
+    assert trend(points(0.5, -0.5)) == "cooling"
+    assert trend(points(0.1, 0.9, 0.25)) == "steady"
+    assert trend(points(-0.1, 0.1)) == "warming"
+    assert trend(points(0.4)) is None
+
+
+def test_claudes_verdict_gets_its_series_from_the_transcript() -> None:
+    raw = {
+        "next_steps": [],
+        "objections": [],
+        "sentiment": [
+            {"speaker": "Daniel Ortiz", "sentiment": -0.4, "hesitation": 0.9, "moments": []}
+        ],
+    }
+    coaching = with_series(grounded(raw, Grounder(CALL, PRIOR), "claude:test"), CALL)
+    (daniel,) = coaching.sentiment
+    # Claude's figures stay; the 30 s call in eight stretches of 3.75 s holds Daniel's lines
+    # at 6 s (nothing listed), 13 s (hesitant) and 25 s (great, good: 2/3).
+    assert (daniel.sentiment, daniel.hesitation) == (-0.4, 0.9)
+    assert daniel.series == [
+        Point(start=3.75, end=7.5, sentiment=0.0, hesitation=0.0),
+        Point(start=11.25, end=15.0, sentiment=0.0, hesitation=1.0),
+        Point(start=22.5, end=26.25, sentiment=0.67, hesitation=0.0),
+    ]
+    assert (daniel.trend, coaching.duration) == ("warming", 30.0)
+
+
+def test_coaching_kept_without_a_series_still_reads() -> None:
+    stored = {
+        "next_steps": [],
+        "objections": [],
+        "sentiment": [{"speaker": "Daniel Ortiz", "sentiment": 0.2, "hesitation": 0.1}],
+        "made_by": "local",
+        "fallback_reason": "no Claude API key is configured",
+    }
+    coaching = Coaching.model_validate(stored)
+    (daniel,) = coaching.sentiment
+    assert (daniel.series, daniel.trend, coaching.duration) == ([], None, None)

@@ -29,7 +29,9 @@ def test_what_is_sealed_opens_to_the_same_bytes(tmp_path: Path, size: int) -> No
     data = os.urandom(size)
     path = sealed(tmp_path, data)
     assert is_sealed(path)
-    assert data[:64] not in path.read_bytes() or size == 0
+    if size >= 16:
+        # Shorter plaintexts turn up in random ciphertext by chance; 16 bytes do not.
+        assert data[:64] not in path.read_bytes()
     assert b"".join(Sealer({"old": OLD}).chunks(path)) == data
     assert not list(tmp_path.glob("*.part"))
 

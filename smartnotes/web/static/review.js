@@ -270,6 +270,8 @@
         `Part of the extractor's answer had to be repaired, so check these tasks: ${repairs.join("; ")}`,
       );
     }
+    // What the customer's open tasks changed: repeats of them are not proposed again.
+    for (const line of extractor.notes || []) lines.push(line);
     note.hidden = !lines.length;
     note.textContent = lines.join(" ");
     renderTasks();
@@ -356,6 +358,7 @@
     ["mine", "Your tasks", "Saved with the note unless you reject them."],
     ["customer", "Waiting on the customer", "Saved as your follow-up only if you accept them."],
     ["check", "To check", "Possible commitments no task covered; saved only if you accept them."],
+    ["done", "Open tasks done", "Tasks from earlier calls this call shows done; marked done in the CRM only if you accept."],
   ];
 
   // A control to focus after the next redraw (the task's Edit button once its form closes).
@@ -471,6 +474,12 @@
       source.append(" ", link);
     }
     item.append(source);
+    if (task.completes) {
+      const from = document.createElement("p");
+      from.className = "completes";
+      from.textContent = `Marks done: “${task.completes.title}”${task.completes.said_on ? `, open since the call on ${task.completes.said_on}` : ""}.`;
+      item.append(from);
+    }
 
     const buttons = document.createElement("div");
     buttons.className = "task-actions";
@@ -495,6 +504,11 @@
     edit.setAttribute("aria-expanded", String(editing));
     edit.dataset.focusKey = `edit-${task.id}`;
     for (const control of [accept, reject, edit]) control.disabled = !can;
+    // A completion has nothing to edit, and one that landed cannot be undone from here.
+    if (task.completes) {
+      edit.hidden = true;
+      reject.disabled = reject.disabled || task.status === "written";
+    }
     buttons.append(accept, reject, edit);
     item.append(buttons);
 
@@ -755,7 +769,13 @@
     );
 
     body.append(heading("Sentiment"));
-    for (const mood of coaching.sentiment) body.append(moodFigure(mood));
+    if (coaching.sentiment.some((mood) => (mood.series || []).length)) {
+      body.append(paragraph(
+        "The line is the speaker's sentiment in each stretch of the call, from \u22121 (negative) to 1 (positive); the amber bars under it are their hesitation; the numbered dots are the moments listed under each chart.",
+        "hint",
+      ));
+    }
+    for (const mood of coaching.sentiment) body.append(moodFigure(mood, coaching.duration));
     if (!coaching.sentiment.length) body.append(paragraph("No customer spoke.", "empty"));
   }
 
@@ -773,14 +793,16 @@
   }
 
   // Where a suggestion comes from: words of this call (when, who) and earlier calls' notes.
-  function sources(moments, earlier) {
+  // Numbered, the moments match the numbered dots of a sentiment chart.
+  function sources(moments, earlier, numbered = false) {
     const list = document.createElement("ul");
     list.className = "sources";
-    for (const moment of moments || []) {
+    for (const [index, moment] of (moments || []).entries()) {
       const item = document.createElement("li");
       const when = moment.at === null || moment.at === undefined ? "" : ` at ${clock(moment.at)}`;
       const label = moment.label ? ` (${moment.label})` : "";
-      item.textContent = `${moment.speaker || "Someone"}${when}: \u201c${moment.quote}\u201d${label}`;
+      const number = numbered ? `${index + 1}. ` : "";
+      item.textContent = `${number}${moment.speaker || "Someone"}${when}: \u201c${moment.quote}\u201d${label}`;
       list.append(item);
     }
     for (const source of earlier || []) {
@@ -794,42 +816,153 @@
     return list;
   }
 
-  // A speaker's sentiment (-1 to 1) and hesitation (0 to 1) as two bars, and the moments.
-  function moodFigure(mood) {
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const TREND_WORDS = { warming: "warming up", cooling: "cooling down", steady: "steady" };
+  const MOMENT_COLOURS = { concerned: "#b42318", hesitant: "#9a6700", positive: "#1a7f37" };
+
+  function svgElement(name, attributes, text) {
+    const element = document.createElementNS(SVG_NS, name);
+    for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, String(value));
+    if (text !== undefined) element.textContent = text;
+    return element;
+  }
+
+  // A speaker's sentiment (-1 to 1) and hesitation (0 to 1): a line over the call with the
+  // moments that drove it, or two bars for coaching kept without the series; then the moments.
+  function moodFigure(mood, duration) {
     const figure = document.createElement("figure");
     figure.className = "mood";
-    const svgNs = "http://www.w3.org/2000/svg";
-    const svg = document.createElementNS(svgNs, "svg");
-    svg.setAttribute("viewBox", "0 0 200 44");
-    svg.setAttribute("width", "200");
-    svg.setAttribute("height", "44");
-    svg.setAttribute("role", "img");
     const sentimentWord = mood.sentiment > 0.2 ? "positive" : mood.sentiment < -0.2 ? "negative" : "neutral";
+    const trend = TREND_WORDS[mood.trend];
+    const caption = document.createElement("figcaption");
+    caption.textContent = `${mood.speaker}: ${sentimentWord} (${mood.sentiment.toFixed(2)}), hesitation ${Math.round(mood.hesitation * 100)}%${trend ? `, ${trend} over the call` : ""}`;
+    const series = mood.series || [];
+    const length = duration || Math.max(0, ...series.map((point) => point.end));
+    if (series.length && length > 0) {
+      figure.append(caption, moodChart(mood, series, length), moodTable(mood, series));
+      figure.append(sources(mood.moments, [], true));
+    } else {
+      figure.append(caption, moodBars(mood, sentimentWord), sources(mood.moments, []));
+    }
+    return figure;
+  }
+
+  // The line over the call: one point per stretch the speaker spoke in, at its middle; the
+  // hesitation of each stretch as a bar under it; each moment a numbered dot on the line.
+  function moodChart(mood, series, length) {
+    const [left, right, top, bottom, barBase, barHeight] = [30, 312, 8, 64, 88, 16];
+    const x = (seconds) => left + (Math.min(Math.max(seconds, 0), length) / length) * (right - left);
+    const y = (score) => top + ((1 - score) / 2) * (bottom - top);
+    const svg = svgElement("svg", { viewBox: "0 0 320 106", width: 320, height: 106, role: "img" });
+    const first = series[0];
+    const last = series[series.length - 1];
+    svg.setAttribute(
+      "aria-label",
+      `${mood.speaker}'s sentiment over the call${mood.trend ? `, ${TREND_WORDS[mood.trend]}` : ""}: ${first.sentiment.toFixed(2)} at ${clock(first.start)}` +
+        (series.length > 1 ? `, ${last.sentiment.toFixed(2)} at ${clock(last.start)}` : "") +
+        ". Every stretch is in the table that follows.",
+    );
+    for (const [score, label] of [[1, "+1"], [0, "0"], [-1, "\u22121"]]) {
+      svg.append(
+        svgElement("line", {
+          x1: left, x2: right, y1: y(score), y2: y(score),
+          stroke: score === 0 ? "#8c959f" : "#d0d7de", "stroke-dasharray": score === 0 ? "3 3" : "none",
+        }),
+        svgElement("text", { x: left - 4, y: y(score) + 3, "text-anchor": "end", "font-size": 9, fill: "#57606a" }, label),
+      );
+    }
+    for (const point of series) {
+      const height = Math.max(point.hesitation * barHeight, point.hesitation > 0 ? 1 : 0);
+      svg.append(svgElement("rect", {
+        x: x(point.start) + 1, y: barBase - height, width: Math.max(1, x(point.end) - x(point.start) - 2), height,
+        fill: "#d4a72c",
+      }));
+    }
+    svg.append(svgElement("line", { x1: left, x2: right, y1: barBase, y2: barBase, stroke: "#d0d7de" }));
+    const middles = series.map((point) => [(point.start + point.end) / 2, point.sentiment]);
+    svg.append(svgElement("polyline", {
+      points: middles.map(([at, score]) => `${x(at).toFixed(1)},${y(score).toFixed(1)}`).join(" "),
+      fill: "none", stroke: "#0f6cbd", "stroke-width": 2, "stroke-linejoin": "round",
+    }));
+    for (const [at, score] of middles) {
+      svg.append(svgElement("circle", { cx: x(at), cy: y(score), r: 2.5, fill: "#0f6cbd" }));
+    }
+    // A moment sits on the line where it was said: between two stretches' middles the line's
+    // height there, before the first or after the last that stretch's.
+    const scoreAt = (at) => {
+      if (at <= middles[0][0]) return middles[0][1];
+      for (let index = 1; index < middles.length; index += 1) {
+        const [end, high] = middles[index];
+        const [start, low] = middles[index - 1];
+        if (at <= end) return low + ((high - low) * (at - start)) / (end - start);
+      }
+      return middles[middles.length - 1][1];
+    };
+    (mood.moments || []).forEach((moment, index) => {
+      if (moment.at === null || moment.at === undefined) return;
+      const [cx, cy] = [x(moment.at), y(scoreAt(moment.at))];
+      const dot = svgElement("circle", {
+        cx, cy, r: 5, fill: MOMENT_COLOURS[moment.label] || "#57606a", stroke: "#ffffff", "stroke-width": 1.5,
+      });
+      dot.append(svgElement("title", {}, `${index + 1}. ${clock(moment.at)}${moment.label ? ` ${moment.label}` : ""}: \u201c${moment.quote}\u201d`));
+      const labelY = cy - 8 < top ? cy + 15 : cy - 8;
+      svg.append(dot, svgElement("text", { x: cx, y: labelY, "text-anchor": "middle", "font-size": 9, fill: "#1f2328" }, String(index + 1)));
+    });
+    svg.append(
+      svgElement("text", { x: left, y: 102, "font-size": 9, fill: "#57606a" }, clock(0)),
+      svgElement("text", { x: right, y: 102, "text-anchor": "end", "font-size": 9, fill: "#57606a" }, clock(length)),
+    );
+    return svg;
+  }
+
+  // The chart's numbers for a screen reader: one row per stretch the speaker spoke in.
+  function moodTable(mood, series) {
+    const table = document.createElement("table");
+    table.className = "visually-hidden";
+    const caption = document.createElement("caption");
+    caption.textContent = `${mood.speaker}, sentiment and hesitation over the call`;
+    const head = document.createElement("tr");
+    for (const name of ["Stretch of the call", "Sentiment", "Hesitation"]) {
+      const cell = document.createElement("th");
+      cell.scope = "col";
+      cell.textContent = name;
+      head.append(cell);
+    }
+    const thead = document.createElement("thead");
+    thead.append(head);
+    const tbody = document.createElement("tbody");
+    for (const point of series) {
+      const row = document.createElement("tr");
+      for (const text of [
+        `${clock(point.start)} to ${clock(point.end)}`,
+        point.sentiment.toFixed(2),
+        `${Math.round(point.hesitation * 100)}%`,
+      ]) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.append(cell);
+      }
+      tbody.append(row);
+    }
+    table.append(caption, thead, tbody);
+    return table;
+  }
+
+  // The whole call's sentiment and hesitation as two bars, for coaching kept without a series.
+  function moodBars(mood, sentimentWord) {
+    const svg = svgElement("svg", { viewBox: "0 0 200 44", width: 200, height: 44, role: "img" });
     svg.setAttribute(
       "aria-label",
       `${mood.speaker}: sentiment ${mood.sentiment.toFixed(2)} (${sentimentWord}), hesitation ${Math.round(mood.hesitation * 100)}%`,
     );
-    const bar = (y, x, width, fill) => {
-      const rect = document.createElementNS(svgNs, "rect");
-      for (const [name, value] of [["x", x], ["y", y], ["width", Math.max(1, width)], ["height", 14], ["fill", fill]]) {
-        rect.setAttribute(name, String(value));
-      }
-      return rect;
-    };
-    const middle = document.createElementNS(svgNs, "line");
-    for (const [name, value] of [["x1", 100], ["x2", 100], ["y1", 0], ["y2", 18], ["stroke", "#555"]]) {
-      middle.setAttribute(name, String(value));
-    }
+    const bar = (barY, barX, width, fill) => svgElement("rect", { x: barX, y: barY, width: Math.max(1, width), height: 14, fill });
     const sentimentWidth = Math.abs(mood.sentiment) * 100;
     svg.append(
       bar(2, mood.sentiment >= 0 ? 100 : 100 - sentimentWidth, sentimentWidth, mood.sentiment >= 0 ? "#2e7d32" : "#c62828"),
-      middle,
+      svgElement("line", { x1: 100, x2: 100, y1: 0, y2: 18, stroke: "#555" }),
       bar(26, 0, mood.hesitation * 200, "#9a6700"),
     );
-    const caption = document.createElement("figcaption");
-    caption.textContent = `${mood.speaker}: ${sentimentWord} (${mood.sentiment.toFixed(2)}), hesitation ${Math.round(mood.hesitation * 100)}%`;
-    figure.append(caption, svg, sources(mood.moments, []));
-    return figure;
+    return svg;
   }
 
   function renderFeedback(container, target, name, kind = "task") {
