@@ -1208,3 +1208,43 @@ def test_brief_untrusted_text_never_reaches_markdown() -> None:
     for block in of_type(card, "TextBlock"):
         assert "evil.example" not in block["text"]
     assert "evil.example" in all_text(card)
+
+
+def test_completing_an_open_task_is_accepted_or_rejected_never_edited() -> None:
+    completes = {
+        "task_id": "t-dpa",
+        "crm_task_id": "crm-1",
+        "title": "Send the DPA",
+        "said_on": "2026-11-10",
+    }
+    done = make_task(
+        1,
+        title="Mark done: Send the DPA",
+        group="done",
+        will_save=False,
+        completes=completes,
+    )
+    notes = ["Not proposed again: “Send pricing” is already open as “Send the pricing sheet”."]
+    run = make_run(
+        tasks=[make_task(0), done],
+        extractor={"name": "claude", "model": "claude-sonnet-4-5", "fallback_reason": None,
+                   "notes": notes},
+    )  # fmt: skip
+    card = build_run_card(run, review_url=REVIEW_URL)
+    assert schema_errors(card) == []
+    text = all_text(card)
+    assert "Open tasks this call shows done (marked done in the CRM only if you accept)" in text
+    assert notes[0] in text
+    assert task_input(done["id"], "title") not in input_ids(card)
+    assert task_input(make_task(0)["id"], "title") in input_ids(card)
+    edits = [action for action in walk(card) if action.get("data", {}).get("task_id") == done["id"]]
+    assert edits, "the completion can still be accepted or rejected"
+    assert "task.edit" not in [action.get("verb") for action in edits]
+    mine = [a for a in walk(card) if a.get("data", {}).get("task_id") == make_task(0)["id"]]
+    assert "task.edit" in [action.get("verb") for action in mine]
+
+    written = build_run_card(
+        make_run(status="saved", tasks=[{**done, "status": "written", "crm_task_id": "crm-1"}]),
+        review_url=REVIEW_URL,
+    )
+    assert "Marked done in the CRM (task crm-1)" in all_text(written)
