@@ -56,6 +56,10 @@ param storageKeys string = ''
 @description('Bearer token of the model server (SMARTNOTES_SUMMARIZER_URL), if it wants one.')
 param summarizerServerKey string = ''
 
+@secure()
+@description('Bearer key of the embeddings endpoint (SMARTNOTES_SEARCH__EMBEDDINGS_URL), if it wants one.')
+param embeddingsKey string = ''
+
 @description('Every other SMARTNOTES_* setting (docs/configuration.md), as infra/main.parameters.json lists them.')
 param settings object
 
@@ -193,7 +197,8 @@ var anthropicSecret = empty(anthropicApiKey) ? [] : [{ key: 'anthropic-api-key',
 var metricsSecret = empty(metricsToken) ? [] : [{ key: 'metrics-token', env: 'SMARTNOTES_METRICS_TOKEN', value: metricsToken }]
 var storageKeysSecret = empty(storageKeys) ? [] : [{ key: 'storage-keys', env: 'SMARTNOTES_STORAGE_KEYS', value: storageKeys }]
 var modelServerSecret = empty(summarizerServerKey) ? [] : [{ key: 'summarizer-server-key', env: 'SMARTNOTES_SUMMARIZER_SERVER_KEY', value: summarizerServerKey }]
-var appSecrets = concat(requiredSecrets, callsSecret, clientStateSecret, anthropicSecret, metricsSecret, modelServerSecret, storageKeysSecret)
+var embeddingsSecret = empty(embeddingsKey) ? [] : [{ key: 'embeddings-key', env: 'SMARTNOTES_SEARCH__EMBEDDINGS_KEY', value: embeddingsKey }]
+var appSecrets = concat(requiredSecrets, callsSecret, clientStateSecret, anthropicSecret, metricsSecret, modelServerSecret, storageKeysSecret, embeddingsSecret)
 // The worker's scale rule reads the job table with the database password.
 var givenSecrets = concat(appSecrets, [{ key: 'postgres-password', env: '', value: postgresAdminPassword }])
 

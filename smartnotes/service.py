@@ -56,8 +56,10 @@ from smartnotes.runs.live_bridge import LiveBridge
 from smartnotes.runs.processor import RunProcessor
 from smartnotes.runs.retention import Retention
 from smartnotes.runs.review import Review, Viewer
+from smartnotes.search.embeddings_api import open_embeddings_client
 from smartnotes.search.follower import IndexFollower
 from smartnotes.search.index import reconcile, reindex
+from smartnotes.search.semantic import Semantic
 from smartnotes.settings import Settings
 from smartnotes.storage.database import libpq_conninfo
 from smartnotes.storage.database import sessions as make_sessions
@@ -119,6 +121,8 @@ class Service:
     # Briefs before customer meetings: with the bot, Graph and briefs on.
     briefs: LookAhead | None = None
     metrics: Metrics | None = None
+    # Search by meaning, with an embeddings endpoint configured (SMARTNOTES_SEARCH__*).
+    semantic: Semantic | None = None
     stopping: bool = field(default=False)
     viewers: ViewerCache = field(default_factory=ViewerCache)
     notices: SkipNotices = field(default_factory=lambda: SkipNotices(None))
@@ -225,9 +229,15 @@ class Service:
                 )
                 register_runs(jobs_app, processor.process, time_limit=settings.run_time_limit)
                 local_model = models.model
+            embeddings = await stack.enter_async_context(open_embeddings_client(settings.search))
+            semantic = Semantic(embeddings, settings.search) if embeddings is not None else None
             asker = await stack.enter_async_context(
                 open_asker(
-                    settings, sessions, model=local_model, on_claude_usage=metrics.claude_used
+                    settings,
+                    sessions,
+                    model=local_model,
+                    on_claude_usage=metrics.claude_used,
+                    semantic=semantic,
                 )
             )
             service = cls(
@@ -246,6 +256,7 @@ class Service:
                 processor=processor,
                 asker=asker,
                 metrics=metrics,
+                semantic=semantic,
                 notices=SkipNotices(metrics),
             )
             stack.callback(live.close)
@@ -308,11 +319,13 @@ async def _start_worker(
             await reindex(service.sessions, service.store, run_id)
             if await coaching_due(service.sessions, run_id):
                 await jobs.coach(run_id)
+            if service.semantic is not None:
+                await service.semantic.embed_run(service.sessions, run_id)
 
         register_index(
             jobs.app,
             reindex=index_then_coach,
-            reconcile=partial(reconcile, service.sessions, jobs.index),
+            reconcile=partial(reconcile, service.sessions, jobs.index, semantic=service.semantic),
             coach=coach.run,
         )
     graph = service.graph

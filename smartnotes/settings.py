@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -218,6 +226,46 @@ class BriefSettings(BaseModel):
     lead_minutes: int = Field(default=15, ge=1, le=240)
 
 
+class SearchSettings(BaseModel):
+    """Search across calls: ``SMARTNOTES_SEARCH__*``. Words are always matched by the
+    database's full-text index; with an embeddings endpoint, segments are also ranked by
+    meaning and the two rankings merged. No URL: words only, and nothing leaves the machine."""
+
+    # An OpenAI-compatible server's base URL (``/v1/embeddings`` is posted to): OpenAI's own,
+    # llama.cpp's llama-server with --embeddings, vLLM, text-embeddings-inference.
+    embeddings_url: str = ""
+    embeddings_model: str = ""
+    embeddings_key: SecretStr | None = None
+    # Asked of the server (OpenAI's ``dimensions``) when set; otherwise the first answer's.
+    embeddings_dimensions: int | None = Field(default=None, ge=1, le=16000)
+    # Texts per request when indexing, and how long one request may take.
+    embeddings_batch: int = Field(default=32, ge=1, le=2048)
+    embeddings_timeout: float = Field(default=30.0, gt=0, le=600)
+    # A search waits this long for its question's vector, then answers by words alone.
+    embeddings_query_timeout: float = Field(default=5.0, gt=0, le=60)
+    # Cosine similarity below which a segment is no match by meaning (model-dependent).
+    embeddings_min_similarity: float = Field(default=0.3, ge=-1, le=1)
+
+    @property
+    def embeddings(self) -> bool:
+        return bool(self.embeddings_url)
+
+    @field_validator("embeddings_url")
+    @classmethod
+    def _embeddings_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("the embeddings URL must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _embeddings_model(self) -> SearchSettings:
+        if self.embeddings_url and not self.embeddings_model.strip():
+            raise ValueError(
+                "an embeddings URL needs its model: set SMARTNOTES_SEARCH__EMBEDDINGS_MODEL"
+            )
+        return self
+
+
 class GraphSettings(BaseModel):
     """Teams meetings through Microsoft Graph: ``SMARTNOTES_GRAPH__*``. No client id: off."""
 
@@ -378,6 +426,7 @@ class Settings(BaseSettings):
     bot: BotSettings = Field(default_factory=BotSettings)
     graph: GraphSettings = Field(default_factory=GraphSettings)
     brief: BriefSettings = Field(default_factory=BriefSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     # Accept bot activities without a verified token. Local experiments only: anyone who can
     # reach the service could then act as any Teams user. Logged as a warning at every start.
     dangerously_allow_unauthenticated: bool = False

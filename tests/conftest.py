@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -84,7 +85,11 @@ def make_pipeline(
     )
 
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# Another server for the PostgreSQL side of the tests (one with pgvector, for search by
+# meaning in the database): SMARTNOTES_TEST_POSTGRES_URL, same form.
+POSTGRES_URL = os.environ.get(
+    "SMARTNOTES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 @asynccontextmanager

@@ -17,6 +17,7 @@ from smartnotes.ask.local import local_answer
 from smartnotes.ask.sources import Library, Sources
 from smartnotes.engine import claude_client
 from smartnotes.search.query import Searcher
+from smartnotes.search.semantic import Semantic
 from smartnotes.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,19 +38,22 @@ class Asker:
         *,
         claude: ClaudeAnswerer | None,
         model: ChatModel | None,
+        semantic: Semantic | None = None,
     ) -> None:
         """``model``: the local model for the lead line of a local answer, when this process
-        has one loaded (the web role loads none: its answers are the excerpts alone)."""
+        has one loaded (the web role loads none: its answers are the excerpts alone).
+        ``semantic``: searches rank by meaning too."""
         self.sessions = sessions
         self.claude = claude
         self.model = model
+        self.semantic = semantic
 
     async def answer(
         self, question: str, searcher: Searcher, *, customer_id: str | None = None
     ) -> Answer:
         """Raises ``SearchError`` for a question with nothing to look for."""
         question = " ".join(question.split())
-        library = Library(self.sessions, searcher, customer_id=customer_id)
+        library = Library(self.sessions, searcher, customer_id=customer_id, semantic=self.semantic)
         hits = await library.find(question, limit=FIRST_HITS)
         if not hits:
             return dont_know(question, library.searched, AnsweredBy("none", reason=NOTHING))
@@ -90,6 +94,7 @@ async def open_asker(
     *,
     model: ChatModel | None = None,
     on_claude_usage: Callable[[int, int], None] | None = None,
+    semantic: Semantic | None = None,
 ) -> AsyncIterator[Asker]:
     """An asker with the service's Claude configuration (the extractor's client settings,
     model and temperature); the client closes with it."""
@@ -105,7 +110,7 @@ async def open_asker(
         else None
     )
     try:
-        yield Asker(sessions, claude=claude, model=model)
+        yield Asker(sessions, claude=claude, model=model, semantic=semantic)
     finally:
         if client is not None:
             await client.close()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smartnotes.search.query import MAX_HITS, SNIPPET, Searcher, search
+from smartnotes.search.semantic import Semantic
 from smartnotes.storage.models import Run
 
 Hit = Mapping[str, Any]
@@ -39,8 +40,10 @@ class Library:
         customer_id: str | None = None,
         confidential: bool = True,
         searched: list[str] | None = None,
+        semantic: Semantic | None = None,
     ) -> None:
         self.sessions = sessions
+        self.semantic = semantic
         self.searcher = searcher
         self.customer_id = customer_id
         self.confidential = confidential
@@ -54,6 +57,7 @@ class Library:
             customer_id=self.customer_id,
             confidential=False,
             searched=self.searched,
+            semantic=self.semantic,
         )
 
     async def find(self, query: str, *, customer: str | None = None, limit: int = 8) -> list[Hit]:
@@ -67,6 +71,7 @@ class Library:
                 query,
                 customer_id=self.customer_id,
                 limit=MAX_HITS if narrowed else limit,
+                semantic=self.semantic,
             )
             hits: list[Hit] = list(found)
             if not self.confidential:

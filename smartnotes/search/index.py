@@ -6,6 +6,10 @@ process, and a periodic reconciliation catches what a crash between the change a
 missed (``runs.indexed_at`` against ``runs.updated_at``). Runs still being processed, and
 rejected tasks, are not indexed; a confidential run's transcript is not either (it is not
 kept), its note and tasks are, and only its owner will find them.
+
+A rebuild keeps the segments whose words did not change (and with them their vectors, when
+search by meaning is on: ``smartnotes.search.semantic``), deletes the ones that went and adds
+the new ones; the reconciliation also embeds what is still without a vector.
 """
 
 from __future__ import annotations
@@ -24,7 +28,15 @@ from pipeline.events import utcnow
 from pipeline.formats import is_audio, parse_transcript_bytes
 from smartnotes.runs.intake import TranscriptStore
 from smartnotes.runs.views import effective_task
-from smartnotes.storage.models import Run, RunStatus, RunTask, SearchSegment, TaskStatus
+from smartnotes.search.semantic import Semantic
+from smartnotes.storage.models import (
+    Run,
+    RunStatus,
+    RunTask,
+    SearchEmbedding,
+    SearchSegment,
+    TaskStatus,
+)
 from smartnotes.storage.sealed import SealError
 
 log = logging.getLogger(__name__)
@@ -59,9 +71,25 @@ async def reindex(
         run = await session.get(Run, run_id, with_for_update=True)
         if run is None:
             return 0
-        await session.execute(delete(SearchSegment).where(SearchSegment.run_id == run_id))
+        existing = list(
+            (
+                await session.execute(select(SearchSegment).where(SearchSegment.run_id == run_id))
+            ).scalars()
+        )
         segments = _segments(run, tasks, lines) if ready else []
-        session.add_all(segments)
+        kept, added, gone = _changes(existing, segments)
+        if gone:
+            await session.execute(delete(SearchSegment).where(SearchSegment.id.in_(gone)))
+        for segment in kept:
+            segment.customer_id = run.customer_id
+        session.add_all(added)
+        if run.confidential and kept:
+            # A run made confidential keeps no vectors: its words go to no outside model.
+            await session.execute(
+                delete(SearchEmbedding).where(
+                    SearchEmbedding.segment_id.in_([segment.id for segment in kept])
+                )
+            )
         # The change time read above, not now: a change made while this ran is newer and the
         # reconciliation will index the run again.
         await session.execute(
@@ -71,6 +99,30 @@ async def reindex(
             .execution_options(synchronize_session=False)
         )
     return len(segments)
+
+
+def _changes(
+    existing: list[SearchSegment], wanted: list[SearchSegment]
+) -> tuple[list[SearchSegment], list[SearchSegment], list[int]]:
+    """Which stored segments stay (same kind, task, speaker, time and words), which wanted
+    ones are new, and the ids of the stored ones to delete."""
+
+    def key(segment: SearchSegment) -> tuple[object, ...]:
+        return (segment.kind, segment.ref, segment.speaker, segment.start_seconds, segment.text)
+
+    stored: dict[tuple[object, ...], list[SearchSegment]] = {}
+    for segment in existing:
+        stored.setdefault(key(segment), []).append(segment)
+    kept: list[SearchSegment] = []
+    added: list[SearchSegment] = []
+    for segment in wanted:
+        same = stored.get(key(segment))
+        if same:
+            kept.append(same.pop())
+        else:
+            added.append(segment)
+    gone = [segment.id for left in stored.values() for segment in left]
+    return kept, added, gone
 
 
 def _segments(
@@ -161,10 +213,16 @@ async def forget(
 
 
 async def reconcile(
-    sessions: async_sessionmaker[AsyncSession], defer: Callable[[str], Awaitable[None]]
+    sessions: async_sessionmaker[AsyncSession],
+    defer: Callable[[str], Awaitable[None]],
+    *,
+    semantic: Semantic | None = None,
 ) -> int:
-    """Defer a reindex of every run changed since it was indexed; returns how many."""
+    """Defer a reindex of every run changed since it was indexed; returns how many. With
+    search by meaning on, embed what is still without a vector."""
     found = await stale(sessions)
     for run_id in found:
         await defer(run_id)
+    if semantic is not None:
+        await semantic.backfill(sessions)
     return len(found)

@@ -17,8 +17,9 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 # The database's own full-text index on search_segments (migration 0012): SQLite's FTS5 table
-# with its shadow tables; PostgreSQL's stored vector column and its GIN index.
-_SEARCH_INDEX = ("search_fts", "ix_search_segments_fts")
+# with its shadow tables; PostgreSQL's stored vector column and its GIN index. With pgvector,
+# search_embeddings' vector column (migration 0016).
+_SEARCH_INDEX = ("search_fts", "ix_search_segments_fts", "embedding_pg")
 
 
 def modelled(name: str | None, kind: str, _: object) -> bool:

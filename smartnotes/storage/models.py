@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -507,3 +508,24 @@ class SearchSegment(Base):
     # Seconds from the start of the call, for a transcript segment.
     start_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     text: Mapped[str] = mapped_column(Text)
+
+
+class SearchEmbedding(Base):
+    """A search segment's vector from the embeddings endpoint (``SMARTNOTES_SEARCH__*``), for
+    ranking by meaning: unit length, little-endian float32 (``smartnotes.search.vectors``).
+    It goes with its segment (the foreign key cascades) and with its segment's words: a
+    trigger deletes it when the text is rewritten in place (erasure), so no vector outlives
+    the words it came from. Confidential runs' segments get none.
+
+    With PostgreSQL's pgvector, migration 0015 adds a ``vector`` column ``embedding_pg`` with
+    the same vector, outside the models, and the search ranks with it in the database."""
+
+    __tablename__ = "search_embeddings"
+
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("search_segments.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The endpoint's model name as configured: another model's vectors are not comparable.
+    model: Mapped[str] = mapped_column(String(200))
+    dims: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)

@@ -27,7 +27,14 @@ async def search_calls(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     try:
         async with service.sessions() as session:
-            hits = await search(session, who, question, customer_id=customer, limit=int(raw_limit))
+            hits = await search(
+                session,
+                who,
+                question,
+                customer_id=customer,
+                limit=int(raw_limit),
+                semantic=service.semantic,
+            )
     except SearchError as exc:
         raise InvalidError("q", str(exc)) from None
     return web.json_response({"hits": hits})
