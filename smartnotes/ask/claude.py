@@ -31,6 +31,7 @@ from jsonschema.validators import Draft202012Validator
 from cards.wording import clock
 from pipeline.claude import accepts_temperature, failure_reason
 from pipeline.events import utcnow
+from pipeline.usage import RunUsage
 from smartnotes.ask.sources import Hit, Library, Sources
 from smartnotes.search.query import SearchError
 
@@ -145,11 +146,14 @@ class ClaudeAnswerer:
             {"temperature": temperature} if accepts_temperature(model) else {}
         )
 
-    async def propose(self, question: str, library: Library, sources: Sources) -> Proposed:
-        """Raises ``ClaudeFailedError`` when the API fails, times out or answers off-schema."""
+    async def propose(
+        self, question: str, library: Library, sources: Sources, usage: RunUsage | None = None
+    ) -> Proposed:
+        """Raises ``ClaudeFailedError`` when the API fails, times out or answers off-schema.
+        ``usage`` gets the tokens of every answer, also of an exchange that then failed."""
         try:
             async with asyncio.timeout(self.deadline):
-                return await self._exchange(question, library, sources)
+                return await self._exchange(question, library, sources, usage)
         except TimeoutError:
             raise ClaudeFailedError("Claude timed out") from None
         except anthropic.APIError as exc:
@@ -158,7 +162,9 @@ class ClaudeAnswerer:
             # The SDK lets a 200 with a broken body through as a plain decode error.
             raise ClaudeFailedError("Claude returned malformed output (not JSON)") from exc
 
-    async def _exchange(self, question: str, library: Library, sources: Sources) -> Proposed:
+    async def _exchange(
+        self, question: str, library: Library, sources: Sources, usage: RunUsage | None
+    ) -> Proposed:
         messages: list[MessageParam] = [
             {"role": "user", "content": f"Today is {utcnow():%Y-%m-%d}.\n\nQuestion: {question}"}
         ]
@@ -177,8 +183,11 @@ class ClaudeAnswerer:
                 tool_choice=choice,
                 extra_body=self._sampling,
             )
-            if message.usage is not None and self.on_usage is not None:
-                self.on_usage(message.usage.input_tokens, message.usage.output_tokens)
+            if message.usage is not None:
+                if self.on_usage is not None:
+                    self.on_usage(message.usage.input_tokens, message.usage.output_tokens)
+                if usage is not None:
+                    usage.claude(message.usage.input_tokens, message.usage.output_tokens)
             if message.stop_reason == "max_tokens":
                 raise ClaudeFailedError("Claude returned malformed output (answer cut off)")
             calls = [b for b in message.content if b.type == "tool_use"]

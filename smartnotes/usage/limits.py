@@ -89,7 +89,7 @@ def month_start(now: datetime) -> datetime:
     return day_start(now).replace(day=1)
 
 
-async def used(session: AsyncSession, user_id: str, run_id: str, now: datetime) -> Used:
+async def used(session: AsyncSession, user_id: str, run_id: str | None, now: datetime) -> Used:
     """What the rep's usage records say for the UTC day and month of ``now``."""
     calls = (
         await session.execute(

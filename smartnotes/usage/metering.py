@@ -9,7 +9,7 @@ the same moment. What the models used is written into the record as it becomes k
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,4 +133,38 @@ async def claude_limit(session: AsyncSession, run: Run, settings: UsageSettings)
     ).scalar_one_or_none()
     return decide(
         limit_for(settings, cohort), await used(session, run.owner_id, run.id, utcnow()), cohort
+    )
+
+
+async def ask_limit(
+    session: AsyncSession, tenant_id: str, user_id: str, settings: UsageSettings
+) -> Limited | None:
+    """The month's Claude tokens reached, if they are, for a question the rep asks. The
+    calls of the day do not count: a question is not a call."""
+    cohort = (
+        await session.execute(
+            select(Seat.cohort).where(Seat.tenant_id == tenant_id, Seat.user_id == user_id)
+        )
+    ).scalar_one_or_none()
+    so_far = await used(session, user_id, None, utcnow())
+    return decide(limit_for(settings, cohort), replace(so_far, calls_today=0), cohort)
+
+
+async def add_ask(session: AsyncSession, tenant_id: str, user_id: str, usage: RunUsage) -> None:
+    """Claude's tokens for a question the rep asked: a record of no call and no run, on their
+    seat and month like the rest."""
+    if not (usage.claude_input_tokens or usage.claude_output_tokens):
+        return
+    session.add(
+        UsageRecord(
+            tenant_id=tenant_id,
+            user_id=user_id,
+            run_id=None,
+            at=utcnow(),
+            calls=0,
+            audio_seconds=0.0,
+            claude_input_tokens=usage.claude_input_tokens,
+            claude_output_tokens=usage.claude_output_tokens,
+            local_model_seconds=0.0,
+        )
     )

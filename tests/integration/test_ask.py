@@ -23,8 +23,8 @@ from smartnotes.ask.claude import SEARCH_TOOL
 from smartnotes.auth import ReviewTokenAuth, issue_review_token
 from smartnotes.search.query import Searcher
 from smartnotes.service import Service
-from smartnotes.settings import Settings
-from smartnotes.storage.models import Run, SearchSegment
+from smartnotes.settings import CohortLimit, Settings, UsageSettings
+from smartnotes.storage.models import Run, SearchSegment, UsageRecord, User
 from tests.api_client import Api, running_api
 from tests.conftest import TEST_KEY
 from tests.fakes.anthropic_server import (
@@ -174,7 +174,7 @@ async def seed_world(service: Service, tmp_path: Path) -> dict[str, str]:
 
 @asynccontextmanager
 async def service_with_world(
-    tmp_path: Path, database: SecretStr | None, claude: AskingClaude | None
+    tmp_path: Path, database: SecretStr | None, claude: AskingClaude | None, **extra: Any
 ) -> AsyncIterator[tuple[Api, dict[str, str]]]:
     keys: dict[str, Any] = {}
     if claude is not None:
@@ -183,7 +183,7 @@ async def service_with_world(
             "anthropic_base_url": claude.base_url,
             "extractor_max_retries": 0,
         }
-    settings = Settings(data_dir=tmp_path, database_url=database, **keys)
+    settings = Settings(data_dir=tmp_path, database_url=database, **keys, **extra)
     async with running_api(settings, process=False) as api:
         yield api, await seed_world(api.service, tmp_path)
 
@@ -447,3 +447,45 @@ async def user_id(api: Api, email: str) -> str:
         found = await directory.find_user(session, TENANT, email)
     assert found is not None
     return found.id
+
+
+async def test_claudes_tokens_for_a_question_count_on_the_reps_seat_and_its_limit_holds(
+    tmp_path: Path, service_database: SecretStr | None, claude: AskingClaude
+) -> None:
+    usage = UsageSettings(limits={"*": CohortLimit(claude_tokens_per_month=2000)})
+    async with service_with_world(tmp_path, service_database, claude, usage=usage) as (api, _):
+
+        def answer(body: dict[str, Any]) -> Reply:
+            send = source_saying(body, "I will send the signed DPA by Friday.")
+            return answer_call(
+                f"Ana will send the signed DPA by Friday [{send}].",
+                [{"source": send, "quote": "I will send the signed DPA by Friday."}],
+            )
+
+        claude.then(tool_call("search_calls", {"query": "Contoso DPA"}), answer)
+        first = await ask(api, QUESTION)
+        assert first["answered_by"]["engine"] == "claude"
+        async with api.service.sessions() as session:
+            records = (
+                await session.execute(
+                    select(UsageRecord)
+                    .join(User, User.id == UsageRecord.user_id)
+                    .where(User.email == ANA[1])
+                )
+            ).scalars()
+            # The deal coach's records of the seeded runs are theirs: a question has no run.
+            counted = [(r.calls, r.claude_input_tokens, r.claude_output_tokens)
+                       for r in records if r.run_id is None]  # fmt: skip
+        # Two answers of the Messages API (the search, then the answer), as it counted them;
+        # a question is no call.
+        assert counted == [(0, 2 * 1200, 2 * 300)]
+
+        # 3,000 tokens or more this month: past the cohort's 2,000, the next question is answered
+        # with the stored words, and Claude is not asked.
+        second = await ask(api, QUESTION)
+        assert second["answered_by"]["engine"] == "local"
+        assert second["answered_by"]["reason"] == (
+            "Claude limit for your cohort reached (2,000 Claude tokens this month)"
+        )
+        assert second["found"] is True
+        assert len(claude.requests) == 2
