@@ -208,6 +208,7 @@ async def test_json_output_with_claude(tmp_path: Path) -> None:
         "model": "claude-sonnet-4-6",
         "fallback_reason": None,
         "repairs": [],
+        "notes": [],
     }
     [task] = document["tasks"]
     assert task["due_date"] == "2026-11-20"

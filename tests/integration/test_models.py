@@ -217,7 +217,10 @@ async def test_local_extractor_keeps_its_schema_under_injection(
             "evidence",
             "confidence",
             "origin",
+            "completes",
         }
+        # Only a task from the customer's open tasks can be completed; this call has none.
+        assert task.completes is None
     assert [t for t in result.tasks if t.origin == "local"], "the local extractor answered"
     assert not any("DELETE" in t.title.upper() for t in result.tasks if t.origin == "local")
     contract = [t for t in result.tasks if t.verified and "contract" in t.evidence[0].quote]
