@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_adapters.contract import Capability, CRMAdapter
+from crm_adapters.contract import Capability, CRMAdapter, TaskCompleter
 from crm_adapters.errors import CRMError
 from pipeline.asr import Transcriber
 from pipeline.errors import PipelineError
@@ -245,7 +245,9 @@ class RunProcessor:
         """The customer's tasks still open from the owner's earlier calls, for extraction."""
         if customer_id is None or snapshot.rep_of is None:
             return []
-        completable = Capability.COMPLETE_TASK in getattr(self.crm, "capabilities", ())
+        completable = Capability.COMPLETE_TASK in self.crm.capabilities and isinstance(
+            self.crm, TaskCompleter
+        )
         async with self.sessions() as session:
             return await open_tasks(
                 session, snapshot.rep_of, customer_id, exclude_run=run_id, completable=completable
